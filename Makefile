@@ -1,0 +1,57 @@
+# gitmesh — make targets. `make test` is what CI runs (see .ci/run).
+GO        ?= go
+PKGS      ?= ./...
+BIN       ?= bin/gitmesh
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+BENCHTIME ?= 3x
+
+.PHONY: all build test race lint vet fmt bench run fuzz golden tidy clean
+
+all: lint test build
+
+## build: compile the gitmesh binary into bin/
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gitmesh
+
+## test: run every test (unit, golden, end-to-end on loopback)
+test:
+	$(GO) test -count=1 $(PKGS)
+
+## race: the tests under the race detector (slower)
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+## lint: go vet, gofmt and go mod tidy must leave nothing to say
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go mod tidy would change go.mod/go.sum"; exit 1; }
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: load, check and render benchmarks with memory figures
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./schema/... ./policies/... ./render/...
+
+## run: the main job on the embedded default (bookinfo from this repository)
+run:
+	$(GO) run ./cmd/gitmesh validate examples/bookinfo
+
+## fuzz: fuzz the loader for a minute
+fuzz:
+	$(GO) test ./schema -run '^$$' -fuzz FuzzLoad -fuzztime 60s
+
+## golden: rewrite render's golden files after an intended change
+golden:
+	$(GO) test ./render -update
+
+tidy:
+	$(GO) mod tidy
+
+clean:
+	rm -rf bin

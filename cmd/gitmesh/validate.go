@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitmesh/gitmesh/internal/pipeline"
+	"github.com/gitmesh/gitmesh/schema"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// loadFlags bound the loading of an untrusted repository; validate, render
+// and check share them.
+type loadFlags struct {
+	maxFileSize int64
+	maxRepoSize int64
+	timeout     time.Duration
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().Int64Var(&f.maxFileSize, "max-file-size", 1<<20, "refuse files larger than this many bytes")
+	cmd.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 64<<20, "refuse repositories larger than this many bytes in total")
+	cmd.Flags().DurationVar(&f.timeout, "eval-timeout", 30*time.Second, "cancel CUE evaluation after this long")
+}
+
+func (f *loadFlags) options() schema.Options {
+	return schema.Options{MaxFileSize: f.maxFileSize, MaxTotalSize: f.maxRepoSize, Timeout: f.timeout}
+}
+
+// meshDir checks that DIR is a directory, so a typo is a usage error (exit
+// 2) and not a finding about the mesh.
+func meshDir(args []string) (string, error) {
+	dir := dirArg(args)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", usageError("%s: no such directory", dir)
+	}
+	if !st.IsDir() {
+		return "", usageError("%s: not a directory", dir)
+	}
+	return dir, nil
+}
+
+func newValidateCmd(g *globalFlags) *cobra.Command {
+	var (
+		output string
+		load   loadFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Validate a mesh repository against the schema and policies",
+		Long: `validate loads the mesh repository in DIR (default: the current directory),
+checks it against the CUE schema and gitmesh's policies and guardrails, and
+prints every finding with its file:line:col.
+
+Exit status: 0 when there is no error, 1 when there are errors, 2 for usage
+or internal errors.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
+				return err
+			}
+			dir, err := meshDir(args)
+			if err != nil {
+				return err
+			}
+			m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, load.options())
+			if err != nil {
+				return internalError(err)
+			}
+			rep := newValidateReport(dir, m, diags)
+			if err := rep.write(cmd.OutOrStdout(), output); err != nil {
+				return internalError(err)
+			}
+			if diags.HasErrors() {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	load.register(cmd)
+	return cmd
+}
+
+// validateReport is the machine-readable result of validate; its JSON form is
+// documented in the README and kept stable.
+type validateReport struct {
+	Dir         string            `json:"dir"`
+	Valid       bool              `json:"valid"`
+	Errors      int               `json:"errors"`
+	Warnings    int               `json:"warnings"`
+	Infos       int               `json:"infos"`
+	Counts      map[string]int    `json:"counts,omitempty"`
+	Diagnostics model.Diagnostics `json:"diagnostics"`
+}
+
+func newValidateReport(dir string, m *model.Mesh, diags model.Diagnostics) *validateReport {
+	r := &validateReport{
+		Dir:         dir,
+		Valid:       !diags.HasErrors(),
+		Errors:      diags.Count(model.SeverityError),
+		Warnings:    diags.Count(model.SeverityWarning),
+		Infos:       diags.Count(model.SeverityInfo),
+		Diagnostics: diags,
+	}
+	if r.Diagnostics == nil {
+		r.Diagnostics = model.Diagnostics{}
+	}
+	if m != nil {
+		r.Counts = map[string]int{
+			"services":   len(m.Services),
+			"gateways":   len(m.Gateways),
+			"external":   len(m.External),
+			"extensions": len(m.Extensions),
+		}
+	}
+	return r
+}
+
+func (r *validateReport) write(w io.Writer, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "yaml":
+		b, err := yaml.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	for _, d := range r.Diagnostics {
+		fmt.Fprintln(w, formatDiagnostic(r.Dir, d))
+	}
+	verdict := "valid"
+	if !r.Valid {
+		verdict = "invalid"
+	}
+	summary := fmt.Sprintf("%s: %s: %s, %s, %s", r.Dir, verdict,
+		plural(r.Errors, "error"), plural(r.Warnings, "warning"), plural(r.Infos, "info"))
+	if r.Counts != nil {
+		summary += fmt.Sprintf(" (%s, %s, %s, %s)",
+			plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
+			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension"))
+	}
+	_, err := fmt.Fprintln(w, summary)
+	return err
+}
+
+// formatDiagnostic prints a finding the way compilers do, so editors and
+// terminals can jump to it: the repository-relative file is joined to the
+// directory the user named.
+func formatDiagnostic(dir string, d model.Diagnostic) string {
+	pos := d.Pos
+	if pos.File != "" && dir != "" && dir != "." {
+		pos.File = filepath.ToSlash(filepath.Join(dir, pos.File))
+	}
+	s := pos.String() + ": " + d.Severity.String() + " " + d.Code + ": "
+	if d.Path != "" {
+		s += d.Path + ": "
+	}
+	return s + d.Message
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	if word == "info" {
+		return fmt.Sprintf("%d infos", n)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
