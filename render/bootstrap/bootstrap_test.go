@@ -1,0 +1,106 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./render/bootstrap -update)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+func TestEnvoyBootstrap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"sidecar.envoy.json", Options{NodeID: "sidecar/default/reviews/v2/reviews-v2-7f9c", XDSAddress: "127.0.0.1:15010"}},
+		{"ingress-delta-tls.envoy.json", Options{
+			NodeID: "ingress/bookinfo-gateway/gw-0", XDSAddress: "gitmesh.gitmesh-system.svc:15010", Delta: true,
+			TLS: &TLSFiles{CertFile: "/etc/gitmesh/cert.pem", KeyFile: "/etc/gitmesh/key.pem", CAFile: "/etc/gitmesh/ca.pem"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Envoy(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What we print must read back as a valid Envoy bootstrap.
+			var b bootstrapv3.Bootstrap
+			if err := protojson.Unmarshal(got, &b); err != nil {
+				t.Fatalf("bootstrap does not parse: %v", err)
+			}
+			if err := b.ValidateAll(); err != nil {
+				t.Fatalf("bootstrap does not validate: %v", err)
+			}
+			if b.GetNode().GetId() != tc.opts.NodeID {
+				t.Errorf("node id = %q, want %q", b.GetNode().GetId(), tc.opts.NodeID)
+			}
+			golden(t, tc.name, got)
+		})
+	}
+}
+
+func TestGRPCBootstrap(t *testing.T) {
+	got, err := GRPC(Options{
+		NodeID: "proxyless/default/greeter-client/v1/client-0", XDSAddress: "127.0.0.1:15010",
+		TLS: &TLSFiles{CertFile: "cert.pem", KeyFile: "key.pem", CAFile: "ca.pem"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["server_listener_resource_name_template"] != ServerListenerTemplate {
+		t.Errorf("server listener template = %v", doc["server_listener_resource_name_template"])
+	}
+	golden(t, "proxyless-tls.grpc.json", got)
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{NodeID: "reviews", XDSAddress: "127.0.0.1:15010"}, `node id "reviews": want CLASS/INSTANCE`},
+		{Options{NodeID: "sidecar/default/reviews/pod", XDSAddress: "127.0.0.1:15010"}, `class "sidecar/default/reviews" is not`},
+		{Options{NodeID: "gateway/x/pod", XDSAddress: "127.0.0.1:15010"}, `class "gateway/x" is not`},
+		{Options{NodeID: "ingress/gw/", XDSAddress: "127.0.0.1:15010"}, `want CLASS/INSTANCE`},
+		{Options{NodeID: "ingress/gw/pod", XDSAddress: "127.0.0.1"}, `xds address "127.0.0.1": want host:port`},
+		{Options{NodeID: "ingress/gw/pod", XDSAddress: "h:99999"}, `bad port "99999"`},
+	} {
+		_, err := Envoy(tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Envoy(%+v) error = %v, want it to contain %q", tc.opts, err, tc.want)
+		}
+		_, err = GRPC(tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("GRPC(%+v) error = %v, want it to contain %q", tc.opts, err, tc.want)
+		}
+	}
+}
