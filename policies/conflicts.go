@@ -1,0 +1,88 @@
+package policies
+
+import (
+	"fmt"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// checkConflicts reports declarations that contradict each other inside one
+// object: listeners of one gateway sharing a port with different protocols
+// (GM0302: one socket cannot speak both), and ports, listeners or routes
+// declared twice under one name or number (GM0303: render keys clusters,
+// listeners, endpoint overrides and route stats by them, so the second would
+// silently replace or shadow the first).
+func checkConflicts(c *checker) {
+	for _, name := range c.ix.gateways {
+		g := c.gateway(name)
+		if g == nil {
+			continue
+		}
+		first := map[int]int{} // port → index of the first listener on it
+		names := map[string]int{}
+		for i, l := range g.Listeners {
+			lp := model.Index(model.Path("gateways", name, "listeners"), i)
+			if j, ok := first[l.Port]; !ok {
+				first[l.Port] = i
+			} else if other := g.Listeners[j]; other.Protocol != l.Protocol {
+				c.report(CodeListenerProtocol, lp+".protocol", "port %d is %q here but %q in listeners[%d]",
+					l.Port, l.Protocol, other.Protocol, j)
+			}
+			if l.Name == "" {
+				continue
+			}
+			if j, ok := names[l.Name]; ok {
+				c.report(CodeDuplicatePort, lp+".name", "listener name %q is also used by listeners[%d]", l.Name, j)
+			} else {
+				names[l.Name] = i
+			}
+		}
+	}
+	for _, rs := range c.routeSets() {
+		names := map[string]int{}
+		for i, r := range rs.routes {
+			if r.Name == "" {
+				continue
+			}
+			if j, ok := names[r.Name]; ok {
+				c.report(CodeDuplicatePort, rs.routePath(i)+".name", "route name %q is also used by routes[%d]", r.Name, j)
+			} else {
+				names[r.Name] = i
+			}
+		}
+	}
+	for _, name := range c.ix.services {
+		if s := c.service(name); s != nil {
+			c.duplicatePorts(model.Path("services", name, "ports"), s.Ports)
+		}
+	}
+	for _, name := range c.ix.externals {
+		if e := c.external(name); e != nil {
+			c.duplicatePorts(model.Path("external", name, "ports"), e.Ports)
+		}
+	}
+}
+
+// duplicatePorts reports a port number or name used twice in one list.
+func (c *checker) duplicatePorts(path string, ports []model.Port) {
+	numbers := map[int]int{}
+	names := map[string]int{}
+	for i, p := range ports {
+		pp := model.Index(path, i)
+		if j, ok := numbers[p.Number]; ok {
+			c.report(CodeDuplicatePort, pp+".number", "port %d is also declared by %s", p.Number, portRef(j))
+		} else {
+			numbers[p.Number] = i
+		}
+		if p.Name == "" {
+			continue
+		}
+		if j, ok := names[p.Name]; ok {
+			c.report(CodeDuplicatePort, pp+".name", "port name %q is also used by %s", p.Name, portRef(j))
+		} else {
+			names[p.Name] = i
+		}
+	}
+}
+
+func portRef(i int) string { return fmt.Sprintf("ports[%d]", i) }
