@@ -65,6 +65,9 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 	root.AddCommand(
 		newValidateCmd(&g),
 		newRenderCmd(&g),
+		newServeCmd(&g),
+		newStatusCmd(),
+		newBootstrapCmd(),
 		newVersionCmd(),
 	)
 

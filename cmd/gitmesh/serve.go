@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gitmesh/gitmesh/reconciler"
+	"github.com/gitmesh/gitmesh/reconciler/api"
+	"github.com/gitmesh/gitmesh/reconciler/source"
+	"github.com/gitmesh/gitmesh/reconciler/state"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+)
+
+// serveConfig is every serve flag; each also reads from GITMESH_*.
+type serveConfig struct {
+	repo, branch, path string
+	dir                string
+	creds              source.Credentials
+	insecureHTTPCreds  bool
+
+	xdsAddr, httpAddr string
+	xdsInsecure       bool
+	stateDir          string
+	interval          time.Duration
+	webhookSecretFile string
+	load              loadFlags
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve (--repo URL | --dir DIR)",
+		Short: "Reconcile a mesh from Git (or a directory) and serve it over xDS",
+		Long: `serve pulls the mesh repository, validates and renders every new revision,
+and serves the result to proxies over xDS (ADS, state of the world and delta).
+A revision that fails any step is never pushed: the last good one keeps
+serving, and is kept under --state-dir so a restart without Git serves it too.
+
+The status port (--http-addr) serves the read-only status API
+(/api/v1/status, /api/v1/proxies), /healthz, /readyz, /metrics and the push
+webhooks (/hooks/github, /hooks/gitlab, /hooks/generic).
+
+Every flag can also be set with a GITMESH_* environment variable.`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd.Flags(), nil)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.newLogger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			m, err := newServeMain(cfg, log)
+			if err != nil {
+				return err
+			}
+			if err := m.Run(cmd.Context()); err != nil {
+				return internalError(err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.repo, "repo", "", "Git URL of the mesh repository (https://, ssh://, git://, file://)")
+	f.StringVar(&cfg.branch, "branch", "main", "branch to follow")
+	f.StringVar(&cfg.path, "path", "", "directory of the mesh inside the repository")
+	f.StringVar(&cfg.dir, "dir", "", "serve a plain directory instead of Git (local development), reloading on change")
+	f.StringVar(&cfg.creds.Username, "git-username", "", "username for HTTP basic auth")
+	f.StringVar(&cfg.creds.PasswordFile, "git-password-file", "", "file holding the HTTP password")
+	f.StringVar(&cfg.creds.PasswordEnv, "git-password-env", "", "environment variable holding the HTTP password")
+	f.StringVar(&cfg.creds.TokenFile, "git-token-file", "", "file holding an HTTP bearer token")
+	f.StringVar(&cfg.creds.TokenEnv, "git-token-env", "", "environment variable holding an HTTP bearer token")
+	f.StringVar(&cfg.creds.SSHKeyFile, "git-ssh-key-file", "", "file holding the SSH private key")
+	f.StringVar(&cfg.creds.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file for SSH remotes")
+	f.StringVar(&cfg.creds.CAFile, "git-ca-file", "", "extra CA certificates (PEM) for an https remote")
+	f.BoolVar(&cfg.insecureHTTPCreds, "git-insecure-http", false, "allow credentials over plain http:// (development only)")
+	f.StringVar(&cfg.xdsAddr, "xds-addr", ":15010", "address of the xDS (ADS) gRPC server")
+	f.StringVar(&cfg.httpAddr, "http-addr", ":15014", "address of the status API, metrics and webhooks")
+	f.BoolVar(&cfg.xdsInsecure, "xds-insecure", false, "serve xDS without TLS (local development only)")
+	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
+	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
+	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
+	cfg.load.register(cmd)
+	describeEnv(f)
+	return cmd
+}
+
+// serveMain is the running control plane: every part built and wired in
+// one place, in the order it must start. Tests build it with newServeMain
+// and run it in-process, so they exercise the real wiring.
+type serveMain struct {
+	cfg      serveConfig
+	log      *slog.Logger
+	registry *prometheus.Registry
+	source   source.Source
+	xds      *xds.Server
+	rec      *reconciler.Reconciler
+	xdsLis   net.Listener
+	httpLis  net.Listener
+	http     *http.Server
+}
+
+func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
+	if (cfg.repo == "") == (cfg.dir == "") {
+		return nil, usageError("serve: set exactly one of --repo URL or --dir DIR")
+	}
+	if !cfg.xdsInsecure {
+		return nil, usageError("serve: the xDS port needs mutual TLS, which arrives with gitmesh's certificate authority; until then run with --xds-insecure (local development only)")
+	}
+	if cfg.stateDir == "" {
+		cfg.stateDir = ".gitmesh-state"
+	}
+	m := &serveMain{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var (
+		err   error
+		watch func(context.Context) <-chan struct{}
+	)
+	if cfg.dir != "" {
+		d, err := source.NewDir(source.DirOptions{Dir: cfg.dir, MaxFileSize: cfg.load.maxFileSize})
+		if err != nil {
+			return nil, usageError("serve: %v", err)
+		}
+		m.source = d
+		watch = d.Watch
+	} else {
+		g, err := source.NewGit(source.GitOptions{
+			URL: cfg.repo, Branch: cfg.branch, Path: cfg.path,
+			CacheDir:                filepath.Join(cfg.stateDir, "git"),
+			Credentials:             cfg.creds,
+			InsecureHTTPCredentials: cfg.insecureHTTPCreds,
+		})
+		if err != nil {
+			return nil, usageError("serve: %v", err)
+		}
+		m.source = g
+	}
+
+	log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration; use for local development only")
+	m.xds, err = xds.New(xds.Options{Logger: log, Registerer: m.registry})
+	if err != nil {
+		return nil, internalError(err)
+	}
+	m.rec, err = reconciler.New(reconciler.Options{
+		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
+		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
+	})
+	if err != nil {
+		return nil, internalError(err)
+	}
+	hooks, err := newHooks(cfg.webhookSecretFile, m.rec.Trigger, log)
+	if err != nil {
+		return nil, err
+	}
+	m.http = api.NewServer(cfg.httpAddr, api.Handler(api.Options{
+		Status: m.rec, Proxies: m.xds, Gatherer: m.registry, Hooks: hooks, Logger: log,
+	}))
+
+	// Bind both ports before anything runs, so a taken port fails fast
+	// with a clear error instead of after the first reconcile.
+	if m.xdsLis, err = net.Listen("tcp", cfg.xdsAddr); err != nil {
+		return nil, usageError("serve: --xds-addr: %v", err)
+	}
+	if m.httpLis, err = net.Listen("tcp", cfg.httpAddr); err != nil {
+		m.xdsLis.Close()
+		return nil, usageError("serve: --http-addr: %v", err)
+	}
+	return m, nil
+}
+
+// Run restores the last good state, then runs the xDS server, the status
+// port and the reconcile loop until ctx ends, and shuts them down in
+// reverse order.
+func (m *serveMain) Run(ctx context.Context) error {
+	switch err := m.rec.Restore(); {
+	case err == nil:
+	case errors.Is(err, state.ErrNotFound):
+		m.log.Info("no last good state yet; waiting for the first good revision", "state_dir", m.cfg.stateDir)
+	default:
+		// A corrupt or foreign state file must not stop serving from Git.
+		m.log.Error("could not restore the last good state; starting empty", "err", err)
+	}
+	m.log.Info("serving", "source", m.source.String(), "xds", m.xdsLis.Addr().String(), "http", m.httpLis.Addr().String())
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.xds.Serve(ctx, m.xdsLis) })
+	g.Go(func() error {
+		err := m.http.Serve(m.httpLis)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("status port: %w", err)
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return m.http.Shutdown(shutdown)
+	})
+	g.Go(func() error { return m.rec.Run(ctx) })
+	return g.Wait()
+}
+
+// XDSAddr and HTTPAddr are the bound addresses (tests listen on port 0).
+func (m *serveMain) XDSAddr() string  { return m.xdsLis.Addr().String() }
+func (m *serveMain) HTTPAddr() string { return m.httpLis.Addr().String() }

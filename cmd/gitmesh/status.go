@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gitmesh/gitmesh/reconciler"
+	"github.com/gitmesh/gitmesh/reconciler/api"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		server  string
+		output  string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what a running gitmesh serves and which proxies are in sync",
+		Long: `status reads a running gitmesh's read-only status API and prints the live
+revision, the last attempt and every connected proxy's sync state per
+resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			var st reconciler.Status
+			var px api.ProxiesResponse
+			base := strings.TrimRight(server, "/")
+			if err := getJSON(ctx, base+"/api/v1/status", &st); err != nil {
+				return internalError(err)
+			}
+			if err := getJSON(ctx, base+"/api/v1/proxies", &px); err != nil {
+				return internalError(err)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"status": st, "proxies": px})
+			}
+			printStatus(w, st, px, time.Now())
+			if !st.Ready {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:15014", "gitmesh status API base URL")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
+	return cmd
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("status API: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	return nil
+}
+
+// statusTypes are the columns of the proxy table, in xDS order.
+var statusTypes = []struct{ col, url string }{
+	{"LDS", "type.googleapis.com/envoy.config.listener.v3.Listener"},
+	{"RDS", "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"},
+	{"CDS", "type.googleapis.com/envoy.config.cluster.v3.Cluster"},
+	{"EDS", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"},
+	{"SDS", "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"},
+}
+
+func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now time.Time) {
+	fmt.Fprintf(w, "source:    %s\n", st.Source)
+	if st.Live != nil {
+		how := "applied " + ago(now, st.Live.AppliedAt)
+		if st.Live.Restored {
+			how += ", restored from the state dir"
+		}
+		fmt.Fprintf(w, "live:      %s %q (%s)\n", st.Live.Short, st.Live.Message, how)
+	} else {
+		fmt.Fprintf(w, "live:      none\n")
+	}
+	for _, c := range st.Conditions {
+		if c.Type == reconciler.ConditionReady {
+			fmt.Fprintf(w, "ready:     %s (%s) %s\n", c.Status, c.Reason, c.Message)
+		}
+	}
+	if a := st.LastAttempt; a != nil && a.Result == "failed" {
+		fmt.Fprintf(w, "rejected:  %s %q failed at %s: %s\n", a.Revision.Short, a.Revision.Message, a.FailedStep, a.Error)
+		for _, d := range a.Diagnostics {
+			fmt.Fprintf(w, "           %s %s %s\n", d.Severity, d.Code, d.Error())
+		}
+	}
+	fmt.Fprintf(w, "serving:   %d proxy classes, %d resources\n\n", st.Classes, st.Resources)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	cols := []string{"NAME", "PROTOCOL"}
+	for _, t := range statusTypes {
+		cols = append(cols, t.col)
+	}
+	fmt.Fprintln(tw, strings.Join(append(cols, "VERSION"), "\t"))
+	proxies := px.Proxies
+	sort.Slice(proxies, func(i, j int) bool { return proxies[i].NodeID < proxies[j].NodeID })
+	for _, p := range proxies {
+		row := []string{p.NodeID, p.Protocol}
+		byType := map[string]xds.TypeStatus{}
+		for _, t := range p.Types {
+			byType[t.TypeURL] = t
+		}
+		rev := ""
+		for _, t := range statusTypes {
+			ts, ok := byType[t.url]
+			if !ok {
+				row = append(row, "-")
+				continue
+			}
+			row = append(row, string(ts.Status))
+			if ts.AckedRevision != "" {
+				rev = ts.AckedRevision
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(append(row, shortRev(rev)), "\t"))
+	}
+	tw.Flush()
+	for _, p := range proxies {
+		for _, t := range p.Types {
+			if t.LastNack != nil && t.Status == xds.Nacked {
+				fmt.Fprintf(w, "\n%s rejected %s: %s", p.NodeID, t.TypeURL[strings.LastIndexByte(t.TypeURL, '.')+1:], t.LastNack.Error)
+			}
+		}
+	}
+	for _, r := range px.Rejections {
+		fmt.Fprintf(w, "\nrefused %s from %s: %s", r.NodeID, r.Peer, r.Error)
+	}
+	if len(proxies) == 0 {
+		fmt.Fprintln(w, "(no proxies connected)")
+	}
+	fmt.Fprintln(w)
+}
+
+func shortRev(r string) string {
+	if len(r) > 12 {
+		return r[:12]
+	}
+	return r
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}

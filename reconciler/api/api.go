@@ -1,0 +1,124 @@
+// Package api is gitmesh's HTTP surface on the status port: the read-only
+// status API, health and readiness probes, Prometheus metrics, and the push
+// webhooks. Nothing here can change the mesh: read endpoints answer GET and
+// HEAD only, and webhooks can only ask for a fetch.
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gitmesh/gitmesh/reconciler"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+)
+
+// StatusSource is what the API reads; *reconciler.Reconciler is one.
+type StatusSource interface {
+	Status() reconciler.Status
+	Ready() bool
+}
+
+// ProxySource reports proxies' sync state; *xds.Server is one.
+type ProxySource interface {
+	Proxies() []xds.ProxyStatus
+	Rejections() []xds.Rejection
+}
+
+// Options wire the handler.
+type Options struct {
+	Status   StatusSource
+	Proxies  ProxySource
+	Gatherer prometheus.Gatherer
+	// Hooks serves POST /hooks/...; nil disables webhooks.
+	Hooks  http.Handler
+	Logger *slog.Logger
+}
+
+// ProxiesResponse is GET /api/v1/proxies: every connected proxy's sync
+// state per resource type (istioctl proxy-status), and the streams refused
+// recently (unknown node ids), so a misconfigured proxy is never silent.
+type ProxiesResponse struct {
+	Revision   string            `json:"revision"`
+	Proxies    []xds.ProxyStatus `json:"proxies"`
+	Rejections []xds.Rejection   `json:"rejections"`
+}
+
+// Handler returns the HTTP handler for the status port.
+func Handler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, o.Status.Status())
+	})
+	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
+		resp := ProxiesResponse{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections()}
+		if live := o.Status.Status().Live; live != nil {
+			resp.Revision = live.ID
+		}
+		if resp.Proxies == nil {
+			resp.Proxies = []xds.ProxyStatus{}
+		}
+		if resp.Rejections == nil {
+			resp.Rejections = []xds.Rejection{}
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !o.Status.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: no good configuration served yet\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	if o.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if o.Hooks != nil {
+		mux.Handle("/hooks/", o.Hooks)
+	}
+	return logRequests(o.Logger, mux)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// logRequests logs at debug level; status pollers would flood info.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		log.Debug("http", "method", r.Method, "path", r.URL.Path, "duration", time.Since(start))
+	})
+}
+
+// NewServer wraps the handler with timeouts, so a slow client cannot hold
+// the status port.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}

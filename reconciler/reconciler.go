@@ -1,0 +1,206 @@
+// Package reconciler is gitmesh's control loop: it takes revisions from a
+// source, runs them through fetch → load → check → render → apply, serves
+// the good ones over xDS and keeps the last good one serving (and on disk)
+// when a new one fails. Sub-packages hold the parts that talk to the world:
+// source (Git, directories), xds (the ADS server), state (the last good
+// state on disk), webhook (push hooks) and api (the read-only status API).
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitmesh/gitmesh/reconciler/source"
+	"github.com/gitmesh/gitmesh/reconciler/state"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+	"github.com/gitmesh/gitmesh/schema"
+)
+
+// Applier serves an update; *xds.Server is one.
+type Applier interface {
+	Apply(u xds.Update) error
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	Source source.Source
+	// Watch, when set, returns a channel that signals the source changed
+	// (a directory watch); Git sources rely on Interval and webhooks.
+	Watch  func(ctx context.Context) <-chan struct{}
+	Server Applier
+	// StateDir holds the last good state; "" keeps it in memory only.
+	StateDir string
+	// Interval between polls of the source (default 1m).
+	Interval time.Duration
+	// RetryBase and RetryMax bound the jittered exponential backoff after
+	// transient failures (defaults 1s and 1m).
+	RetryBase, RetryMax time.Duration
+	Load                schema.Options
+	Logger              *slog.Logger
+	Registerer          prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Reconciler runs the loop. Its state is guarded by mu and changed only by
+// the loop goroutine; readers (status API) take copies.
+type Reconciler struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	trigger chan struct{}
+
+	mu       sync.RWMutex
+	status   Status
+	conds    conditions
+	liveID   string
+	failedID string // the newest revision, known bad: not retried until a new one
+	retries  int
+	lastGood *state.LastGood
+}
+
+// New checks the options and returns a Reconciler that serves nothing
+// until Restore or Run.
+func New(opts Options) (*Reconciler, error) {
+	if opts.Source == nil || opts.Server == nil {
+		return nil, errors.New("reconciler: a source and a server are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Minute
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Reconciler{
+		opts:    opts,
+		log:     opts.Logger.With("component", "reconciler"),
+		metrics: newMetrics(),
+		trigger: make(chan struct{}, 1),
+	}
+	r.status.Source = opts.Source.String()
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(r.metrics); err != nil {
+			return nil, fmt.Errorf("register reconciler metrics: %w", err)
+		}
+	}
+	r.conds.summarize(opts.Now(), false, false, true)
+	r.status.Conditions = r.conds
+	return r, nil
+}
+
+// Trigger asks for a reconcile now (a push webhook fired). It never blocks;
+// triggers that arrive while one is pending are coalesced.
+func (r *Reconciler) Trigger() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns a copy of the current status.
+func (r *Reconciler) Status() Status {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.status
+	s.Conditions = append(s.Conditions[:0:0], r.conds...)
+	return s
+}
+
+// Ready reports whether a good configuration is being served.
+func (r *Reconciler) Ready() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.liveID != ""
+}
+
+// Restore serves the last good state from the state dir, so that a restart
+// with Git unreachable serves the same config with the same versions. It
+// returns state.ErrNotFound when there is none.
+func (r *Reconciler) Restore() error {
+	if r.opts.StateDir == "" {
+		return state.ErrNotFound
+	}
+	lg, err := state.Load(r.opts.StateDir)
+	if err != nil {
+		return err
+	}
+	if err := r.opts.Server.Apply(lg.Update); err != nil {
+		return fmt.Errorf("restore %s: %w", lg.Revision, err)
+	}
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastGood = lg
+	r.liveID = lg.Revision
+	r.status.Live = &RevisionInfo{
+		ID: lg.Revision, Short: shortID(lg.Revision), Message: lg.Message, Author: lg.Author,
+		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
+	}
+	r.countServed(lg.Update)
+	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+shortID(lg.Revision)+" from the state dir")
+	r.summarizeLocked(now, false, true)
+	r.metrics.revision(lg.Revision)
+	r.log.Info("restored last good state", "revision", shortID(lg.Revision), "classes", len(lg.Update.Classes))
+	return nil
+}
+
+// Run reconciles at once, then on every trigger, change signal or interval
+// tick, until ctx ends. Transient failures are retried with jittered
+// exponential backoff; a bad revision waits for a new one.
+func (r *Reconciler) Run(ctx context.Context) error {
+	var changes <-chan struct{}
+	if r.opts.Watch != nil {
+		changes = r.opts.Watch(ctx)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-r.trigger:
+		case <-changes:
+		}
+		next := r.ReconcileOnce(ctx)
+		timer.Reset(next)
+	}
+}
+
+// backoff returns the delay before retry n (1-based): doubling from
+// RetryBase up to RetryMax, with ±20% jitter so replicas do not retry in step.
+func (r *Reconciler) backoff(n int) time.Duration {
+	d := r.opts.RetryBase
+	for i := 1; i < n && d < r.opts.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.opts.RetryMax)
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+func shortID(id string) string {
+	if len(id) > 4 && id[:4] == "dir:" {
+		id = id[4:]
+	}
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

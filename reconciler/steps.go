@@ -1,0 +1,272 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitmesh/gitmesh/policies"
+	"github.com/gitmesh/gitmesh/reconciler/source"
+	"github.com/gitmesh/gitmesh/reconciler/state"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/schema"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// stepError is a failed step: which one, its condition reason, whether
+// retrying the same revision can help, and the findings behind it.
+type stepError struct {
+	step      string
+	reason    string
+	condition string
+	transient bool
+	err       error
+	diags     model.Diagnostics
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+
+// ReconcileOnce runs the steps once and returns how long to wait before the
+// next attempt. Run calls it; tests call it directly to step the loop.
+func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
+	start := r.opts.Now()
+	timings := map[string]float64{}
+	timed := func(step string, f func() error) error {
+		t := time.Now()
+		err := f()
+		timings[step] = float64(time.Since(t).Microseconds()) / 1000
+		return err
+	}
+
+	var rev source.Revision
+	err := timed("fetch", func() (err error) {
+		rev, err = r.opts.Source.Latest(ctx)
+		return err
+	})
+	if err != nil {
+		return r.failed(start, source.Revision{}, timings, &stepError{
+			step: "fetch", reason: ReasonFetchFailed, condition: ConditionFetched,
+			transient: !source.Permanent(err), err: err,
+		})
+	}
+
+	r.mu.Lock()
+	unchanged := rev.ID == r.liveID
+	knownBad := rev.ID == r.failedID
+	if unchanged || knownBad {
+		// Nothing new: keep serving, keep the verdict on a known bad revision.
+		now := r.opts.Now()
+		r.retries = 0
+		r.conds.set(now, ConditionFetched, true, ReasonSucceeded, "fetched "+rev.Short)
+		r.summarizeLocked(now, knownBad, false)
+		r.mu.Unlock()
+		return r.opts.Interval
+	}
+	r.mu.Unlock()
+
+	r.log.Info("reconciling", "revision", rev.Short, "message", firstLine(rev.Message))
+	var (
+		mesh   *model.Mesh
+		diags  model.Diagnostics
+		bundle *render.Bundle
+	)
+	steps := []struct {
+		name string
+		run  func() *stepError
+	}{
+		{"load", func() *stepError {
+			m, ds, err := schema.Load(ctx, rev.Files, r.opts.Load)
+			diags = ds
+			if err != nil {
+				return &stepError{reason: ReasonLoadFailed, condition: ConditionLoaded, err: err}
+			}
+			if ds.HasErrors() || m == nil {
+				return &stepError{reason: ReasonLoadFailed, condition: ConditionLoaded, diags: ds,
+					err: fmt.Errorf("%d errors, first: %s", ds.Count(model.SeverityError), firstError(ds))}
+			}
+			mesh = m
+			return nil
+		}},
+		{"check", func() *stepError {
+			diags = append(diags, policies.Check(mesh)...)
+			diags.Sort()
+			if diags.HasErrors() {
+				return &stepError{reason: ReasonCheckFailed, condition: ConditionChecked, diags: diags,
+					err: fmt.Errorf("%d errors, first: %s", diags.Count(model.SeverityError), firstError(diags))}
+			}
+			return nil
+		}},
+		{"render", func() *stepError {
+			b, err := render.Render(render.Input{Mesh: mesh})
+			if err != nil {
+				rd, _ := err.(model.Diagnostics)
+				return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, diags: append(diags, rd...), err: err}
+			}
+			bundle = b
+			return nil
+		}},
+		{"apply", func() *stepError {
+			u := ToUpdate(rev.ID, bundle)
+			if err := r.opts.Server.Apply(u); err != nil {
+				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
+			}
+			r.persist(rev, u)
+			r.mu.Lock()
+			r.countServed(u)
+			r.mu.Unlock()
+			return nil
+		}},
+	}
+	for _, s := range steps {
+		var se *stepError
+		_ = timed(s.name, func() error {
+			se = s.run()
+			if se != nil {
+				return se
+			}
+			return nil
+		})
+		if se != nil {
+			se.step = s.name
+			return r.failed(start, rev, timings, se)
+		}
+	}
+	return r.applied(start, rev, timings, diags)
+}
+
+func firstError(ds model.Diagnostics) string {
+	for _, d := range ds {
+		if d.Severity == model.SeverityError {
+			return d.Error()
+		}
+	}
+	return "none"
+}
+
+// persist saves the new last good state. A failure to save is logged and
+// shown in status but does not un-apply: the proxies already have it.
+func (r *Reconciler) persist(rev source.Revision, u xds.Update) {
+	lg := &state.LastGood{
+		Revision: rev.ID, Message: firstLine(rev.Message), Author: rev.Author,
+		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u,
+	}
+	r.mu.Lock()
+	r.lastGood = lg
+	r.mu.Unlock()
+	if r.opts.StateDir == "" {
+		return
+	}
+	if err := state.Save(r.opts.StateDir, lg); err != nil {
+		r.log.Error("could not persist the last good state", "err", err)
+	}
+}
+
+func (r *Reconciler) applied(start time.Time, rev source.Revision, timings map[string]float64, diags model.Diagnostics) time.Duration {
+	now := r.opts.Now()
+	capped, total := capDiagnostics(diags)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.liveID, r.failedID, r.retries = rev.ID, "", 0
+	info := revisionInfo(rev)
+	info.AppliedAt = now
+	r.status.Live = &info
+	r.status.LastAttempt = &Attempt{
+		Revision: revisionInfo(rev), StartedAt: start, Result: "applied",
+		Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
+	}
+	for _, c := range stepConditions {
+		r.conds.set(now, c, true, ReasonSucceeded, "")
+	}
+	r.conds.set(now, ConditionApplied, true, ReasonSucceeded, "serving "+rev.Short)
+	r.summarizeLocked(now, false, false)
+	r.metrics.observe("applied", now.Sub(start))
+	r.metrics.success(now)
+	r.metrics.revision(rev.ID)
+	r.log.Info("applied", "revision", rev.Short, "duration", now.Sub(start).Round(time.Millisecond), "warnings", diags.Count(model.SeverityWarning))
+	return r.opts.Interval
+}
+
+func (r *Reconciler) failed(start time.Time, rev source.Revision, timings map[string]float64, se *stepError) time.Duration {
+	now := r.opts.Now()
+	capped, total := capDiagnostics(se.diags)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rev.ID != "" {
+		r.status.LastAttempt = &Attempt{
+			Revision: revisionInfo(rev), StartedAt: start, Result: "failed", FailedStep: se.step,
+			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
+		}
+	}
+	// Steps before the failed one passed; the failed one says why; those
+	// after it are unknown for this revision, so they keep their last value.
+	for _, c := range stepConditions {
+		if c == se.condition {
+			break
+		}
+		r.conds.set(now, c, true, ReasonSucceeded, "")
+	}
+	r.conds.set(now, se.condition, false, se.reason, se.err.Error())
+	r.metrics.observe("failed", now.Sub(start))
+	r.metrics.failure(se.step)
+
+	next := r.opts.Interval
+	if se.transient {
+		r.retries++
+		next = r.backoff(r.retries)
+		r.log.Warn("reconcile failed, will retry", "step", se.step, "err", se.err, "retry_in", next.Round(time.Millisecond))
+	} else {
+		r.failedID = rev.ID
+		r.retries = 0
+		r.log.Error("revision rejected; serving the last good one", "step", se.step, "revision", rev.Short, "err", se.err)
+	}
+	r.summarizeLocked(now, !se.transient, se.transient)
+	return next
+}
+
+// summarizeLocked refreshes Ready/Stalled/Reconciling; r.mu must be held.
+func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
+	r.conds.summarize(now, r.liveID != "", stalled, reconciling)
+	r.status.Conditions = r.conds
+	r.status.Ready = r.conds.isTrue(ConditionReady)
+}
+
+func (r *Reconciler) countServed(u xds.Update) {
+	seen := map[*xds.Resource]bool{}
+	for _, c := range u.Classes {
+		for _, list := range c.Resources {
+			for _, res := range list {
+				seen[res] = true
+			}
+		}
+	}
+	r.status.Classes = len(u.Classes)
+	r.status.Resources = len(seen)
+}
+
+// ToUpdate turns a rendered bundle into what the xDS server serves, keeping
+// render's sharing: a resource shared by many classes stays one object with
+// one marshalled Any.
+func ToUpdate(revision string, b *render.Bundle) xds.Update {
+	u := xds.Update{Revision: revision, Classes: make(map[string]*xds.ClassConfig, len(b.Classes()))}
+	memo := map[*render.Resource]*xds.Resource{}
+	for _, class := range b.Classes() {
+		p := b.Proxy(class)
+		cfg := &xds.ClassConfig{Resources: map[string][]*xds.Resource{}}
+		for _, typeURL := range p.Types() {
+			rs := p.Resources(typeURL)
+			list := make([]*xds.Resource, len(rs))
+			for i, rr := range rs {
+				x, ok := memo[rr]
+				if !ok {
+					x = &xds.Resource{Name: rr.Name, Version: rr.Version, Any: rr.Any()}
+					memo[rr] = x
+				}
+				list[i] = x
+			}
+			cfg.Resources[typeURL] = list
+		}
+		u.Classes[class] = cfg
+	}
+	return u
+}
