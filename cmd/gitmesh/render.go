@@ -1,8 +1,105 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"strings"
 
-// newRenderCmd is filled in once render lands.
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitmesh/gitmesh/internal/pipeline"
+	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
 func newRenderCmd(_ *globalFlags) *cobra.Command {
-	return &cobra.Command{Use: "render [DIR]", Short: "Render a mesh repository into Envoy configuration", Hidden: true}
+	var (
+		list   bool
+		proxy  string
+		output string
+		load   loadFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "render [DIR] (--list | --proxy ID)",
+		Short: "Render a mesh repository into Envoy configuration",
+		Long: `render validates the mesh repository in DIR (default: the current
+directory) and renders it into the Envoy resources each proxy receives.
+
+--list prints the proxy classes (sidecar/NS/SVC/VER, proxyless/NS/SVC/VER,
+ingress/GW, egress/GW). --proxy prints one proxy's resources in the shape of
+Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list == (proxy != "") {
+				return usageError("render: set exactly one of --list or --proxy ID")
+			}
+			if err := checkOutput(output, "json", "yaml"); err != nil {
+				return err
+			}
+			dir, err := meshDir(args)
+			if err != nil {
+				return err
+			}
+			m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, load.options())
+			if err != nil {
+				return internalError(err)
+			}
+			if diags.HasErrors() {
+				printErrors(cmd, dir, diags)
+				return errFindings
+			}
+			b, err := render.Render(render.Input{Mesh: m})
+			if err != nil {
+				if ds, ok := err.(model.Diagnostics); ok {
+					printErrors(cmd, dir, ds)
+					return errFindings
+				}
+				return internalError(err)
+			}
+			w := cmd.OutOrStdout()
+			if list {
+				for _, c := range b.Classes() {
+					fmt.Fprintln(w, c)
+				}
+				return nil
+			}
+			class := proxy
+			if c, _, err := render.ParseNodeID(proxy); err == nil {
+				class = c
+			}
+			p := b.Proxy(class)
+			if p == nil {
+				return usageError("render: no proxy class %q in %s (gitmesh render %s --list shows them)", proxy, dir, dir)
+			}
+			out, err := render.ConfigDump(p)
+			if err != nil {
+				return internalError(err)
+			}
+			if output == "yaml" {
+				if out, err = yaml.JSONToYAML(out); err != nil {
+					return internalError(err)
+				}
+			}
+			_, err = w.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&list, "list", false, "list the proxy classes")
+	cmd.Flags().StringVar(&proxy, "proxy", "", "print the resources of this proxy class or node id")
+	cmd.Flags().StringVarP(&output, "output", "o", "json", "output format: json or yaml")
+	load.register(cmd)
+	return cmd
+}
+
+// printErrors prints the findings that stop rendering to stderr, so stdout
+// stays valid JSON or YAML for whoever pipes it.
+func printErrors(cmd *cobra.Command, dir string, ds model.Diagnostics) {
+	var b strings.Builder
+	for _, d := range ds {
+		if d.Severity == model.SeverityError {
+			b.WriteString(formatDiagnostic(dir, d))
+			b.WriteByte('\n')
+		}
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), b.String())
 }
