@@ -38,9 +38,10 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./schema/... ./policies/... ./render/...
 
-## run: the main job on the embedded default (bookinfo from this repository)
+## run: the main job: serve the bookinfo example from this repository over xDS
 run:
-	$(GO) run ./cmd/gitmesh validate examples/bookinfo
+	$(GO) run ./cmd/gitmesh serve --dir examples/bookinfo --xds-insecure \
+		--xds-addr 127.0.0.1:15010 --http-addr 127.0.0.1:15014 --state-dir .gitmesh-state
 
 ## fuzz: fuzz the loader for a minute
 fuzz:
