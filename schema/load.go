@@ -1,0 +1,251 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cuelang.org/go/cue/ast"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// Options bounds loading of untrusted repositories: a pull request can hold
+// anything, so every resource the loader spends on it has a limit.
+type Options struct {
+	MaxFileSize  int64         // default 1 MiB
+	MaxTotalSize int64         // default 64 MiB
+	Timeout      time.Duration // default 30s; evaluation is cancelled after it
+	Ignore       []string      // extra path prefixes to skip (status dirs etc.)
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxFileSize  = 1 << 20
+	DefaultMaxTotalSize = 64 << 20
+	DefaultTimeout      = 30 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxFileSize <= 0 {
+		o.MaxFileSize = DefaultMaxFileSize
+	}
+	if o.MaxTotalSize <= 0 {
+		o.MaxTotalSize = DefaultMaxTotalSize
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o
+}
+
+// Load loads the mesh repository in fsys. diags holds every problem with the input
+// (positions relative to the repo root); when diags has errors, mesh may be nil.
+// err is only for internal failures (never for bad input).
+func Load(ctx context.Context, fsys fs.FS, opts Options) (*model.Mesh, model.Diagnostics, error) {
+	opts = opts.withDefaults()
+	files, diags, err := collect(fsys, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load mesh repository: %w", err)
+	}
+	if hasCode(diags, CodeRepoTooBig) {
+		diags.Sort()
+		return nil, diags, nil
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var stop atomic.Bool
+	done := make(chan loadResult, 1)
+	e := &evaluatorRef{}
+	// CUE evaluation cannot be interrupted, so it runs in its own goroutine
+	// and is abandoned on timeout; stop makes it quit at the next entity.
+	go func() {
+		done <- evaluate(files, &stop, e)
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, nil, r.err
+		}
+		diags = append(diags, r.diags...)
+		diags.Sort()
+		// The mesh is returned even with errors: it holds every entity
+		// that decoded, which `gitmesh check` can still report on.
+		return r.mesh, diags, nil
+	case <-ctx.Done():
+		stop.Store(true)
+		at, _ := e.at.Load().(string)
+		d := model.Diagnostic{Code: CodeTimeout, Severity: model.SeverityError, Path: at,
+			Message: fmt.Sprintf("evaluation did not finish within %s", opts.Timeout)}
+		if ctx.Err() == context.Canceled {
+			d.Message = "evaluation cancelled"
+		}
+		if src, _ := e.sources.Load().(*model.Sources); src != nil && at != "" {
+			// Sources is complete before evaluation starts and never
+			// written after, so reading it here races with nothing.
+			d.Pos = src.Lookup(at)
+		}
+		diags = append(diags, d)
+		diags.Sort()
+		return nil, diags, nil
+	}
+}
+
+// LoadDir is Load over a directory on disk, refusing symlinks that leave it.
+// It reads through os.Root, so even a link the walk missed cannot escape.
+// A symlinked mesh file is read only if it resolves to a regular file inside
+// the repository (else GM0006); symlinked directories are never followed.
+func LoadDir(ctx context.Context, dir string, opts Options) (*model.Mesh, model.Diagnostics, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	defer root.Close()
+	m, diags, err := Load(ctx, root.FS(), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	return m, diags, nil
+}
+
+type loadResult struct {
+	mesh  *model.Mesh
+	diags model.Diagnostics
+	err   error
+}
+
+// evaluatorRef lets Load see how far the evaluation got when it times out
+// without touching any CUE value.
+type evaluatorRef struct {
+	at      atomic.Value // string
+	sources atomic.Value // *model.Sources
+}
+
+// evaluate parses, builds, validates and decodes. It never panics: a panic
+// inside CUE becomes an internal error naming where it happened.
+func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef) (r loadResult) {
+	at := "parse"
+	defer func() {
+		if p := recover(); p != nil {
+			if s, _ := ref.at.Load().(string); s != "" {
+				at = s
+			}
+			r = loadResult{err: fmt.Errorf("evaluate mesh at %s: cue panicked: %v\n%s", at, p, debug.Stack())}
+		}
+	}()
+	diags, asts := parseAll(files.data)
+	sources := model.NewSources()
+	recordSources(sources, asts)
+	ref.sources.Store(sources)
+	ref.at.Store("")
+	if len(diags) > 0 {
+		// A file that does not parse would make every reference into it
+		// look broken; report syntax first.
+		return loadResult{diags: diags}
+	}
+
+	at = "build"
+	keepJSON := len(files.guardrails) > 0
+	onEntity := func(s string) { ref.at.Store(s) }
+	var (
+		dec *decoder
+		e   *evaluator
+		err error
+	)
+	if pm, ok := splitPlain(asts); ok && usePlainPath {
+		asts = nil // pm holds the syntax now, and frees it as it goes
+		var ds model.Diagnostics
+		dec, ds, err = checkPlain(pm, stop, sources, keepJSON, onEntity)
+		if err != nil {
+			return loadResult{err: err}
+		}
+		diags = append(diags, ds...)
+		// Guardrails need a runtime of their own.
+		if e, err = newEvaluator(stop, sources); err != nil {
+			return loadResult{err: err}
+		}
+	} else {
+		if e, err = newEvaluator(stop, sources); err != nil {
+			return loadResult{err: err}
+		}
+		e.onEntity = onEntity
+		dec = newDecoder(keepJSON)
+		if data, ok := e.evalData(asts); ok {
+			e.checkMesh(data, dec)
+		}
+	}
+	if e.err != nil {
+		return loadResult{err: e.err}
+	}
+	diags = append(diags, e.diags...)
+	m := dec.mesh
+	m.Sources = sources
+	if keepJSON && !stop.Load() {
+		ref.at.Store("policies")
+		diags = append(diags, e.checkGuardrails(files.guardrails, dec)...)
+		if e.err != nil {
+			return loadResult{err: e.err}
+		}
+	}
+	return loadResult{mesh: m, diags: diags}
+}
+
+// usePlainPath lets tests run plain repositories through the general path
+// to check that both paths agree.
+var usePlainPath = true
+
+// parseAll parses the data files on all cores (the parser shares no
+// state; at 10,000 files parsing was a tenth of the load) and returns the
+// syntax in file order, so Sources stays deterministic.
+func parseAll(files []repoFile) (model.Diagnostics, []*ast.File) {
+	parsed := make([]*ast.File, len(files))
+	fileDiags := make([]model.Diagnostics, len(files))
+	n := min(runtime.GOMAXPROCS(0), 4)
+	var wg sync.WaitGroup
+	var panicked atomic.Value
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.Store(fmt.Sprintf("%v\n%s", p, debug.Stack()))
+				}
+			}()
+			for i := w; i < len(files); i += n {
+				parsed[i], fileDiags[i] = parseData(files[i], "mesh")
+			}
+		}()
+	}
+	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		// Re-panic on the evaluating goroutine, whose recover turns it
+		// into an internal error.
+		panic(fmt.Sprintf("parse: %v", p))
+	}
+	var diags model.Diagnostics
+	asts := make([]*ast.File, 0, len(files))
+	for i := range files {
+		diags = append(diags, fileDiags[i]...)
+		if parsed[i] != nil {
+			asts = append(asts, parsed[i])
+		}
+	}
+	return diags, asts
+}
+
+func hasCode(ds model.Diagnostics, code string) bool {
+	for _, d := range ds {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
