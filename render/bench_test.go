@@ -1,0 +1,104 @@
+package render
+
+import (
+	"context"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/gitmesh/gitmesh/internal/meshgen"
+	"github.com/gitmesh/gitmesh/schema"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// BenchmarkRender renders bookinfo and generated meshes of 1,000 and 10,000
+// services (meshgen: two versions each, dependsOn 5). Loading is outside the
+// timer. Besides time and allocations it reports the live heap the bundle
+// holds (HeapInuse after GC, minus before), the proxy classes and the
+// distinct resources.
+//
+//	go test ./render -run '^$' -bench BenchmarkRender -benchtime 3x
+func BenchmarkRender(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		n    int
+	}{{"bookinfo", 0}, {"services=1000", 1000}, {"services=10000", 10000}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var m *model.Mesh
+			if bc.n == 0 {
+				m = loadCase(b, "bookinfo")
+			} else {
+				var diags model.Diagnostics
+				var err error
+				m, diags, err = schema.Load(context.Background(), meshgen.Generate(bc.n, meshgen.Options{Seed: 1}), schema.Options{Timeout: 10 * time.Minute})
+				if err != nil || diags.HasErrors() {
+					b.Fatalf("load: %v %v", err, diags)
+				}
+			}
+			in := Input{Mesh: m}
+			// Bundle memory first, on a clean heap: live bytes after GC
+			// with the bundle held, minus before. One render beforehand
+			// pays the protobuf runtime's one-time type initialisation.
+			if _, err := Render(in); err != nil {
+				b.Fatal(err)
+			}
+			before := heapAlloc()
+			bundle, err := Render(in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bundleBytes := heapAlloc() - before
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0, runs := cpuTime(), 0
+			for b.Loop() {
+				if _, err := Render(in); err != nil {
+					b.Fatal(err)
+				}
+				runs++
+			}
+			b.StopTimer()
+			// The machine is shared: CPU time per render (all threads,
+			// GC included) is the figure that does not depend on load.
+			b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(runs), "cpu-ms/op")
+			b.ReportMetric(float64(bundleBytes)/(1<<20), "MiB-bundle")
+			b.ReportMetric(float64(len(bundle.Classes())), "classes")
+			b.ReportMetric(float64(distinct(bundle)), "resources")
+			runtime.KeepAlive(bundle)
+		})
+	}
+}
+
+// cpuTime is this process's user+system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// heapAlloc is the live heap after a GC. (HeapInuse counts whole spans and
+// goes negative across renders because of fragmentation.)
+func heapAlloc() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// distinct counts distinct resources (by pointer) in a bundle.
+func distinct(b *Bundle) int {
+	seen := map[*Resource]bool{}
+	for _, c := range b.Classes() {
+		for _, t := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType} {
+			for _, r := range b.Proxy(c).Resources(t) {
+				seen[r] = true
+			}
+		}
+	}
+	return len(seen)
+}

@@ -1,0 +1,188 @@
+package render
+
+import (
+	"sort"
+	"strconv"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// Ingress gateways (class ingress/GATEWAY): one Envoy listener per port
+// number (gateway listeners sharing a port become filter chains of one
+// listener, told apart by SNI), an RDS route config `http.PORT` for the
+// ports that speak HTTP, and mesh clusters over mTLS with the gateway's
+// own identity — the same cluster resources sidecars use.
+
+// buildIngress assembles one ingress gateway class.
+func (b *builder) buildIngress(g *model.Gateway) {
+	p := b.newProxy(GatewayClass(KindIngress, g.Name), KindIngress)
+	p.add(b.statsListener())
+	byPort := map[int][]int{}
+	var ports []int
+	for i, l := range g.Listeners {
+		if _, ok := byPort[l.Port]; !ok {
+			ports = append(ports, l.Port)
+		}
+		byPort[l.Port] = append(byPort[l.Port], i)
+	}
+	sort.Ints(ports)
+	for _, port := range ports {
+		p.add(b.ingressPort(g, port, byPort[port])...)
+	}
+	p.finish()
+}
+
+// terminatesHTTP reports whether a gateway listener ends in an HCM.
+func terminatesHTTP(l *model.GatewayListener) bool {
+	if l.TLS != nil && l.TLS.Mode == model.TLSPassthrough {
+		return false
+	}
+	if l.Protocol == model.ProtocolHTTPS {
+		return l.TLS != nil
+	}
+	return l.Protocol.IsHTTP()
+}
+
+// ingressPort renders the listener of one port and, if it speaks HTTP, its
+// route config.
+func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource {
+	base := model.Path("gateways", g.Name)
+	rcName := gatewayRouteConfig(port)
+	var hosts []string
+	http := false
+	for _, i := range idx {
+		if l := &g.Listeners[i]; terminatesHTTP(l) {
+			http = true
+			hosts = appendUnique(hosts, l.Hosts...)
+		}
+	}
+	var out []*Resource
+	if http {
+		out = append(out, b.gatewayRouteConfig(g, port, hosts, flavourMesh))
+	}
+	name := outboundListener(port)
+	lst := b.intern(resource.ListenerType, name, "ingress|"+g.Name+"|"+name, model.Index(base+".listeners", idx[0]), func() (proto.Message, []*Resource) {
+		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
+		var deps []*Resource
+		sni := false
+		for _, i := range idx {
+			gl := &g.Listeners[i]
+			lpath := model.Index(base+".listeners", i)
+			var filters []*listenerv3.Filter
+			if terminatesHTTP(gl) {
+				h, ds := b.hcm(hcmSpec{
+					path:       lpath,
+					statPrefix: "gateway_" + strconv.Itoa(port),
+					rds:        rcName,
+					chain:      chain{fault: usesFault(g.Routes), exts: b.ix.extByGateway[g.Name]},
+					tracing:    true,
+				})
+				deps = append(deps, ds...)
+				filters = []*listenerv3.Filter{b.hcmFilter(lpath, h)}
+			}
+			for _, host := range orStar(gl.Hosts) {
+				fc := &listenerv3.FilterChain{Name: gl.Name + "|" + host, Filters: filters}
+				if host != "*" && (gl.TLS != nil || gl.Protocol == model.ProtocolTLS || gl.Protocol == model.ProtocolHTTPS) {
+					fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{host}}
+					sni = true
+				}
+				if !terminatesHTTP(gl) {
+					f, ds := b.gatewayTCP(g, port, host, lpath)
+					if f == nil {
+						continue
+					}
+					deps = append(deps, ds...)
+					fc.Filters = []*listenerv3.Filter{f}
+				} else if gl.TLS != nil {
+					fc.TransportSocket = b.gatewayDownstreamTLS(lpath+".tls", gl.TLS)
+				}
+				l.FilterChains = append(l.FilterChains, fc)
+			}
+		}
+		if sni {
+			l.ListenerFilters = []*listenerv3.ListenerFilter{b.tlsInspector()}
+		}
+		return l, deps
+	})
+	return append(out, lst)
+}
+
+// gatewayRouteConfig renders `http.PORT`: one virtual host per listener host,
+// with the gateway routes that name the host (or no host) and the port (or
+// no port). fl is the flavour of the mesh clusters the routes use.
+func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string, fl flavour) *Resource {
+	name := gatewayRouteConfig(port)
+	base := model.Path("gateways", g.Name, "routes")
+	return b.intern(resource.RouteType, name, string(fl)+"|"+g.Name+"|"+name, base, func() (proto.Message, []*Resource) {
+		rc := &routev3.RouteConfiguration{Name: name}
+		var deps []*Resource
+		for _, host := range orStar(hosts) {
+			applies := func(r *model.Route) bool {
+				return (r.Port == 0 || r.Port == port) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
+			}
+			routes, ds := b.httpRoutes(routeCtx{fl: fl, port: port, base: base}, g.Routes, applies)
+			deps = append(deps, ds...)
+			domains := []string{"*"}
+			if host != "*" {
+				domains = []string{host, hostPort(host, port)}
+			}
+			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{Name: host, Domains: domains, Routes: routes})
+		}
+		rc.VirtualHosts = dedupeDomains(rc.VirtualHosts)
+		return rc, deps
+	})
+}
+
+// gatewayTCP forwards a passthrough or TCP listener host to the first
+// gateway route for that host and port, spreading over its weighted
+// destinations.
+func (b *builder) gatewayTCP(g *model.Gateway, port int, host, lpath string) (*listenerv3.Filter, []*Resource) {
+	base := model.Path("gateways", g.Name, "routes")
+	for i := range g.Routes {
+		r := &g.Routes[i]
+		if !(r.Port == 0 || r.Port == port) || !(len(r.Hosts) == 0 || contains(r.Hosts, host)) {
+			continue
+		}
+		rc := routeCtx{fl: flavourMesh, port: port, base: base}
+		var names []string
+		var weights []int
+		var deps []*Resource
+		for j, d := range r.To {
+			n, dep := b.destCluster(rc, d.Service, d.External, d.Version, d.Port, model.Index(model.Index(base, i)+".to", j))
+			if n == "" {
+				continue
+			}
+			names = append(names, n)
+			weights = append(weights, d.Weight)
+			deps = append(deps, dep)
+		}
+		if len(names) == 0 {
+			return nil, deps
+		}
+		return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
+	}
+	b.errorf(CodeUnresolved, lpath, "no route for host %q on port %d", host, port)
+	return nil, nil
+}
+
+// orStar treats an empty host list as every host.
+func orStar(hosts []string) []string {
+	if len(hosts) == 0 {
+		return []string{"*"}
+	}
+	return hosts
+}
+
+func appendUnique(list []string, add ...string) []string {
+	for _, s := range add {
+		if !contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
+}

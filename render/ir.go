@@ -1,0 +1,254 @@
+package render
+
+import (
+	"sort"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// index is the intermediate view render builds protos from: facts derived
+// from the model once per Render (effective mTLS, hosts, identities,
+// resolved dependencies, extension placement) so that the per-proxy builders
+// never re-derive them and never iterate a map.
+type index struct {
+	m *model.Mesh
+	// serviceNames and externalNames are the sorted keys of the model maps.
+	serviceNames  []string
+	externalNames []string
+	// deps memoises each service's resolved dependency list.
+	deps map[string]*deps
+	// extByService and extByGateway list the extensions that apply, in
+	// filter order (phase, then priority high first, then name).
+	extByService map[string][]*model.Extension
+	extByGateway map[string][]*model.Extension
+}
+
+// deps is what one service may call, resolved and sorted by name.
+type deps struct {
+	services  []*model.Service
+	externals []*model.External
+	// key identifies the dependency set; services with equal keys can share
+	// outbound route configs.
+	key string
+}
+
+func newIndex(m *model.Mesh) *index {
+	ix := &index{
+		m:             m,
+		serviceNames:  m.ServiceNames(),
+		externalNames: m.ExternalNames(),
+		deps:          map[string]*deps{},
+		extByService:  map[string][]*model.Extension{},
+		extByGateway:  map[string][]*model.Extension{},
+	}
+	ix.placeExtensions()
+	return ix
+}
+
+// mtls is the effective mTLS mode of traffic into s: its own, else the
+// mesh's, else STRICT (secure by default).
+func (ix *index) mtls(s *model.Service) model.MTLSMode {
+	if s.MTLS != "" {
+		return s.MTLS
+	}
+	if ix.m.Mesh.MTLS != "" {
+		return ix.m.Mesh.MTLS
+	}
+	return model.MTLSStrict
+}
+
+// host is the service's FQDN.
+func (ix *index) host(s *model.Service) string { return ix.m.Host(s) }
+
+// spiffe is the identity of the service's workloads.
+func (ix *index) spiffe(s *model.Service) string {
+	return ix.m.SPIFFEID(s.Namespace, s.ServiceAccount)
+}
+
+// gatewaySPIFFE is the identity of a gateway's Envoy.
+func (ix *index) gatewaySPIFFE(g *model.Gateway) string {
+	return ix.m.SPIFFEID(g.Namespace, g.ServiceAccount)
+}
+
+// depsOf resolves s.DependsOn: "*" is every other service and every external
+// service; names that match neither are skipped here (policies report them).
+func (ix *index) depsOf(s *model.Service) *deps {
+	if d, ok := ix.deps[s.Name]; ok {
+		return d
+	}
+	d := &deps{}
+	if s.CallsAll() {
+		for _, n := range ix.serviceNames {
+			if n != s.Name {
+				d.services = append(d.services, ix.m.Services[n])
+			}
+		}
+		for _, n := range ix.externalNames {
+			d.externals = append(d.externals, ix.m.External[n])
+		}
+		d.key = "*"
+	} else {
+		names := append([]string(nil), s.DependsOn...)
+		sort.Strings(names)
+		seen := map[string]bool{}
+		for _, n := range names {
+			if seen[n] || n == s.Name {
+				continue
+			}
+			seen[n] = true
+			if t, ok := ix.m.Services[n]; ok {
+				d.services = append(d.services, t)
+				d.key += "s:" + n + ","
+			} else if e, ok := ix.m.External[n]; ok {
+				d.externals = append(d.externals, e)
+				d.key += "e:" + n + ","
+			}
+		}
+	}
+	// The dependency key alone does not determine the routes: a "*" set
+	// excludes the service itself.
+	d.key = s.Name + "|" + d.key
+	ix.deps[s.Name] = d
+	return d
+}
+
+// endpoints returns the endpoints of one version: discovered ones when the
+// input has them for "SERVICE/VERSION", else the static ones from Git.
+func endpointsOf(in Input, s *model.Service, version string) []model.Endpoint {
+	if eps, ok := in.Endpoints[s.Name+"/"+version]; ok {
+		return eps
+	}
+	if v := s.Versions[version]; v != nil {
+		return v.Endpoints
+	}
+	return nil
+}
+
+// targetPort is the port a workload listens on for p.
+func targetPort(p *model.Port) int {
+	if p.TargetPort > 0 {
+		return p.TargetPort
+	}
+	return p.Number
+}
+
+// endpointPort is the port to dial on one endpoint for p: the endpoint's
+// per-port override by port name, else the target port.
+func endpointPort(e model.Endpoint, p *model.Port) int {
+	if n, ok := e.Ports[p.Name]; ok && n > 0 {
+		return n
+	}
+	return targetPort(p)
+}
+
+// policyFor is the traffic policy of one version: the version's override
+// if it has one, else the service's.
+func policyFor(s *model.Service, version string) *model.TrafficPolicy {
+	if v := s.Versions[version]; v != nil && v.TrafficPolicy != nil {
+		return v.TrafficPolicy
+	}
+	return s.TrafficPolicy
+}
+
+// defaultPort is the port a destination without a port goes to: the
+// incoming port when the target has it, else the target's first port.
+func defaultPort(ports []model.Port, incoming int) *model.Port {
+	for i := range ports {
+		if ports[i].Number == incoming {
+			return &ports[i]
+		}
+	}
+	if len(ports) > 0 {
+		return &ports[0]
+	}
+	return nil
+}
+
+// findPort returns the port with the number, or nil.
+func findPort(ports []model.Port, number int) *model.Port {
+	for i := range ports {
+		if ports[i].Number == number {
+			return &ports[i]
+		}
+	}
+	return nil
+}
+
+// placeExtensions sorts extensions into the services and gateways they
+// apply to, in the order their filters run.
+func (ix *index) placeExtensions() {
+	names := ix.m.ExtensionNames()
+	exts := make([]*model.Extension, 0, len(names))
+	for _, n := range names {
+		exts = append(exts, ix.m.Extensions[n])
+	}
+	sort.SliceStable(exts, func(i, j int) bool {
+		a, b := exts[i], exts[j]
+		if pa, pb := phaseRank(a.Phase), phaseRank(b.Phase); pa != pb {
+			return pa < pb
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.Name < b.Name
+	})
+	for _, e := range exts {
+		for _, s := range e.Services {
+			ix.extByService[s] = append(ix.extByService[s], e)
+		}
+		for _, g := range e.Gateways {
+			ix.extByGateway[g] = append(ix.extByGateway[g], e)
+		}
+	}
+}
+
+// phaseRank orders extension phases as their filters run.
+func phaseRank(phase string) int {
+	switch phase {
+	case model.PhaseAuthn:
+		return 0
+	case model.PhaseAuthz:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// usesFault reports whether any route in rs injects faults, so the HCM
+// carries the fault filter only when it is needed.
+func usesFault(rs []model.Route) bool {
+	for i := range rs {
+		if rs[i].Fault != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// isIP reports whether an endpoint address is a literal IP (STATIC) rather
+// than a DNS name (STRICT_DNS). It is a syntactic check; package net is off
+// limits in render.
+func isIP(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	if containsByte(addr, ':') {
+		return true // IPv6
+	}
+	for i := 0; i < len(addr); i++ {
+		c := addr[i]
+		if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func containsByte(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}

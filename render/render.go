@@ -1,0 +1,416 @@
+// Package render turns a mesh model into the Envoy xDS resources every proxy
+// class receives. It is a pure function: no I/O, no clocks, no goroutines and
+// no map-order output, so the same model renders to byte-identical resources
+// with the same versions on every replica and every run.
+//
+// The translation runs in two stages, as in Envoy Gateway: the model is first
+// indexed into a small intermediate view (ir.go: effective mTLS modes, hosts,
+// identities, resolved dependencies), then one file per Envoy feature builds
+// protos from that view (cluster.go, route.go, filters.go, rbac.go, tls.go)
+// and one file per proxy kind assembles them (sidecar.go, gateway.go,
+// egress.go, proxyless.go). A final pass (validate.go) checks every emitted
+// resource and every proxy's references before the bundle is returned.
+//
+// Resource names and proxy classes are documented in NAMES.md.
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// Input is everything a render depends on. It holds no clocks or handles, so
+// a render is reproducible from its Input alone.
+type Input struct {
+	Mesh *model.Mesh
+	// Endpoints discovered at run time (Kubernetes) override a version's static ones;
+	// key "SERVICE/VERSION". Nil means static endpoints only.
+	Endpoints map[string][]model.Endpoint
+	// Credentials names the gateway credentials that can be served (for the
+	// consistency check of SDS names); nil means "trust credentialName".
+	Credentials map[string]bool
+}
+
+// ResourceTypes lists the xDS type URLs a Proxy holds, in the order Envoy
+// wants them applied (CDS before EDS, LDS before RDS).
+var ResourceTypes = []string{
+	resource.ClusterType,
+	resource.EndpointType,
+	resource.ListenerType,
+	resource.RouteType,
+}
+
+// Resource is one named xDS resource with its content version. A Resource is
+// immutable once rendered and may be shared by pointer between proxies: a
+// cluster that 500 sidecars call is one Resource.
+type Resource struct {
+	// Name is the xDS resource name.
+	Name string
+	// Version is the first 16 hex digits of the sha256 of the resource's
+	// deterministic protobuf encoding, so equal content has equal versions
+	// on every replica.
+	Version string
+	// Message is the resource proto; callers must not modify it.
+	Message proto.Message
+
+	typeURL   string
+	typeIndex int
+	bytes     []byte
+	// origin is the model path of the node the resource was rendered from,
+	// for diagnostics.
+	origin string
+	// deps are resources this one needs in the same proxy (the clusters a
+	// route config names, the assignment of an EDS cluster).
+	deps []*Resource
+	// refs caches what the resource references, filled by the validation
+	// pass once per distinct resource.
+	refs *refs
+}
+
+// Bytes returns the deterministic protobuf encoding the version was computed
+// from, so servers and dumps need not marshal the resource again.
+func (r *Resource) Bytes() []byte { return r.bytes }
+
+// TypeURL returns the xDS type URL of the resource.
+func (r *Resource) TypeURL() string { return r.typeURL }
+
+// Proxy is everything one proxy class receives.
+type Proxy struct {
+	// Class is the proxy class name, like "sidecar/default/reviews/v2".
+	Class string
+	// Kind is "sidecar", "proxyless", "ingress" or "egress".
+	Kind string
+
+	byType map[string][]*Resource
+}
+
+// Resources returns the proxy's resources of one type URL, sorted by name.
+func (p *Proxy) Resources(typeURL string) []*Resource { return p.byType[typeURL] }
+
+// Names returns the sorted names of the proxy's resources of one type URL,
+// which is what a client subscribing to everything would ask for.
+func (p *Proxy) Names(typeURL string) []string {
+	rs := p.byType[typeURL]
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// Version is a hash over every resource name and version of the proxy, so a
+// server can tell in one comparison whether a proxy's config changed.
+func (p *Proxy) Version() string {
+	h := sha256.New()
+	for _, t := range ResourceTypes {
+		for _, r := range p.byType[t] {
+			h.Write([]byte(t + "\x00" + r.Name + "\x00" + r.Version + "\n"))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Bundle is the rendered config of a whole mesh: every proxy class's
+// resources.
+type Bundle struct {
+	classes []string
+	proxies map[string]*Proxy
+}
+
+// Classes returns the proxy class names, sorted.
+func (b *Bundle) Classes() []string { return b.classes }
+
+// Proxy returns the resources of one proxy class, or nil if the class is
+// unknown.
+func (b *Bundle) Proxy(class string) *Proxy { return b.proxies[class] }
+
+// Render renders the mesh into every proxy class's resources. On failure the
+// error is a model.Diagnostics with GM08xx codes and the positions of the
+// model nodes that caused it; a bundle is returned only when it is complete
+// and consistent, so a bad revision is never half pushed.
+func Render(in Input) (*Bundle, error) {
+	if in.Mesh == nil {
+		return nil, model.Diagnostics{{Code: CodeInvalidValue, Message: "no mesh to render"}}
+	}
+	b := newBuilder(in)
+	b.buildAll()
+	if len(b.diags) == 0 {
+		b.validate()
+	}
+	if len(b.diags) > 0 {
+		b.diags.Sort()
+		return nil, b.diags
+	}
+	return b.bundle, nil
+}
+
+// builder holds the state of one Render call: the model index, the memo of
+// distinct resources and the diagnostics collected so far.
+type builder struct {
+	in     Input
+	m      *model.Mesh
+	ix     *index
+	memo   map[memoKey]*Resource
+	bundle *Bundle
+	diags  model.Diagnostics
+	// refOrigin maps a referenced resource name to the model path that first
+	// referenced it, so a dangling reference points at the route that made
+	// it rather than at the whole route config.
+	refOrigin map[string]string
+	// outbound and vhosts memoise per-service outbound sets and virtual
+	// hosts, which are not resources themselves but are shared like them.
+	outbound map[string][]*Resource
+	vhosts   map[string]*vhost
+	// routeOrigin maps each rendered route to its model path, so semantic
+	// findings about a route point at the rule, not at the route config.
+	routeOrigin map[*routev3.Route]string
+	// packed maps every Any render built to the message inside it.
+	packed map[*anypb.Any]proto.Message
+	// validVHost marks virtual hosts already validated.
+	validVHost map[*routev3.VirtualHost]bool
+	// commonTLS memoises mesh TLS contexts by peer identity.
+	commonTLS map[string]*tlsv3.CommonTlsContext
+	// clusters memoises mesh service clusters by a struct key.
+	clusters map[clusterKey]*Resource
+	// trace memoises the tracing config shared by every HCM.
+	trace struct {
+		done    bool
+		cfg     *hcmv3.HttpConnectionManager_Tracing
+		cluster *Resource
+	}
+	// checked lists the proxies the consistency pass must check (aliases
+	// share their lists with one of these).
+	checked []*Proxy
+	// reported de-duplicates findings about shared resources.
+	reported map[string]bool
+}
+
+// memoKey identifies a distinct resource: its type and a key that
+// determines its content (usually a flavour plus the name).
+type memoKey struct{ typeURL, key string }
+
+func newBuilder(in Input) *builder {
+	return &builder{
+		in:        in,
+		m:         in.Mesh,
+		ix:        newIndex(in.Mesh),
+		memo:      map[memoKey]*Resource{},
+		bundle:    &Bundle{proxies: map[string]*Proxy{}},
+		refOrigin: map[string]string{},
+		outbound:  map[string][]*Resource{},
+		vhosts:    map[string]*vhost{},
+		reported:  map[string]bool{},
+		clusters:  map[clusterKey]*Resource{},
+		packed:    map[*anypb.Any]proto.Message{},
+		commonTLS: map[string]*tlsv3.CommonTlsContext{},
+
+		validVHost: map[*routev3.VirtualHost]bool{},
+
+		routeOrigin: map[*routev3.Route]string{},
+	}
+}
+
+// intern returns the resource memoised under key, building, marshalling and
+// hashing it on first use only. key must determine the content completely;
+// that is what lets 500 sidecars share one cluster by pointer. build returns
+// the message and the resources it depends on; a nil message (after a
+// diagnostic) yields nil.
+func (b *builder) intern(typeURL, name, key, origin string, build func() (proto.Message, []*Resource)) *Resource {
+	k := memoKey{typeURL, key}
+	if r, ok := b.memo[k]; ok {
+		return r
+	}
+	msg, deps := build()
+	if msg == nil {
+		b.memo[k] = nil
+		return nil
+	}
+	r := b.newResource(typeURL, name, origin, msg)
+	r.deps = compact(deps)
+	b.memo[k] = r
+	return r
+}
+
+// newResource marshals msg once, deterministically, and derives the version.
+func (b *builder) newResource(typeURL, name, origin string, msg proto.Message) *Resource {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		b.errorf(CodeInvalidResource, origin, "marshal %s %q: %v", shortType(typeURL), name, err)
+	}
+	sum := sha256.Sum256(raw)
+	return &Resource{
+		Name:      name,
+		Version:   hex.EncodeToString(sum[:8]),
+		Message:   msg,
+		typeURL:   typeURL,
+		typeIndex: typeIndex(typeURL),
+		bytes:     raw,
+		origin:    origin,
+	}
+}
+
+// compact drops nil entries (resources whose build failed with a diagnostic).
+func compact(rs []*Resource) []*Resource {
+	out := rs[:0]
+	for _, r := range rs {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// noteRef records the model path that first referenced a resource name.
+func (b *builder) noteRef(name, path string) {
+	if _, ok := b.refOrigin[name]; !ok {
+		b.refOrigin[name] = path
+	}
+}
+
+// errorf records an error diagnostic about the model node at path.
+func (b *builder) errorf(code, path, format string, args ...any) {
+	b.diags = append(b.diags, model.Diagnostic{
+		Code:     code,
+		Severity: model.SeverityError,
+		Pos:      b.m.Sources.Lookup(path),
+		Path:     path,
+		Message:  fmt.Sprintf(format, args...),
+	})
+}
+
+// proxyBuilder collects one proxy class's resources. Adding a resource adds
+// its dependencies too. Resources go into plain slices (no per-proxy maps:
+// there are 20,000 proxies at 10,000 services); finish sorts and dedupes.
+type proxyBuilder struct {
+	b     *builder
+	class string
+	kind  string
+	lists [4][]*Resource
+}
+
+func (b *builder) newProxy(class, kind string) *proxyBuilder {
+	return &proxyBuilder{b: b, class: class, kind: kind}
+}
+
+// typeIndex is the position of a type URL in ResourceTypes.
+func typeIndex(typeURL string) int {
+	for i, t := range ResourceTypes {
+		if t == typeURL {
+			return i
+		}
+	}
+	return -1
+}
+
+// add puts resources (and, transitively, their deps) into the proxy.
+func (p *proxyBuilder) add(rs ...*Resource) {
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		i := r.typeIndex
+		p.lists[i] = append(p.lists[i], r)
+		if len(r.deps) > 0 {
+			p.add(r.deps...)
+		}
+	}
+}
+
+// finish sorts the proxy's resources by name, drops repeats and stores the
+// proxy in the bundle. Sorting here, on names, is what makes the output
+// independent of the order features were built in. Two different resources
+// with one name in one proxy are a model conflict: the first added wins and
+// a diagnostic is recorded.
+//
+// Every version of a service receives the same config, so the classes of
+// the other versions (aliases) share the sorted lists instead of being built
+// again; only the first class is checked by the consistency pass.
+func (p *proxyBuilder) finish(aliases ...string) {
+	px := &Proxy{Class: p.class, Kind: p.kind, byType: map[string][]*Resource{}}
+	for ti, list := range p.lists {
+		if len(list) == 0 {
+			continue
+		}
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		out := list[:1]
+		for _, r := range list[1:] {
+			last := out[len(out)-1]
+			if r.Name != last.Name {
+				out = append(out, r)
+				continue
+			}
+			if r != last && r.Version != last.Version {
+				p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, shortType(r.typeURL), r.Name)
+			}
+		}
+		px.byType[ResourceTypes[ti]] = append([]*Resource(nil), out...)
+	}
+	if _, dup := p.b.bundle.proxies[p.class]; dup {
+		p.b.errorf(CodeConflict, "", "two proxies render to class %q", p.class)
+		return
+	}
+	p.b.bundle.proxies[p.class] = px
+	p.b.bundle.classes = append(p.b.bundle.classes, p.class)
+	p.b.checked = append(p.b.checked, px)
+	for _, a := range aliases {
+		if _, dup := p.b.bundle.proxies[a]; dup {
+			p.b.errorf(CodeConflict, "", "two proxies render to class %q", a)
+			continue
+		}
+		p.b.bundle.proxies[a] = &Proxy{Class: a, Kind: p.kind, byType: px.byType}
+		p.b.bundle.classes = append(p.b.bundle.classes, a)
+	}
+}
+
+// buildAll renders every proxy class. The order (services by name, then
+// gateways by name) only affects which model path is blamed first for a
+// shared problem; the output is sorted regardless.
+func (b *builder) buildAll() {
+	for _, name := range b.m.ServiceNames() {
+		s := b.m.Services[name]
+		switch s.Proxy {
+		case model.ProxySidecar, "":
+			b.buildSidecar(s, s.VersionNames())
+		case model.ProxyProxyless:
+			b.buildProxyless(s, s.VersionNames())
+		}
+	}
+	for _, name := range b.m.GatewayNames() {
+		g := b.m.Gateways[name]
+		switch g.Kind {
+		case model.GatewayIngress:
+			b.buildIngress(g)
+		case model.GatewayEgress:
+			b.buildEgress(g)
+		default:
+			b.errorf(CodeInvalidValue, model.Path("gateways", g.Name, "kind"), "unknown gateway kind %q", g.Kind)
+		}
+	}
+	sort.Strings(b.bundle.classes)
+}
+
+// shortType names a type URL for messages: "cluster", "listener" …
+func shortType(typeURL string) string {
+	switch typeURL {
+	case resource.ClusterType:
+		return "cluster"
+	case resource.EndpointType:
+		return "endpoint assignment"
+	case resource.ListenerType:
+		return "listener"
+	case resource.RouteType:
+		return "route config"
+	}
+	return typeURL
+}

@@ -1,0 +1,364 @@
+package render
+
+import (
+	"sort"
+	"strconv"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// Sidecars (class sidecar/NS/SVC/VERSION). Every version of a service gets
+// the same inbound and outbound config; the resources are built once per
+// service and shared by pointer between its versions' classes.
+
+// buildSidecar assembles the sidecar classes of a service's versions.
+func (b *builder) buildSidecar(s *model.Service, versions []string) {
+	if len(versions) == 0 {
+		return
+	}
+	var aliases []string
+	for _, v := range versions[1:] {
+		aliases = append(aliases, SidecarClass(s.Namespace, s.Name, v))
+	}
+	p := b.newProxy(SidecarClass(s.Namespace, s.Name, versions[0]), KindSidecar)
+	p.add(b.statsListener())
+	for i := range s.Ports {
+		p.add(b.sidecarInbound(s, &s.Ports[i]))
+	}
+	p.add(b.sidecarOutbound(s)...)
+	p.finish(aliases...)
+}
+
+// sidecarInbound is the listener for one service port on the target port:
+// mTLS as the service's mode says, then RBAC and the HTTP connection manager
+// (or tcp_proxy) to the local application.
+func (b *builder) sidecarInbound(s *model.Service, port *model.Port) *Resource {
+	name := inboundListener(port.Number)
+	key := "sidecar|" + s.Name + "|" + name
+	path := model.Path("services", s.Name, "ports")
+	return b.intern(resource.ListenerType, name, key, path, func() (proto.Message, []*Resource) {
+		app := b.inboundAppCluster(s, port)
+		deps := []*Resource{app}
+		stat := "inbound_" + strconv.Itoa(port.Number)
+		http := port.Protocol.IsHTTP()
+		deny, allow := b.rbacRules(s, port.Number, !http)
+		var filters []*listenerv3.Filter
+		if http {
+			rc := &routev3.RouteConfiguration{
+				Name: name,
+				VirtualHosts: []*routev3.VirtualHost{{
+					Name:    "inbound|http|" + strconv.Itoa(port.Number),
+					Domains: []string{"*"},
+					Routes: []*routev3.Route{{
+						Name:  "default",
+						Match: catchAll(),
+						Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+							ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: app.Name},
+							Timeout:          dur(0),
+						}},
+					}},
+				}},
+			}
+			h, ds := b.hcm(hcmSpec{
+				path:       path,
+				statPrefix: stat,
+				inline:     rc,
+				chain:      b.inboundChain(s, deny, allow),
+				tracing:    true,
+			})
+			deps = append(deps, ds...)
+			filters = []*listenerv3.Filter{b.hcmFilter(path, h)}
+		} else {
+			filters = append(b.netRBACFilters(path, stat, deny, allow),
+				b.tcpProxyFilter(path, stat, []string{app.Name}, nil))
+		}
+		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", targetPort(port))}
+		switch b.ix.mtls(s) {
+		case model.MTLSDisable:
+			l.FilterChains = []*listenerv3.FilterChain{{Name: name + "|plaintext", Filters: filters}}
+		case model.MTLSPermissive:
+			l.ListenerFilters = []*listenerv3.ListenerFilter{b.tlsInspector()}
+			l.FilterChains = []*listenerv3.FilterChain{
+				{
+					Name:             name + "|mtls",
+					FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "tls"},
+					Filters:          filters,
+					TransportSocket:  b.meshDownstreamTLS(path, true),
+				},
+				{
+					Name:             name + "|plaintext",
+					FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"},
+					Filters:          filters,
+				},
+			}
+		default:
+			l.FilterChains = []*listenerv3.FilterChain{{
+				Name:            name + "|mtls",
+				Filters:         filters,
+				TransportSocket: b.meshDownstreamTLS(path, true),
+			}}
+		}
+		return l, deps
+	})
+}
+
+// inboundChain is the HTTP filter chain of a service's inbound side: its
+// extensions and its authorization.
+func (b *builder) inboundChain(s *model.Service, deny, allow *rbacv3.RBAC) chain {
+	c := chain{exts: b.ix.extByService[s.Name]}
+	if deny != nil {
+		c.deny = httpRBAC(deny)
+	}
+	if allow != nil {
+		c.allow = httpRBAC(allow)
+	}
+	return c
+}
+
+// outboundTargets is what a sidecar can reach, grouped by port number.
+type outboundTargets struct {
+	http    map[int][]*model.Service
+	httpExt map[int][]extPort
+	tcp     map[int][]*model.Service
+	sniExt  map[int][]extPort
+	tcpExt  map[int][]extPort
+	ports   []int
+}
+
+// extPort is one port of an external service.
+type extPort struct {
+	e *model.External
+	p *model.Port
+}
+
+// sidecarOutbound renders everything a service's sidecars need to call their
+// dependencies: per port number an HTTP listener with an RDS route config
+// (one virtual host per service, told apart by Host) or a TCP listener, and
+// the clusters and assignments behind them. Memoised per service.
+func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
+	if rs, ok := b.outbound[s.Name]; ok {
+		return rs
+	}
+	d := b.ix.depsOf(s)
+	t := groupTargets(d)
+	var out []*Resource
+	for _, dep := range d.services {
+		for i := range dep.Ports {
+			p := &dep.Ports[i]
+			out = append(out, b.serviceCluster(flavourMesh, dep, p, ""))
+			for _, v := range dep.VersionNames() {
+				out = append(out, b.serviceCluster(flavourMesh, dep, p, v))
+			}
+		}
+	}
+	for _, e := range d.externals {
+		for i := range e.Ports {
+			for _, h := range e.Hosts {
+				out = append(out, b.externalCluster(flavourVia, e, h, &e.Ports[i]))
+			}
+		}
+	}
+	for _, port := range t.ports {
+		if len(t.http[port]) > 0 || len(t.httpExt[port]) > 0 {
+			out = append(out, b.outboundHTTP(s, port, t.http[port], t.httpExt[port])...)
+		} else {
+			out = append(out, b.outboundTCP(s, port, t))
+		}
+	}
+	b.outbound[s.Name] = out
+	return out
+}
+
+// groupTargets sorts dependencies by port number and protocol. HTTP takes a
+// port number before TCP: without VIPs one listener serves a port number,
+// and Host tells HTTP services apart while nothing tells TCP ones apart.
+func groupTargets(d *deps) *outboundTargets {
+	t := &outboundTargets{
+		http: map[int][]*model.Service{}, httpExt: map[int][]extPort{},
+		tcp: map[int][]*model.Service{}, sniExt: map[int][]extPort{}, tcpExt: map[int][]extPort{},
+	}
+	seen := map[int]bool{}
+	note := func(n int) {
+		if !seen[n] {
+			seen[n] = true
+			t.ports = append(t.ports, n)
+		}
+	}
+	for _, s := range d.services {
+		for i := range s.Ports {
+			p := &s.Ports[i]
+			note(p.Number)
+			if p.Protocol.IsHTTP() {
+				t.http[p.Number] = append(t.http[p.Number], s)
+			} else {
+				t.tcp[p.Number] = append(t.tcp[p.Number], s)
+			}
+		}
+	}
+	for _, e := range d.externals {
+		for i := range e.Ports {
+			p := &e.Ports[i]
+			note(p.Number)
+			switch {
+			case p.Protocol.IsHTTP():
+				t.httpExt[p.Number] = append(t.httpExt[p.Number], extPort{e, p})
+			case p.Protocol == model.ProtocolTLS || p.Protocol == model.ProtocolHTTPS:
+				t.sniExt[p.Number] = append(t.sniExt[p.Number], extPort{e, p})
+			default:
+				t.tcpExt[p.Number] = append(t.tcpExt[p.Number], extPort{e, p})
+			}
+		}
+	}
+	sort.Ints(t.ports)
+	return t
+}
+
+// outboundHTTP renders the RDS route config and the listener of one port.
+func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service, exts []extPort) []*Resource {
+	path := model.Path("services", s.Name, "dependsOn")
+	name := outboundRouteConfig(port)
+	fault := false
+	rc := b.intern(resource.RouteType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
+		var vhs []*routev3.VirtualHost
+		var deps []*Resource
+		for _, t := range svcs {
+			vh := b.serviceVHost(flavourMesh, t, port, s.Namespace)
+			vhs = append(vhs, vh.vh)
+			deps = append(deps, vh.deps...)
+		}
+		for _, ep := range exts {
+			for _, h := range ep.e.Hosts {
+				c := b.externalCluster(flavourVia, ep.e, h, ep.p)
+				if c == nil {
+					continue
+				}
+				deps = append(deps, c)
+				vhs = append(vhs, externalVHost(h, port, c.Name))
+			}
+		}
+		return &routev3.RouteConfiguration{Name: name, VirtualHosts: dedupeDomains(vhs)}, deps
+	})
+	for _, t := range svcs {
+		fault = fault || b.serviceVHost(flavourMesh, t, port, s.Namespace).fault
+	}
+	return []*Resource{rc, b.outboundHTTPListener(port, fault)}
+}
+
+// outboundHTTPListener is shared by every sidecar: it only names the RDS
+// config for its port. The fault filter is present only where some route
+// of the port injects faults.
+func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
+	name := outboundListener(port)
+	key := "sidecar|" + name + "|fault=" + strconv.FormatBool(fault)
+	return b.intern(resource.ListenerType, name, key, "", func() (proto.Message, []*Resource) {
+		h, deps := b.hcm(hcmSpec{
+			statPrefix: "outbound_" + strconv.Itoa(port),
+			rds:        outboundRouteConfig(port),
+			chain:      chain{fault: fault},
+			tracing:    true,
+		})
+		return &listenerv3.Listener{
+			Name:         name,
+			Address:      socketAddr("0.0.0.0", port),
+			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{b.hcmFilter("", h)}}},
+		}, deps
+	})
+}
+
+// outboundTCP renders a TCP port: a filter chain per external TLS host
+// (matched by SNI) and, as the default, the first TCP service or external
+// by name.
+func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
+	name := outboundListener(port)
+	path := model.Path("services", s.Name, "dependsOn")
+	return b.intern(resource.ListenerType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
+		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
+		stat := "outbound_" + strconv.Itoa(port)
+		for _, ep := range t.sniExt[port] {
+			for _, h := range ep.e.Hosts {
+				c := b.externalCluster(flavourVia, ep.e, h, ep.p)
+				if c == nil {
+					continue
+				}
+				l.FilterChains = append(l.FilterChains, &listenerv3.FilterChain{
+					Name:             c.Name,
+					FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{h}},
+					Filters:          []*listenerv3.Filter{b.tcpProxyFilter(path, stat, []string{c.Name}, nil)},
+				})
+			}
+		}
+		if len(l.FilterChains) > 0 {
+			l.ListenerFilters = []*listenerv3.ListenerFilter{b.tlsInspector()}
+		}
+		var def *Resource
+		if svcs := t.tcp[port]; len(svcs) > 0 {
+			def = b.serviceCluster(flavourMesh, svcs[0], findPort(svcs[0].Ports, port), "")
+		} else if eps := t.tcpExt[port]; len(eps) > 0 && len(eps[0].e.Hosts) > 0 {
+			def = b.externalCluster(flavourVia, eps[0].e, eps[0].e.Hosts[0], eps[0].p)
+		}
+		if def != nil {
+			l.DefaultFilterChain = &listenerv3.FilterChain{
+				Name:    def.Name,
+				Filters: []*listenerv3.Filter{b.tcpProxyFilter(path, stat, []string{def.Name}, nil)},
+			}
+		}
+		return l, []*Resource{def}
+	})
+}
+
+// vhost is a rendered virtual host with the clusters its routes need.
+type vhost struct {
+	vh    *routev3.VirtualHost
+	deps  []*Resource
+	fault bool
+}
+
+// serviceVHost is the virtual host of one service on one port, as seen by
+// callers in namespace callerNS. It is memoised: the same virtual host
+// message is embedded in every caller's route config.
+func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS string) *vhost {
+	key := string(fl) + "|" + t.Name + "|" + strconv.Itoa(port) + "|" + strconv.FormatBool(callerNS == t.Namespace)
+	if v, ok := b.vhosts[key]; ok {
+		return v
+	}
+	applies := func(r *model.Route) bool { return r.Port == 0 || r.Port == port }
+	rc := routeCtx{fl: fl, self: t, port: port, base: model.Path("services", t.Name, "routes")}
+	routes, deps := b.httpRoutes(rc, t.Routes, applies)
+	v := &vhost{
+		vh: &routev3.VirtualHost{
+			Name:    hostPort(b.ix.host(t), port),
+			Domains: b.serviceDomains(t, port, callerNS),
+			Routes:  routes,
+		},
+		deps: deps,
+	}
+	for i := range t.Routes {
+		if t.Routes[i].Fault != nil && applies(&t.Routes[i]) {
+			v.fault = true
+		}
+	}
+	b.vhosts[key] = v
+	return v
+}
+
+// externalVHost routes every request for an external host to its cluster.
+func externalVHost(host string, port int, cluster string) *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name:    hostPort(host, port),
+		Domains: []string{host, hostPort(host, port)},
+		Routes: []*routev3.Route{{
+			Name:  "default",
+			Match: catchAll(),
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+				Timeout:          dur(0),
+			}},
+		}},
+	}
+}
