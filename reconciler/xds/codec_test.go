@@ -1,0 +1,94 @@
+package xds
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// TestSharedCodecEncodesTheSameMessage checks that body+tail decodes to the
+// message gRPC's own codec would have sent, on every sighting (the first is
+// encoded normally, later ones share the cached body).
+func TestSharedCodecEncodesTheSameMessage(t *testing.T) {
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("c%02d", i))
+	}
+	idx, _ := buildIndex(resource.ClusterType, nil, clusters(t, names, "r1")[resource.ClusterType], newWrapperPool())
+	c := newSharedCodec(1 << 20)
+	msgs := []proto.Message{}
+	for i := range 3 {
+		msgs = append(msgs,
+			&discovery.DiscoveryResponse{VersionInfo: idx.version, Resources: idx.anys, TypeUrl: resource.ClusterType, Nonce: fmt.Sprint(i)},
+			&discovery.DeltaDiscoveryResponse{SystemVersionInfo: "r1", Resources: idx.deltas, TypeUrl: resource.ClusterType,
+				Nonce: fmt.Sprint(i), RemovedResources: []string{"gone"}},
+			&discovery.DiscoveryResponse{VersionInfo: "small", Resources: idx.anys[:2], TypeUrl: resource.ClusterType, Nonce: "x"})
+	}
+	for i, m := range msgs {
+		data, err := c.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(data.Materialize(), got); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !proto.Equal(got, m) {
+			t.Fatalf("message %d decodes to %v, want %v", i, got, m)
+		}
+	}
+	if len(c.bodies) != 2 {
+		t.Fatalf("%d cached bodies, want 2 (SotW and delta)", len(c.bodies))
+	}
+	// The budget evicts the oldest bodies.
+	small := newSharedCodec(1)
+	for range 2 {
+		for _, r := range [][]*anypb.Any{idx.anys, idx.anys[1:]} {
+			if _, err := small.Marshal(&discovery.DiscoveryResponse{Resources: r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(small.bodies) != 1 || small.size > len(small.bodies[bodyKey{&idx.anys[1], len(idx.anys) - 1, "", ""}]) {
+		t.Fatalf("budget not enforced: %d bodies, %d bytes", len(small.bodies), small.size)
+	}
+}
+
+// TestSharedEncodingOnTheWire has several streams of one class receive the
+// same 20-cluster list: the later ones get the shared body, and a plain
+// protobuf client decodes each with its own nonce.
+func TestSharedEncodingOnTheWire(t *testing.T) {
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("c%02d", i))
+	}
+	s := newTestServer(t)
+	apply(t, s, "r1", clusters(t, want, "r1"))
+	c := dial(t, startServer(t, s))
+	for i := range 4 {
+		st, err := c.StreamAggregatedResources(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: fmt.Sprintf("%s/a-%d", classA, i)}, TypeUrl: resource.ClusterType})
+		r := startPump(st.Recv).next(t, wait)
+		if got := anyNames(t, r.GetResources()); !slices.Equal(got, want) || r.GetNonce() == "" {
+			t.Fatalf("stream %d got %v nonce %q", i, got, r.GetNonce())
+		}
+		dst, err := c.DeltaAggregatedResources(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: fmt.Sprintf("%s/d-%d", classA, i)}, TypeUrl: resource.ClusterType})
+		d := startPump(dst.Recv).next(t, wait)
+		if got := names(d.GetResources()); !slices.Equal(got, want) || d.GetNonce() == "" {
+			t.Fatalf("delta stream %d got %v nonce %q", i, got, d.GetNonce())
+		}
+	}
+}

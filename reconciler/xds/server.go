@@ -1,0 +1,188 @@
+// Package xds serves rendered mesh configuration to proxies over the
+// aggregated discovery service (ADS), state of the world and delta.
+//
+// It uses go-control-plane's stream handling (pkg/server/v3) with its own
+// cache: configuration is held once per proxy class, already marshalled by
+// render, and every response points at the same shared Anys; only what
+// changed for a stream is pushed to it; a NACKed version is never re-sent.
+// ACK/NACK state per node and type is kept for the status API.
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	gcplog "github.com/envoyproxy/go-control-plane/pkg/log"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Logger receives stream, NACK and rejection events; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// ClassOf maps a node id to its proxy class; nil means DefaultClassOf.
+	// It runs on every request, so it must be cheap; its error becomes the
+	// stream's gRPC status if it is one, InvalidArgument otherwise.
+	ClassOf func(nodeID string) (class string, err error)
+	// Registerer, when set, receives the server's metrics collector.
+	Registerer prometheus.Registerer
+	// Keepalive is sent to clients; zero means ping after 30 s idle and drop
+	// a peer that does not answer in 10 s, so dead proxies free their streams.
+	Keepalive keepalive.ServerParameters
+	// KeepalivePolicy bounds client pings; zero means at most one per 10 s,
+	// allowed without active streams (Envoy pings its idle ADS connection).
+	KeepalivePolicy keepalive.EnforcementPolicy
+	// ShutdownTimeout bounds graceful shutdown before connections are cut;
+	// zero means 10 s.
+	ShutdownTimeout time.Duration
+	// GRPCOptions are appended to the server's own options (TLS credentials
+	// for mTLS, message size limits, interceptors).
+	GRPCOptions []grpc.ServerOption
+}
+
+// sharedBodyBudget bounds the encoded response bodies sharedCodec keeps
+// (plus the resources they reference): enough for a few revisions of a
+// 4 MB unscoped class, far below one buffer per stream.
+const sharedBodyBudget = 128 << 20
+
+// Server is the xDS server. Create it with New, feed it with Apply, run it
+// with Serve; Proxies reports what each connected proxy has.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	classOf func(string) (string, error)
+	metrics *metrics
+
+	applyMu sync.Mutex // serialises Apply
+
+	mu         sync.RWMutex
+	classes    map[string]*classState
+	classNames []string
+	revision   string
+	rev        atomic.Pointer[string] // revision, readable under a class lock
+	known      string                 // summarizeClasses of the served classes
+
+	streams *streamRegistry
+
+	serveOnce sync.Once
+}
+
+// New returns a Server that serves nothing until the first Apply; streams
+// that connect before it get Unavailable and retry.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ClassOf == nil {
+		opts.ClassOf = DefaultClassOf
+	}
+	if opts.Keepalive == (keepalive.ServerParameters{}) {
+		opts.Keepalive = keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+	}
+	if opts.KeepalivePolicy == (keepalive.EnforcementPolicy{}) {
+		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger.With("component", "xds"),
+		classOf: opts.ClassOf,
+		metrics: newMetrics(),
+		classes: map[string]*classState{},
+		known:   summarizeClasses(nil),
+	}
+	s.streams = newStreamRegistry(s)
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("register xds metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Serve accepts ADS streams on lis until ctx ends, then shuts down: it stops
+// accepting, ends open streams (clients reconnect to another replica) and
+// waits up to ShutdownTimeout before cutting connections. It returns nil
+// after a shutdown caused by ctx, or the listener's error. A Server serves
+// once.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	first := false
+	s.serveOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("serve xds: server already served")
+	}
+	// streamsCtx ends every ADS stream handler at shutdown; without it
+	// GracefulStop would wait forever on the long-lived streams.
+	streamsCtx, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+
+	gopts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(newSharedCodec(sharedBodyBudget)),
+		grpc.KeepaliveParams(s.opts.Keepalive),
+		grpc.KeepaliveEnforcementPolicy(s.opts.KeepalivePolicy),
+	}
+	gs := grpc.NewServer(append(gopts, s.opts.GRPCOptions...)...)
+	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,
+		sotw.WithOrderedADS(), sotw.WithLogger(gcpLogger{s.log}))
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	s.log.Info("xds server listening", "addr", lis.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve xds on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	endStreams()
+	timer := time.NewTimer(s.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		s.log.Info("xds server stopped", "took", time.Since(start))
+	case <-timer.C:
+		gs.Stop()
+		<-stopped
+		s.log.Warn("xds server stopped after shutdown timeout", "timeout", s.opts.ShutdownTimeout)
+	}
+	<-errc
+	return nil
+}
+
+// gcpLogger routes go-control-plane's logs to slog. Its Info level is
+// per-request chatter ("skipping request as nonce is stale"), so it goes to
+// Debug.
+type gcpLogger struct{ l *slog.Logger }
+
+var _ gcplog.Logger = gcpLogger{}
+
+func (g gcpLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
+func (g gcpLogger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args) }
+func (g gcpLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
+func (g gcpLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
+
+// logf formats only when the level is enabled: go-control-plane logs on
+// every request.
+func (g gcpLogger) logf(level slog.Level, format string, args []any) {
+	if g.l.Enabled(context.Background(), level) {
+		g.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}

@@ -1,0 +1,123 @@
+package xds
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Resource is one xDS resource, marshalled once by render and shared by every
+// class and stream that serves it. The server never re-marshals or copies it:
+// every response to every proxy points at the same Any.
+type Resource struct {
+	// Name is the xDS resource name (listener, cluster, route configuration,
+	// cluster load assignment, secret name).
+	Name string
+	// Version is a content hash of Any's bytes. Two resources with the same
+	// name and version are treated as identical, so it decides what is pushed.
+	Version string
+	// Any holds the deterministically marshalled resource; its TypeUrl must be
+	// the type URL the resource is filed under in ClassConfig.Resources.
+	Any *anypb.Any
+}
+
+// ClassConfig is everything one proxy class receives, by type URL. Each list
+// is sorted by name with no duplicates, so the server can binary-search it
+// instead of keeping a map per class (1,000 classes × 2,000 resources would
+// otherwise cost hundreds of megabytes of map buckets).
+type ClassConfig struct {
+	Resources map[string][]*Resource
+}
+
+// Update is one revision's configuration for every class. Apply replaces the
+// whole served state with it: a class missing from Classes is removed.
+type Update struct {
+	// Revision names the Git revision the configuration was rendered from; it
+	// is reported in status and in delta responses' system_version_info.
+	Revision string
+	// Classes maps a proxy class ("sidecar/NS/SVC/VER", "ingress/GW", ...) to
+	// its configuration. A *ClassConfig pointer equal to the one served by the
+	// previous Apply is skipped in O(1), so callers should share unchanged ones.
+	Classes map[string]*ClassConfig
+}
+
+// Validate reports every structural problem of u at once: lists out of
+// order, duplicate or empty names, missing versions, and resources filed
+// under the wrong type URL. A bad update is never half-applied.
+func (u Update) Validate() error {
+	var errs []error
+	// Lists shared between classes are checked once: at 1,000 unscoped
+	// classes that is the difference between 2 ms and 50 ms per Apply.
+	type listKey struct {
+		typeURL string
+		first   **Resource
+		n       int
+	}
+	checked := map[listKey]error{}
+	if u.Revision == "" {
+		errs = append(errs, errors.New("revision is empty"))
+	}
+	for _, class := range sortedKeys(u.Classes) {
+		cfg := u.Classes[class]
+		if class == "" || strings.HasPrefix(class, "/") || strings.HasSuffix(class, "/") {
+			errs = append(errs, fmt.Errorf("class %q: malformed class name", class))
+		}
+		if cfg == nil {
+			continue
+		}
+		for _, typeURL := range sortedKeys(cfg.Resources) {
+			list := cfg.Resources[typeURL]
+			if len(list) == 0 {
+				continue
+			}
+			k := listKey{typeURL, &list[0], len(list)}
+			err, ok := checked[k]
+			if !ok {
+				err = validateList(typeURL, list)
+				checked[k] = err
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("class %q: %w", class, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateList checks one type's list of one class.
+func validateList(typeURL string, list []*Resource) error {
+	var errs []error
+	for i, r := range list {
+		switch {
+		case r == nil:
+			errs = append(errs, fmt.Errorf("%s[%d]: nil resource", typeURL, i))
+			continue
+		case r.Name == "":
+			errs = append(errs, fmt.Errorf("%s[%d]: empty name", typeURL, i))
+		case r.Version == "":
+			errs = append(errs, fmt.Errorf("%s %q: empty version", typeURL, r.Name))
+		case r.Any == nil:
+			errs = append(errs, fmt.Errorf("%s %q: nil Any", typeURL, r.Name))
+		case r.Any.GetTypeUrl() != typeURL:
+			errs = append(errs, fmt.Errorf("%s %q: Any has type %q", typeURL, r.Name, r.Any.GetTypeUrl()))
+		}
+		if i > 0 && list[i-1] != nil && list[i-1].Name >= r.Name {
+			errs = append(errs, fmt.Errorf("%s: %q after %q: names must be sorted and unique", typeURL, r.Name, list[i-1].Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sortedKeys returns m's keys in order, so validation and fan-out never
+// depend on map iteration order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

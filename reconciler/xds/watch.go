@@ -1,0 +1,362 @@
+package xds
+
+import (
+	"context"
+	"sort"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Markers kept in a subscription's ReturnedResources. They start with a NUL
+// byte, which no xDS resource name contains, and are never sent to clients.
+const (
+	// wildcardKey holds the version of the last wildcard SotW response: a
+	// stream that ACKs (or NACKs) it while the class is unchanged is not
+	// answered again. This is what stops the NACK storm of go-control-plane
+	// #962: a rejected version is never re-sent, the stream waits for a new one.
+	wildcardKey = "\x00gitmesh/wildcard"
+	// syncedKey holds the class type version a delta subscription was last
+	// brought in line with, so a plain ACK costs O(1) instead of a comparison
+	// of every resource.
+	syncedKey = "\x00gitmesh/synced"
+)
+
+// servingCache is the go-control-plane cache.Cache over the server's
+// classes. It answers each watch with exactly the resources the stream
+// subscribes to (never withholding a response because the class holds more,
+// the ADS stall of the snapshot cache) and decides "changed or not" from the
+// versions the stream already received, not from the request's version.
+type servingCache struct{ s *Server }
+
+var _ cache.Cache = servingCache{}
+
+// watch is one waiting request of one stream for one type. It is one-shot:
+// once it has responded it is dropped, and the server opens a new watch on
+// the stream's next request.
+type watch struct {
+	typeURL string
+	sub     cache.Subscription
+
+	req *discovery.DiscoveryRequest
+	ch  chan cache.Response
+
+	dreq *discovery.DeltaDiscoveryRequest
+	dch  chan cache.DeltaResponse
+
+	s *Server
+}
+
+// CreateWatch answers a SotW request at once if the stream lacks something,
+// or parks it until an Apply changes what it subscribes to.
+func (c servingCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	cs, err := c.s.lookupClass(req.GetNode().GetId())
+	if err != nil {
+		return nil, err
+	}
+	w := &watch{typeURL: req.GetTypeUrl(), sub: sub, req: req, ch: ch, s: c.s}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	force := req.GetResponseNonce() == "" // a stream's first request is always answered
+	if resp := sotwFor(cs.index(w.typeURL), req, sub, force, c.s.current()); resp != nil {
+		w.send(resp, nil)
+		return func() {}, nil
+	}
+	return cs.park(w), nil
+}
+
+// CreateDeltaWatch answers a delta request with the resources the stream
+// lacks or parks it until an Apply changes one of them.
+func (c servingCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	cs, err := c.s.lookupClass(req.GetNode().GetId())
+	if err != nil {
+		return nil, err
+	}
+	w := &watch{typeURL: req.GetTypeUrl(), sub: sub, dreq: req, dch: ch, s: c.s}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	idx := cs.index(w.typeURL)
+	returned := sub.ReturnedResources()
+	plainAck := req.GetResponseNonce() != "" && len(req.GetResourceNamesSubscribe()) == 0 && len(req.GetResourceNamesUnsubscribe()) == 0
+	if plainAck && returned[syncedKey] == idx.version {
+		return cs.park(w), nil
+	}
+	res, removed := deltaFull(idx, sub)
+	returned[syncedKey] = idx.version
+	first := req.GetResponseNonce() == "" && sub.IsWildcard() // Envoy waits for it to finish init
+	if len(res) > 0 || len(removed) > 0 || first {
+		w.send(nil, newDeltaResponse(req, res, removed, returned, c.s.current()))
+		return func() {}, nil
+	}
+	return cs.park(w), nil
+}
+
+// Fetch answers a REST (polling) request with the full subscribed state.
+func (c servingCache) Fetch(_ context.Context, req *cache.Request) (cache.Response, error) {
+	cs, err := c.s.lookupClass(req.GetNode().GetId())
+	if err != nil {
+		return nil, err
+	}
+	sub := stream.NewSotwSubscription(req.GetResourceNames(), true)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return sotwFor(cs.index(req.GetTypeUrl()), req, &sub, true, c.s.current()), nil
+}
+
+// park registers w on its class and returns its cancel function. Cancel
+// takes the class lock, so once it returns no Apply can answer w any more:
+// go-control-plane closes the delta response channel right after.
+func (cs *classState) park(w *watch) func() {
+	ws := cs.watches[w.typeURL]
+	if ws == nil {
+		ws = map[*watch]struct{}{}
+		cs.watches[w.typeURL] = ws
+	}
+	ws[w] = struct{}{}
+	return func() {
+		cs.mu.Lock()
+		delete(cs.watches[w.typeURL], w)
+		cs.mu.Unlock()
+	}
+}
+
+// wake is called by Apply, under the class lock, with the class's new index
+// and what changed since the watch was parked (a parked watch is, by
+// construction, in sync with the previous index). It reports whether the
+// watch responded.
+func (w *watch) wake(idx *typeIndex, d typeDiff, revision string) bool {
+	if w.ch != nil {
+		if !w.sub.IsWildcard() && !touches(w.sub.SubscribedResources(), idx, d) {
+			return false
+		}
+		w.send(sotwFor(idx, w.req, w.sub, true, revision), nil)
+		return true
+	}
+	res, removed := deltaWake(idx, d, w.sub)
+	if len(res) == 0 && len(removed) == 0 {
+		return false
+	}
+	w.send(nil, newDeltaResponse(w.dreq, res, removed, w.sub.ReturnedResources(), revision))
+	return true
+}
+
+// touches reports whether a diff concerns any of the subscribed names.
+func touches(subscribed map[string]struct{}, idx *typeIndex, d typeDiff) bool {
+	for _, j := range d.changed {
+		if _, ok := subscribed[idx.list[j].Name]; ok {
+			return true
+		}
+	}
+	for _, name := range d.removed {
+		if _, ok := subscribed[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// send hands a response to the stream without blocking: go-control-plane
+// reads the channel from the goroutine that may be calling us.
+func (w *watch) send(r cache.Response, d cache.DeltaResponse) {
+	var ok bool
+	if r != nil {
+		select {
+		case w.ch <- r:
+			ok = true
+		default:
+		}
+	} else {
+		select {
+		case w.dch <- d:
+			ok = true
+		default:
+		}
+	}
+	if !ok {
+		w.s.metrics.dropped.Inc()
+		w.s.log.Error("xds response dropped", "type", w.typeURL, "err", errFull)
+	}
+}
+
+// sotwFor builds the SotW response a subscription should receive from idx,
+// or nil when the stream already has exactly that (and force is false).
+func sotwFor(idx *typeIndex, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
+	returned := sub.ReturnedResources()
+	if sub.IsWildcard() {
+		if !force && returned[wildcardKey] == idx.version {
+			return nil
+		}
+		return newSotwResponse(req, idx.version, idx.anys, map[string]string{wildcardKey: idx.version}, revision)
+	}
+	var found []int
+	for name := range sub.SubscribedResources() {
+		if i, ok := idx.find(name); ok {
+			found = append(found, i)
+		}
+	}
+	sort.Ints(found)
+	if !force && len(found) == len(returned) {
+		same := true
+		for _, i := range found {
+			if returned[idx.list[i].Name] != idx.list[i].Version {
+				same = false
+				break
+			}
+		}
+		if same {
+			return nil
+		}
+	}
+	if len(found) == len(idx.list) {
+		// Subscribed to all of them (Envoy's EDS often is): share the class's
+		// slice, so sharedCodec can share its encoding too.
+		return newSotwResponse(req, idx.version, idx.anys, returnedOf(idx), revision)
+	}
+	anys := make([]*anypb.Any, len(found))
+	next := make(map[string]string, len(found))
+	var sum uint64
+	for k, i := range found {
+		r := idx.list[i]
+		anys[k] = idx.anys[i]
+		next[r.Name] = r.Version
+		sum += entryHash(r.Name, r.Version)
+	}
+	return newSotwResponse(req, versionOf(sum), anys, next, revision)
+}
+
+func returnedOf(idx *typeIndex) map[string]string {
+	m := make(map[string]string, len(idx.list))
+	for _, r := range idx.list {
+		m[r.Name] = r.Version
+	}
+	return m
+}
+
+// shareFull returns the class's own slice when res is all of it, in order,
+// so sharedCodec can encode the initial response once for every stream.
+func shareFull(idx *typeIndex, res []*discovery.Resource) []*discovery.Resource {
+	if len(res) == len(idx.deltas) && len(res) > 0 {
+		return idx.deltas
+	}
+	return res
+}
+
+// deltaFull compares everything the subscription covers with what the
+// stream has, updating the stream's map in place (see deltaWake).
+func deltaFull(idx *typeIndex, sub cache.Subscription) ([]*discovery.Resource, []string) {
+	returned := sub.ReturnedResources()
+	var res []*discovery.Resource
+	var removed []string
+	if sub.IsWildcard() {
+		for i, r := range idx.list {
+			if v, ok := returned[r.Name]; !ok || v != r.Version {
+				res = append(res, idx.deltas[i])
+				returned[r.Name] = r.Version
+			}
+		}
+		for name := range returned {
+			if name == syncedKey {
+				continue
+			}
+			if _, ok := idx.find(name); !ok {
+				removed = append(removed, name)
+				delete(returned, name)
+			}
+		}
+	} else {
+		subscribed := sub.SubscribedResources()
+		var found []int
+		for name := range subscribed {
+			i, ok := idx.find(name)
+			if ok {
+				found = append(found, i)
+				continue
+			}
+			if _, had := returned[name]; had {
+				removed = append(removed, name)
+				delete(returned, name)
+			}
+		}
+		sort.Ints(found)
+		for _, i := range found {
+			r := idx.list[i]
+			if v, ok := returned[r.Name]; !ok || v != r.Version {
+				res = append(res, idx.deltas[i])
+				returned[r.Name] = r.Version
+			}
+		}
+		for name := range returned { // no longer subscribed: forget silently
+			if _, ok := subscribed[name]; !ok && name != syncedKey {
+				delete(returned, name)
+			}
+		}
+	}
+	sort.Strings(removed)
+	return shareFull(idx, res), removed
+}
+
+// deltaWake applies a diff to a parked delta subscription. It updates the
+// subscription's map of returned versions in place instead of copying it:
+// copying 1,000 entries for each of 1,000 streams on a one-resource change
+// would dominate push latency. This is safe because go-control-plane only
+// reads or changes that map after cancelling the watch, and cancel waits for
+// the class lock held here; once the watch fired we never touch it again.
+func deltaWake(idx *typeIndex, d typeDiff, sub cache.Subscription) ([]*discovery.Resource, []string) {
+	returned := sub.ReturnedResources()
+	subscribed := sub.SubscribedResources()
+	wildcard := sub.IsWildcard()
+	var res []*discovery.Resource
+	var removed []string
+	for _, j := range d.changed {
+		r := idx.list[j]
+		if !wildcard {
+			if _, ok := subscribed[r.Name]; !ok {
+				continue
+			}
+		}
+		if v, ok := returned[r.Name]; !ok || v != r.Version {
+			res = append(res, idx.deltas[j])
+			returned[r.Name] = r.Version
+		}
+	}
+	for _, name := range d.removed {
+		if _, ok := returned[name]; ok {
+			removed = append(removed, name)
+			delete(returned, name)
+		}
+	}
+	returned[syncedKey] = idx.version
+	return shareFull(idx, res), removed
+}
+
+func newDeltaResponse(req *discovery.DeltaDiscoveryRequest, res []*discovery.Resource, removed []string, returned map[string]string, revision string) *deltaResponse {
+	return &deltaResponse{
+		req: req,
+		out: &discovery.DeltaDiscoveryResponse{
+			SystemVersionInfo: revision,
+			Resources:         res,
+			RemovedResources:  removed,
+			TypeUrl:           req.GetTypeUrl(),
+		},
+		returned: returned,
+	}
+}
+
+// lookupClass maps a node id to its served class.
+func (s *Server) lookupClass(nodeID string) (*classState, error) {
+	class, err := s.classOf(nodeID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	cs := s.classes[class]
+	s.mu.RUnlock()
+	if cs == nil {
+		return nil, status.Errorf(codes.NotFound, "unknown proxy class %q of node %q", class, nodeID)
+	}
+	return cs, nil
+}
