@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/xds"
+)
+
+// gitServer is a bare repository served by a real `git daemon` on loopback,
+// with a working clone to commit from.
+type gitServer struct {
+	t        *testing.T
+	bare     string
+	work     string
+	port     int
+	daemon   *exec.Cmd
+	basePath string
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com",
+		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com",
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newGitServer(t *testing.T) *gitServer {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is required for the end-to-end tests (CI installs it)")
+	}
+	base := t.TempDir()
+	g := &gitServer{t: t, basePath: base, bare: filepath.Join(base, "mesh.git"), work: filepath.Join(t.TempDir(), "work")}
+	git(t, base, "init", "-q", "--bare", "-b", "main", g.bare)
+	git(t, base, "init", "-q", "-b", "main", g.work)
+	git(t, g.work, "remote", "add", "origin", g.bare)
+	g.start()
+	return g
+}
+
+// start runs git daemon and waits until it accepts connections.
+func (g *gitServer) start() {
+	t := g.t
+	t.Helper()
+	g.port = freePort(t)
+	g.daemon = exec.Command("git", "daemon", "--export-all", "--reuseaddr", "--base-path="+g.basePath,
+		"--listen=127.0.0.1", "--port="+strconv.Itoa(g.port), g.basePath)
+	// Its own process group, so stop can kill the per-connection children
+	// too; no stderr pipe, which those children would hold open.
+	g.daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := g.daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.stop)
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(g.port)); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatal("git daemon did not start")
+}
+
+func (g *gitServer) stop() {
+	if g.daemon != nil && g.daemon.Process != nil {
+		syscall.Kill(-g.daemon.Process.Pid, syscall.SIGKILL)
+		g.daemon.Wait()
+		g.daemon = nil
+	}
+}
+
+func (g *gitServer) url() string { return fmt.Sprintf("git://127.0.0.1:%d/mesh.git", g.port) }
+
+// commit writes files into the work tree, commits and pushes; it returns
+// the commit SHA.
+func (g *gitServer) commit(msg string, files map[string]string) string {
+	g.t.Helper()
+	for name, content := range files {
+		path := filepath.Join(g.work, name)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	git(g.t, g.work, "add", "-A")
+	git(g.t, g.work, "commit", "-q", "-m", msg)
+	git(g.t, g.work, "push", "-q", "origin", "main")
+	return git(g.t, g.work, "rev-parse", "HEAD")
+}
+
+// versionBackend is a real gRPC server that tells which version it is: its
+// health service answers SERVING for the name of its version only.
+func versionBackend(t *testing.T, version string) int {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus(version, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	return lis.Addr().(*net.TCPAddr).Port
+}
+
+// xdsClient is a real grpc-go client resolving xds:///target through our
+// ADS server with its own bootstrap (grpc-go's per-client option, so no
+// environment variable and no child process).
+func xdsClient(t *testing.T, xdsAddr, nodeID, target string) healthpb.HealthClient {
+	t.Helper()
+	bootstrap := fmt.Sprintf(`{"xds_servers":[{"server_uri":%q,"channel_creds":[{"type":"insecure"}],"server_features":["xds_v3"]}],"node":{"id":%q}}`, xdsAddr, nodeID)
+	builder, err := xds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("xds:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
+// split sends n RPCs and counts how many reached v1 and v2.
+func split(t *testing.T, c healthpb.HealthClient, n int) (v1, v2, failed int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: "v1"}, grpc.WaitForReady(true))
+		cancel()
+		switch status.Code(err) {
+		case codes.OK:
+			v1++
+		case codes.NotFound:
+			v2++
+		default:
+			failed++
+		}
+	}
+	return v1, v2, failed
+}
+
+// startServe runs the real serve wiring in-process and returns it once its
+// ports are bound; the returned stop function shuts it down and waits.
+func startServe(t *testing.T, cfg serveConfig, logs io.Writer) (*serveMain, func()) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, err := newServeMain(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15s")
+		}
+	}
+	t.Cleanup(stop)
+	return m, stop
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func getStatus(t *testing.T, m *serveMain, v any) {
+	t.Helper()
+	code, body := httpGet(t, "http://"+m.HTTPAddr()+"/api/v1/status")
+	if code != http.StatusOK {
+		t.Fatalf("status API: %d %s", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond every 10ms until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	return 0
+}
+
+// postHook sends a generic webhook signed with secret (or a wrong one).
+func postHook(t *testing.T, m *serveMain, secret string) int {
+	t.Helper()
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+m.HTTPAddr()+"/hooks/generic", bytes.NewReader(body))
+	req.Header.Set("X-Gitmesh-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
