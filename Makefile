@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 BENCHTIME ?= 3x
 
-.PHONY: all build test race lint vet fmt bench run fuzz golden tidy clean
+.PHONY: all build test race lint vet fmt bench run demo loadtest fuzz golden tidy clean
 
 all: lint test build
 
@@ -42,6 +42,10 @@ bench:
 run:
 	$(GO) run ./cmd/gitmesh serve --dir examples/bookinfo --xds-insecure \
 		--xds-addr 127.0.0.1:15010 --http-addr 127.0.0.1:15014 --state-dir .gitmesh-state
+
+## demo: a proxyless gRPC canary; edit examples/grpc-canary/mesh.cue and watch the split move
+demo:
+	bash scripts/demo.sh
 
 ## fuzz: fuzz the loader for a minute
 fuzz:

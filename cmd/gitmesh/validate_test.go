@@ -61,7 +61,7 @@ func edit(t *testing.T, dir, file, old, new string) {
 }
 
 func TestValidateExamples(t *testing.T) {
-	for _, ex := range []string{"bookinfo", "minimal"} {
+	for _, ex := range []string{"bookinfo", "minimal", "grpc-canary"} {
 		t.Run(ex, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "validate", filepath.Join("..", "..", "examples", ex))
 			if code != exitOK {
