@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitmesh/gitmesh/internal/adsload"
+	"github.com/gitmesh/gitmesh/internal/meshgen"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+)
+
+const sentBytesMetric = "gitmesh_xds_sent_bytes_total"
+
+// bench runs the scenario; the Result holds whatever was measured before
+// an error.
+func (m *Main) bench(ctx context.Context) (res Result, err error) {
+	o := m.opts
+	res = Result{Services: o.services, Streams: o.streams, Mode: o.mode, Scoped: !o.unscoped,
+		Conns: o.conns, ChangeService: meshgen.ServiceName(o.change)}
+	if res.Conns <= 0 || res.Conns > o.streams {
+		res.Conns = o.streams
+	}
+	cpuStart := cpuSeconds()
+	harness := 0.0 // CPU spent computing expectations: the tool's, not the control plane's
+	defer func() {
+		res.HarnessCPUSeconds = round(harness, 3)
+		res.CPUSeconds = round(cpuSeconds()-cpuStart-harness, 3)
+	}()
+
+	fsys, err := generate(o)
+	if err != nil {
+		return res, err
+	}
+	r1, err := buildRevision(ctx, "r1", fsys)
+	if err != nil {
+		return res, err
+	}
+	res.LoadMS, res.CheckMS, res.RenderMS, res.ToUpdateMS = r1.loadMS, r1.checkMS, r1.renderMS, r1.updateMS
+	res.Classes = len(r1.bundle.Classes())
+	res.PeakRSSPipelineMB = round(procStatusMB("VmHWM"), 1)
+	streams := planStreams(r1.bundle, o.streams)
+	exp := adsload.NewExpecter()
+	h := cpuSeconds()
+	ex1, err := expect(exp, streams, r1.update, nil)
+	harness += cpuSeconds() - h
+	if err != nil {
+		return res, err
+	}
+
+	reg := prometheus.NewRegistry()
+	srv, err := xds.New(xds.Options{Logger: m.log, Registerer: reg})
+	if err != nil {
+		return res, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, fmt.Errorf("listen: %w", err)
+	}
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(srvCtx, lis) }()
+	defer func() { stopSrv(); <-srvDone }()
+
+	exe := m.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return res, fmt.Errorf("find own executable: %w", err)
+		}
+	}
+	cl, err := startClient(exe, childFlag)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		c, r := cl.close()
+		res.ClientCPUSeconds, res.ClientPeakRSSMB = round(c, 3), round(r, 1)
+	}()
+	cfg := &adsload.Config{Addr: lis.Addr().String(), Delta: o.mode == "delta", Conns: o.conns, Streams: streams}
+	if err := cl.send(command{Op: "dial", Config: cfg, CPUProfile: o.clientProfile}); err != nil {
+		return res, err
+	}
+	if _, err := cl.await(ctx, "ready"); err != nil {
+		return res, err
+	}
+
+	if o.cpuprofile != "" {
+		stop, err := startProfile(o.cpuprofile)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
+
+	// Full convergence: Apply the first revision, then open the streams
+	// on the already connected channels.
+	cpu0 := cpuSeconds()
+	t0 := time.Now()
+	if err := srv.Apply(r1.update); err != nil {
+		return res, fmt.Errorf("apply r1: %w", err)
+	}
+	res.ApplyMS = ms(time.Since(t0))
+	if err := cl.send(command{Op: "start", Targets: ex1.digests}); err != nil {
+		return res, err
+	}
+	all := make([]bool, len(streams))
+	for i := range all {
+		all[i] = true
+	}
+	got, errs, err := m.collect(ctx, cl, 1, all, 0)
+	res.StreamErrors += errs
+	res.Converged = len(got)
+	ats := make([]time.Time, 0, len(got))
+	total := 0
+	for _, r := range got {
+		ats = append(ats, time.Unix(0, r.AtNanos))
+	}
+	for _, n := range ex1.counts {
+		total += n
+	}
+	res.ResourcesPerProxy = round(float64(total)/float64(len(streams)), 1)
+	ds := durations(ats, t0)
+	res.FullP50MS = percentile(ds, 50)
+	if len(ds) > 0 {
+		res.FullConvergenceMS = ms(ds[len(ds)-1])
+	}
+	res.CPUFullSeconds = round(cpuSeconds()-cpu0, 3)
+	res.RSSConvergedMB = round(procStatusMB("VmRSS"), 1)
+	if o.memprofile != "" {
+		if err := writeHeapProfile(o.memprofile); err != nil {
+			return res, err
+		}
+	}
+	res.BytesSentFull = int64(counterSum(reg, sentBytesMetric))
+	res.BytesPerStream = res.BytesSentFull / int64(len(streams))
+	if err != nil {
+		return res, fmt.Errorf("full convergence: %d of %d streams: %w", len(got), len(streams), err)
+	}
+	sleep(ctx, o.quiet)
+
+	// The one-service change, through the same pipeline.
+	fs2, err := editWeights(fsys, o.change)
+	if err != nil {
+		return res, err
+	}
+	t := time.Now()
+	r2, err := buildRevision(ctx, "r2", fs2)
+	if err != nil {
+		return res, err
+	}
+	if o.reuseUnchanged {
+		res.ReusedClasses = reuseUnchanged(r1, r2)
+	}
+	res.ChangeReloadMS = ms(time.Since(t))
+	h = cpuSeconds()
+	ex2, err := expect(exp, streams, r2.update, &r1.update)
+	harness += cpuSeconds() - h
+	if err != nil {
+		return res, err
+	}
+	affected := make([]bool, len(streams))
+	changed := 0
+	for i := range streams {
+		if ex2.digests[i] != ex1.digests[i] {
+			affected[i] = true
+			res.ChangeStreamsExpected++
+			changed += ex2.counts[i]
+		}
+	}
+	if res.ChangeStreamsExpected > 0 {
+		res.ChangeResourcesExpected = round(float64(changed)/float64(res.ChangeStreamsExpected), 2)
+	}
+	if err := cl.send(command{Op: "phase", Targets: ex2.digests}); err != nil {
+		return res, err
+	}
+	if _, err := cl.await(ctx, "phase"); err != nil {
+		return res, err
+	}
+	bytes0 := counterSum(reg, sentBytesMetric)
+	cpu1 := cpuSeconds()
+	tA := time.Now()
+	if err := srv.Apply(r2.update); err != nil {
+		return res, fmt.Errorf("apply r2: %w", err)
+	}
+	res.ChangeApplyMS = ms(time.Since(tA))
+	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
+	res.StreamErrors += errs
+	ats = ats[:0]
+	resources := 0
+	for i, r := range got {
+		if !affected[i] {
+			res.UnaffectedPushes++
+			continue
+		}
+		res.ChangeStreams++
+		resources += int(r.Resources)
+		ats = append(ats, time.Unix(0, r.AtNanos))
+	}
+	ds = durations(ats, tA)
+	res.ChangeP50MS, res.ChangeP99MS = percentile(ds, 50), percentile(ds, 99)
+	if len(ds) > 0 {
+		res.ChangeMaxMS = ms(ds[len(ds)-1])
+	}
+	if res.ChangeStreams > 0 {
+		res.ChangeResourcesPerStream = round(float64(resources)/float64(res.ChangeStreams), 2)
+	}
+	res.CPUChangeSeconds = round(cpuSeconds()-cpu1, 3)
+	res.BytesSentChange = int64(counterSum(reg, sentBytesMetric) - bytes0)
+	res.PeakRSSMB = round(procStatusMB("VmHWM"), 1)
+	if err != nil {
+		return res, fmt.Errorf("change: %d of %d affected streams: %w", res.ChangeStreams, res.ChangeStreamsExpected, err)
+	}
+	if res.ChangeStreams != res.ChangeStreamsExpected {
+		return res, fmt.Errorf("change: %d of %d affected streams got it", res.ChangeStreams, res.ChangeStreamsExpected)
+	}
+	return res, nil
+}
+
+// collect gathers phase's sync events until every wanted stream reported,
+// then keeps listening for linger (stray pushes to other streams). It
+// returns the first sync event of each stream and the number of stream
+// errors.
+func (m *Main) collect(ctx context.Context, cl *client, phase int, want []bool, linger time.Duration) (map[int]reply, int, error) {
+	got := map[int]reply{}
+	need := 0
+	for _, w := range want {
+		if w {
+			need++
+		}
+	}
+	errs, have := 0, 0
+	var lingerC <-chan time.Time
+	if need == 0 {
+		lingerC = time.After(linger)
+	}
+	for {
+		select {
+		case r := <-cl.events:
+			if r.Kind == "stream-error" {
+				errs++
+				if errs <= 5 {
+					m.log.Warn("stream error", "stream", r.Stream, "err", r.Error)
+				}
+				continue
+			}
+			if r.Phase != phase {
+				continue
+			}
+			if _, dup := got[r.Stream]; dup {
+				continue
+			}
+			got[r.Stream] = r
+			if r.Stream < len(want) && want[r.Stream] {
+				have++
+				if have == need {
+					if linger <= 0 {
+						return got, errs, nil
+					}
+					lingerC = time.After(linger)
+				}
+			}
+		case <-lingerC:
+			return got, errs, nil
+		case <-cl.done:
+			return got, errs, errors.New("load client exited")
+		case <-ctx.Done():
+			return got, errs, ctx.Err()
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
