@@ -43,6 +43,10 @@ run:
 	$(GO) run ./cmd/gitmesh serve --dir examples/bookinfo --xds-insecure \
 		--xds-addr 127.0.0.1:15010 --http-addr 127.0.0.1:15014 --state-dir .gitmesh-state
 
+## loadtest: 1,000 services, 1,000 delta ADS streams; one JSON line of figures
+loadtest:
+	$(GO) run ./cmd/meshbench -services 1000 -streams 1000 -mode delta
+
 ## demo: a proxyless gRPC canary; edit examples/grpc-canary/mesh.cue and watch the split move
 demo:
 	bash scripts/demo.sh
