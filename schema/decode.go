@@ -43,7 +43,13 @@ func newDecoder(keepJSON bool) *decoder {
 
 // into decodes v into out, recording a diagnostic at path on failure.
 func (d *decoder) into(v cue.Value, out any, path string, e *evaluator) ([]byte, bool) {
-	if !decodeViaJSON && d.exported == nil {
+	return decodeInto(v, out, path, e, d.exported != nil)
+}
+
+// decodeInto decodes v into out; needJSON asks for the JSON it was
+// decoded from (for guardrails and the load cache) whatever the decoding.
+func decodeInto(v cue.Value, out any, path string, e *evaluator, needJSON bool) ([]byte, bool) {
+	if !decodeViaJSON && !needJSON {
 		if err := v.Decode(out); err != nil {
 			e.add(CodeSchema, path, err.Error(), nil)
 			return nil, false
@@ -67,19 +73,31 @@ func (d *decoder) meshConfig(v cue.Value, e *evaluator) {
 	d.meshJSON, d.hasMesh = b, ok
 }
 
-// entity decodes one validated entity of kind into the mesh and fills what
-// the schema leaves to Go: names from map keys and route names.
+// decodeMeshConfig decodes the mesh block on its own, for the plain path,
+// which merges results from several workers.
+func decodeMeshConfig(v cue.Value, e *evaluator, needJSON bool) (*model.MeshConfig, []byte, bool) {
+	mc := &model.MeshConfig{}
+	b, ok := decodeInto(v, mc, "mesh", e, needJSON)
+	return mc, b, ok
+}
+
+// entity decodes one validated entity of kind into the mesh.
 func (d *decoder) entity(kind, name string, v cue.Value, e *evaluator) {
+	if x, b, ok := decodeEntity(kind, name, v, e, d.exported != nil); ok {
+		d.put(kind, name, x, b)
+	}
+}
+
+// decodeEntity decodes one validated entity of kind and fills what the
+// schema leaves to Go: names from map keys and route names. x is a
+// *model.Service, *model.Gateway, *model.External or *model.Extension.
+func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (x any, b []byte, ok bool) {
 	path := model.Path(kind, name)
-	var (
-		b  []byte
-		ok bool
-	)
 	switch kind {
 	case "services":
 		s := &model.Service{}
-		if b, ok = d.into(v, s, path, e); !ok {
-			return
+		if b, ok = decodeInto(v, s, path, e, needJSON); !ok {
+			return nil, nil, false
 		}
 		s.Name = name
 		uniquePorts(path, s.Ports, e)
@@ -87,30 +105,44 @@ func (d *decoder) entity(kind, name string, v cue.Value, e *evaluator) {
 			ver.Name = vn
 		}
 		nameRoutes(s.Routes)
-		d.mesh.Services[name] = s
+		return s, b, true
 	case "gateways":
 		g := &model.Gateway{}
-		if b, ok = d.into(v, g, path, e); !ok {
-			return
+		if b, ok = decodeInto(v, g, path, e, needJSON); !ok {
+			return nil, nil, false
 		}
 		g.Name = name
 		nameRoutes(g.Routes)
-		d.mesh.Gateways[name] = g
+		return g, b, true
 	case "external":
 		x := &model.External{}
-		if b, ok = d.into(v, x, path, e); !ok {
-			return
+		if b, ok = decodeInto(v, x, path, e, needJSON); !ok {
+			return nil, nil, false
 		}
 		x.Name = name
 		uniquePorts(path, x.Ports, e)
-		d.mesh.External[name] = x
+		return x, b, true
 	case "extensions":
-		x, raw, ok := d.extension(v, path, e)
+		x, raw, ok := decodeExtension(v, path, e)
 		if !ok {
-			return
+			return nil, nil, false
 		}
-		b = raw
 		x.Name = name
+		return x, raw, true
+	}
+	return nil, nil, false
+}
+
+// put adds a decoded entity (see decodeEntity) and its JSON to the mesh.
+func (d *decoder) put(kind, name string, x any, b []byte) {
+	switch x := x.(type) {
+	case *model.Service:
+		d.mesh.Services[name] = x
+	case *model.Gateway:
+		d.mesh.Gateways[name] = x
+	case *model.External:
+		d.mesh.External[name] = x
+	case *model.Extension:
 		d.mesh.Extensions[name] = x
 	}
 	if d.exported != nil {
@@ -121,9 +153,9 @@ func (d *decoder) entity(kind, name string, v cue.Value, e *evaluator) {
 	}
 }
 
-// extension decodes an extension; its config is an open struct that the
-// model keeps as canonical JSON text (sorted keys, numbers as written).
-func (d *decoder) extension(v cue.Value, path string, e *evaluator) (*model.Extension, []byte, bool) {
+// decodeExtension decodes an extension; its config is an open struct that
+// the model keeps as canonical JSON text (sorted keys, numbers as written).
+func decodeExtension(v cue.Value, path string, e *evaluator) (*model.Extension, []byte, bool) {
 	b, err := v.MarshalJSON()
 	if err != nil {
 		e.addErr("", err)
@@ -189,39 +221,6 @@ func nameRoutes(rs []model.Route) {
 	for i := range rs {
 		if rs[i].Name == "" {
 			rs[i].Name = fmt.Sprintf("route-%d", i)
-		}
-	}
-}
-
-// merge moves what other decoded into d; entities never overlap between
-// workers.
-func (d *decoder) merge(other *decoder) {
-	if other == nil {
-		return
-	}
-	if other.hasMesh {
-		d.hasMesh = true
-		d.mesh.Mesh = other.mesh.Mesh
-		d.meshJSON = other.meshJSON
-	}
-	for k, v := range other.mesh.Services {
-		d.mesh.Services[k] = v
-	}
-	for k, v := range other.mesh.Gateways {
-		d.mesh.Gateways[k] = v
-	}
-	for k, v := range other.mesh.External {
-		d.mesh.External[k] = v
-	}
-	for k, v := range other.mesh.Extensions {
-		d.mesh.Extensions[k] = v
-	}
-	for kind, byName := range other.exported {
-		if d.exported[kind] == nil {
-			d.exported[kind] = map[string]json.RawMessage{}
-		}
-		for k, v := range byName {
-			d.exported[kind][k] = v
 		}
 	}
 }

@@ -129,15 +129,20 @@ var knownTop = map[string]bool{"mesh": true, "services": true, "gateways": true,
 // checkMeshBlock checks and decodes the mesh block; v may not exist, as
 // the block's defaults apply without it.
 func (e *evaluator) checkMeshBlock(v cue.Value, dec *decoder) {
+	if mv, ok := e.meshBlock(v); ok {
+		dec.meshConfig(mv, e)
+	}
+}
+
+// meshBlock unifies the mesh block with its schema and validates it.
+func (e *evaluator) meshBlock(v cue.Value) (cue.Value, bool) {
 	meshVal := e.meshDef.LookupPath(cue.MakePath(cue.Str("mesh")))
 	if v.Exists() {
 		meshVal = meshVal.Unify(v)
 	}
 	e.entity = "mesh"
 	e.onEntity(e.entity)
-	if e.validate(meshVal) {
-		dec.meshConfig(meshVal, e)
-	}
+	return meshVal, e.validate(meshVal)
 }
 
 // checkEntity checks one entity of kind against the schema and decodes it.

@@ -41,18 +41,28 @@ func (e *evaluator) checkGuardrails(files []repoFile, dec *decoder) model.Diagno
 			break
 		}
 		e.onEntity("policies.guardrails." + g.name)
-		err := data.Unify(g.check).Validate(cue.Concrete(true), cue.All())
-		seen := map[string]bool{}
-		for _, ce := range cueerrors.Errors(err) {
-			path := cuePath(ce.Path())
-			if seen[path] {
-				continue
-			}
-			seen[path] = true
-			diags = append(diags, model.Diagnostic{Code: g.code, Severity: g.severity,
-				Pos: e.sources.Lookup(path), Path: path, Message: g.message})
-		}
+		diags = append(diags, e.railDiags(g, data, "")...)
 	}
+	return diags
+}
+
+// railDiags unifies one guardrail's check with data and returns one
+// finding per failing field path under prefix ("" for all), sorted by
+// path so the order does not depend on how the mesh was split.
+func (e *evaluator) railDiags(g guardrail, data cue.Value, prefix string) model.Diagnostics {
+	err := data.Unify(g.check).Validate(cue.Concrete(true), cue.All())
+	var diags model.Diagnostics
+	seen := map[string]bool{}
+	for _, ce := range cueerrors.Errors(err) {
+		path := cuePath(ce.Path())
+		if seen[path] || (prefix != "" && !ownDiags(prefix, model.Diagnostics{{Path: path}})) {
+			continue
+		}
+		seen[path] = true
+		diags = append(diags, model.Diagnostic{Code: g.code, Severity: g.severity,
+			Pos: e.sources.Lookup(path), Path: path, Message: g.message})
+	}
+	sort.Slice(diags, func(i, j int) bool { return diags[i].Path < diags[j].Path })
 	return diags
 }
 

@@ -23,6 +23,10 @@ type Options struct {
 	MaxTotalSize int64         // default 64 MiB
 	Timeout      time.Duration // default 30s; evaluation is cancelled after it
 	Ignore       []string      // extra path prefixes to skip (status dirs etc.)
+	// Cache, when set, makes the load incremental: files and entities
+	// unchanged since the previous load through the same Cache are not
+	// parsed or checked again (see Cache). nil loads everything.
+	Cache *Cache
 }
 
 // Defaults of Options.
@@ -67,7 +71,7 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*model.Mesh, model.Dia
 	// CUE evaluation cannot be interrupted, so it runs in its own goroutine
 	// and is abandoned on timeout; stop makes it quit at the next entity.
 	go func() {
-		done <- evaluate(files, &stop, e)
+		done <- evaluate(files, &stop, e, opts.Cache)
 	}()
 	select {
 	case r := <-done:
@@ -130,7 +134,7 @@ type evaluatorRef struct {
 
 // evaluate parses, builds, validates and decodes. It never panics: a panic
 // inside CUE becomes an internal error naming where it happened.
-func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef) (r loadResult) {
+func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, cache *Cache) (r loadResult) {
 	at := "parse"
 	defer func() {
 		if p := recover(); p != nil {
@@ -140,6 +144,11 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef) (r loadResu
 			r = loadResult{err: fmt.Errorf("evaluate mesh at %s: cue panicked: %v\n%s", at, p, debug.Stack())}
 		}
 	}()
+	if cache != nil && usePlainPath {
+		if r, ok := evaluateCached(files, stop, ref, cache); ok {
+			return r
+		}
+	}
 	diags, asts := parseAll(files.data)
 	sources := model.NewSources()
 	recordSources(sources, asts)
@@ -161,12 +170,13 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef) (r loadResu
 	)
 	if pm, ok := splitPlain(asts); ok && usePlainPath {
 		asts = nil // pm holds the syntax now, and frees it as it goes
-		var ds model.Diagnostics
-		dec, ds, err = checkPlain(pm, stop, sources, keepJSON, onEntity)
+		jobs := pm.jobs()
+		results, err := checkPlain(jobs, stop, sources, keepJSON, onEntity)
 		if err != nil {
 			return loadResult{err: err}
 		}
-		diags = append(diags, ds...)
+		dec = newDecoder(keepJSON)
+		diags = append(diags, putResults(dec, jobs, results)...)
 		// Guardrails need a runtime of their own.
 		if e, err = newEvaluator(stop, sources); err != nil {
 			return loadResult{err: err}

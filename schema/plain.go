@@ -34,14 +34,85 @@ type plainMesh struct {
 	unknown []plainLabel
 }
 
+// plainEntity is one unit of checking: an entity (kind and name), the
+// mesh block (kind "mesh"), or the top-level labels the model does not
+// have (kind "", unknown set).
 type plainEntity struct {
 	kind, name string
 	exprs      []ast.Expr
+	unknown    []plainLabel
+	// refs are the entity's parts, for a load with a Cache.
+	refs []partRef
 }
 
 type plainLabel struct {
 	name string
 	pos  token.Pos
+}
+
+// filePart is one top-level contribution of a plain file: a value of an
+// entity, of the mesh block (kind "mesh"), or a top-level label the model
+// does not have (kind "", name is the label).
+type filePart struct {
+	kind, name string
+	label      token.Pos
+	// fp fingerprints the part's syntax with its positions (see
+	// fingerprint.go); set only when the load uses a Cache.
+	fp [32]byte
+}
+
+// splitFile lists a file's top-level contributions in source order, with
+// the value expression of each part (nil for unknown labels); ok is false
+// as soon as the file uses more than plain data.
+func splitFile(f *ast.File, withFP bool) (parts []filePart, values []ast.Expr, ok bool) {
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.Package, *ast.CommentGroup, *ast.Attribute:
+			continue
+		case *ast.Field:
+			name, ok := plainLabelName(d)
+			if !ok || !isPlain(d.Value) {
+				return nil, nil, false
+			}
+			switch {
+			case name == "mesh":
+				p := filePart{kind: "mesh", label: d.Label.Pos()}
+				if withFP {
+					p.fp = fingerprint(f.Filename, "mesh", d.Label, d.Value)
+				}
+				parts, values = append(parts, p), append(values, d.Value)
+			case knownTop[name]:
+				st, ok := d.Value.(*ast.StructLit)
+				if !ok {
+					return nil, nil, false
+				}
+				for _, el := range st.Elts {
+					ef, ok := el.(*ast.Field)
+					if !ok {
+						if _, c := el.(*ast.CommentGroup); c {
+							continue
+						}
+						return nil, nil, false
+					}
+					en, ok := plainLabelName(ef)
+					if !ok {
+						return nil, nil, false
+					}
+					p := filePart{kind: name, name: en, label: ef.Label.Pos()}
+					if withFP {
+						p.fp = fingerprint(f.Filename, name, ef.Label, ef.Value)
+					}
+					parts, values = append(parts, p), append(values, ef.Value)
+				}
+			default:
+				parts = append(parts, filePart{name: name, label: d.Label.Pos()})
+				values = append(values, nil)
+			}
+		default:
+			return nil, nil, false
+		}
+	}
+	return parts, values, true
 }
 
 // splitPlain splits files by entity; ok is false as soon as any file uses
@@ -50,64 +121,57 @@ func splitPlain(files []*ast.File) (*plainMesh, bool) {
 	pm := &plainMesh{}
 	byKey := map[[2]string]*plainEntity{}
 	for _, f := range files {
-		for _, d := range f.Decls {
-			switch d := d.(type) {
-			case *ast.Package, *ast.CommentGroup, *ast.Attribute:
-				continue
-			case *ast.Field:
-				name, ok := plainLabelName(d)
-				if !ok || !isPlain(d.Value) {
-					return nil, false
-				}
-				switch {
-				case name == "mesh":
-					pm.mesh = append(pm.mesh, d.Value)
-				case knownTop[name]:
-					st, ok := d.Value.(*ast.StructLit)
-					if !ok {
-						return nil, false
-					}
-					for _, el := range st.Elts {
-						ef, ok := el.(*ast.Field)
-						if !ok {
-							if _, c := el.(*ast.CommentGroup); c {
-								continue
-							}
-							return nil, false
-						}
-						en, ok := plainLabelName(ef)
-						if !ok {
-							return nil, false
-						}
-						key := [2]string{name, en}
-						pe := byKey[key]
-						if pe == nil {
-							pe = &plainEntity{kind: name, name: en}
-							byKey[key] = pe
-							pm.entities = append(pm.entities, pe)
-						}
-						pe.exprs = append(pe.exprs, ef.Value)
-					}
-				default:
-					pm.unknown = append(pm.unknown, plainLabel{name: name, pos: d.Label.Pos()})
-				}
+		parts, values, ok := splitFile(f, false)
+		if !ok {
+			return nil, false
+		}
+		for i, p := range parts {
+			switch p.kind {
+			case "mesh":
+				pm.mesh = append(pm.mesh, values[i])
+			case "":
+				pm.unknown = append(pm.unknown, plainLabel{name: p.name, pos: p.label})
 			default:
-				return nil, false
+				key := [2]string{p.kind, p.name}
+				pe := byKey[key]
+				if pe == nil {
+					pe = &plainEntity{kind: p.kind, name: p.name}
+					byKey[key] = pe
+					pm.entities = append(pm.entities, pe)
+				}
+				pe.exprs = append(pe.exprs, values[i])
 			}
 		}
 	}
+	sortEntities(pm.entities)
+	return pm, true
+}
+
+// sortEntities orders entities by kind (as in entityKinds), then name, so
+// every load checks and reports them in the same order.
+func sortEntities(es []*plainEntity) {
 	kindOrder := map[string]int{}
 	for i, k := range entityKinds {
 		kindOrder[k] = i
 	}
-	sort.Slice(pm.entities, func(i, j int) bool {
-		a, b := pm.entities[i], pm.entities[j]
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i], es[j]
 		if a.kind != b.kind {
 			return kindOrder[a.kind] < kindOrder[b.kind]
 		}
 		return a.name < b.name
 	})
-	return pm, true
+}
+
+// jobs lists what checkPlain checks, in report order: unknown labels (if
+// any), the mesh block, then every entity.
+func (pm *plainMesh) jobs() []*plainEntity {
+	var jobs []*plainEntity
+	if len(pm.unknown) > 0 {
+		jobs = append(jobs, &plainEntity{unknown: pm.unknown})
+	}
+	jobs = append(jobs, &plainEntity{kind: "mesh", exprs: pm.mesh})
+	return append(jobs, pm.entities...)
 }
 
 // plainLabelName is the name of a regular field with a literal label and
@@ -164,82 +228,110 @@ var workers = 0
 // evaluator.renew.
 var renewEvery = 128
 
-// checkPlain checks a split repository on several workers, each with its
-// own CUE runtime, and merges their results in a fixed order.
-func checkPlain(pm *plainMesh, stop *atomic.Bool, sources *model.Sources, keepJSON bool, onEntity func(string)) (*decoder, model.Diagnostics, error) {
+// plainResult is what checking one plainEntity gave.
+type plainResult struct {
+	// value is the decoded entity (see decodeEntity) or *model.MeshConfig;
+	// nil when it did not decode.
+	value any
+	json  []byte
+	diags model.Diagnostics
+}
+
+// checkPlain checks jobs on several workers, each with its own CUE
+// runtime. Results are per job, so callers merge them in job order and the
+// outcome does not depend on the number of workers.
+func checkPlain(jobs []*plainEntity, stop *atomic.Bool, sources *model.Sources, needJSON bool, onEntity func(string)) ([]plainResult, error) {
 	n := workers
 	if n <= 0 {
 		n = min(runtime.GOMAXPROCS(0), 4)
 	}
-	n = max(1, min(n, len(pm.entities)))
-	type result struct {
-		dec   *decoder
-		diags model.Diagnostics
-		err   error
-	}
-	results := make([]result, n)
+	n = max(1, min(n, len(jobs)))
+	results := make([]plainResult, len(jobs))
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for w := 0; w < n; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &results[w]
 			defer func() {
 				// A panic cannot cross goroutines: catch it here.
 				if p := recover(); p != nil {
-					r.err = fmt.Errorf("check mesh (worker %d): cue panicked: %v\n%s", w, p, debug.Stack())
+					errs[w] = fmt.Errorf("check mesh (worker %d): cue panicked: %v\n%s", w, p, debug.Stack())
 				}
 			}()
 			e, err := newEvaluator(stop, sources)
 			if err != nil {
-				r.err = err
+				errs[w] = err
 				return
 			}
 			e.onEntity = onEntity
-			r.dec = newDecoder(keepJSON)
-			if w == 0 {
-				for _, u := range pm.unknown {
-					e.add(CodeSchema, model.Path(u.name), "field not allowed", []token.Pos{u.pos})
-				}
-				e.checkPlainMesh(pm.mesh, r.dec)
-			}
 			done := 0
-			for i := w; i < len(pm.entities); i += n {
+			for i := w; i < len(jobs); i += n {
 				if stop.Load() {
 					break
 				}
 				if done++; done%renewEvery == 0 {
-					if r.err = e.renew(); r.err != nil {
+					if errs[w] = e.renew(); errs[w] != nil {
 						return
 					}
 				}
-				pe := pm.entities[i]
-				e.checkPlainEntity(pe, r.dec)
+				pe := jobs[i]
+				before := len(e.diags)
+				r := &results[i]
+				switch pe.kind {
+				case "":
+					for _, u := range pe.unknown {
+						e.add(CodeSchema, model.Path(u.name), "field not allowed", []token.Pos{u.pos})
+					}
+				case "mesh":
+					r.value, r.json = e.checkPlainMesh(pe.exprs, needJSON)
+				default:
+					r.value, r.json = e.checkPlainEntity(pe, needJSON)
+				}
+				r.diags = e.diags[before:len(e.diags):len(e.diags)]
 				// Drop the syntax: at 10,000 services the ASTs were most
 				// of the live heap, and GC time grows with it.
 				pe.exprs = nil
 			}
-			r.diags, r.err = e.diags, e.err
+			errs[w] = e.err
 		}()
 	}
 	wg.Wait()
-	merged := newDecoder(keepJSON)
-	var diags model.Diagnostics
-	for _, r := range results {
-		if r.err != nil {
-			return nil, nil, r.err
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		merged.merge(r.dec)
-		diags = append(diags, r.diags...)
 	}
-	return merged, diags, nil
+	return results, nil
+}
+
+// putResults merges checked jobs into dec in job order and returns their
+// diagnostics in the same order.
+func putResults(dec *decoder, jobs []*plainEntity, results []plainResult) model.Diagnostics {
+	var diags model.Diagnostics
+	for i, pe := range jobs {
+		dec.putResult(pe.kind, pe.name, results[i])
+		diags = append(diags, results[i].diags...)
+	}
+	return diags
+}
+
+// putResult adds one checked job's value to dec.
+func (d *decoder) putResult(kind, name string, r plainResult) {
+	switch x := r.value.(type) {
+	case nil:
+	case *model.MeshConfig:
+		d.mesh.Mesh, d.meshJSON, d.hasMesh = *x, r.json, true
+	default:
+		d.put(kind, name, x, r.json)
+	}
 }
 
 // checkPlainEntity compiles the entity's syntax together with the
 // schema as one expression, #Mesh & {KIND: NAME: DATA}, so CUE evaluates
 // the entity once; building the data first and unifying it with the
 // schema afterwards evaluated it twice (measured: 40% more allocation).
-func (e *evaluator) checkPlainEntity(pe *plainEntity, dec *decoder) {
+func (e *evaluator) checkPlainEntity(pe *plainEntity, needJSON bool) (any, []byte) {
 	sel := cue.Str(pe.name)
 	e.entity = pe.kind + "." + sel.String()
 	e.onEntity(e.entity)
@@ -256,19 +348,32 @@ func (e *evaluator) checkPlainEntity(pe *plainEntity, dec *decoder) {
 	// closedness, so a typo'd field passed silently (measured).
 	f := &ast.File{Filename: "$entity", Decls: []ast.Decl{&ast.EmbedDecl{Expr: x}}}
 	v := e.ctx.BuildFile(f, cue.Scope(e.schema)).LookupPath(cue.MakePath(cue.Str(pe.kind), sel))
-	if e.validate(v) {
-		dec.entity(pe.kind, pe.name, v, e)
+	if !e.validate(v) {
+		return nil, nil
 	}
+	val, b, ok := decodeEntity(pe.kind, pe.name, v, e, needJSON)
+	if !ok {
+		return nil, nil
+	}
+	return val, b
 }
 
 // checkPlainMesh checks the mesh block, which may be written nowhere.
-func (e *evaluator) checkPlainMesh(exprs []ast.Expr, dec *decoder) {
-	if len(exprs) == 0 {
-		e.checkMeshBlock(cue.Value{}, dec)
-		return
+func (e *evaluator) checkPlainMesh(exprs []ast.Expr, needJSON bool) (any, []byte) {
+	v := cue.Value{}
+	if len(exprs) > 0 {
+		f := &ast.File{Filename: "$mesh", Decls: []ast.Decl{&ast.EmbedDecl{Expr: unifyAll(exprs)}}}
+		v = e.ctx.BuildFile(f)
 	}
-	f := &ast.File{Filename: "$mesh", Decls: []ast.Decl{&ast.EmbedDecl{Expr: unifyAll(exprs)}}}
-	e.checkMeshBlock(e.ctx.BuildFile(f), dec)
+	mv, ok := e.meshBlock(v)
+	if !ok {
+		return nil, nil
+	}
+	mc, b, ok := decodeMeshConfig(mv, e, needJSON)
+	if !ok {
+		return nil, nil
+	}
+	return mc, b
 }
 
 // unifyAll joins expressions with &.

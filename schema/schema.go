@@ -18,6 +18,17 @@
 // imports) is first evaluated as one package, then checked entity by
 // entity (see plain.go). BenchmarkLoad measures both memory and CPU.
 //
+// # Incremental loads
+//
+// A long-running caller (the reconciler) passes one Cache in Options.Cache
+// to every Load. The cache remembers each data file by path and content
+// hash, and each entity's result by a fingerprint of its syntax and
+// positions, so a commit that changes one service file re-parses one file
+// and re-checks one entity; entity-local guardrails are re-run on that
+// entity only. The result is exactly that of a load without a cache.
+// BenchmarkLoadIncremental measures it (cache.go, incremental.go,
+// railcache.go).
+//
 // # User guardrails
 //
 // Users add rules as CUE files under policies/ in their mesh repository,

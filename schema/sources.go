@@ -17,13 +17,30 @@ import (
 // them fall back to the nearest written parent.
 func recordSources(src *model.Sources, files []*ast.File) {
 	for _, f := range files {
-		w := sourceWalker{src: src, file: f.Filename}
+		w := sourceWalker{set: src.Set, file: f.Filename}
 		w.decls("", f.Decls)
 	}
 }
 
+// srcEntry is one position recordSources would set.
+type srcEntry struct {
+	path string
+	pos  model.Pos
+}
+
+// sourceEntries lists, in order, the positions recordSources records for
+// one file, so a Cache can replay an unchanged file without its syntax.
+func sourceEntries(f *ast.File) []srcEntry {
+	var out []srcEntry
+	w := sourceWalker{file: f.Filename, set: func(path string, p model.Pos) {
+		out = append(out, srcEntry{path: path, pos: p})
+	}}
+	w.decls("", f.Decls)
+	return out
+}
+
 type sourceWalker struct {
-	src  *model.Sources
+	set  func(path string, p model.Pos)
 	file string
 }
 
@@ -36,7 +53,7 @@ func (w *sourceWalker) decls(prefix string, decls []ast.Decl) {
 				continue
 			}
 			p := joinPath(prefix, name)
-			w.src.Set(p, toPos(d.Label.Pos(), w.file))
+			w.set(p, toPos(d.Label.Pos(), w.file))
 			w.expr(p, d.Value)
 		case *ast.EmbedDecl:
 			w.expr(prefix, d.Expr)
@@ -54,7 +71,7 @@ func (w *sourceWalker) expr(p string, x ast.Expr) {
 				return
 			}
 			ip := model.Index(p, i)
-			w.src.Set(ip, toPos(e.Pos(), w.file))
+			w.set(ip, toPos(e.Pos(), w.file))
 			w.expr(ip, e)
 		}
 	case *ast.BinaryExpr:
