@@ -70,8 +70,11 @@ func (ix *index) gatewaySPIFFE(g *model.Gateway) string {
 	return ix.m.SPIFFEID(g.Namespace, g.ServiceAccount)
 }
 
-// depsOf resolves s.DependsOn: "*" is every other service and every external
-// service; names that match neither are skipped here (policies report them).
+// depsOf resolves s.DependsOn: "*" is every service (the service itself
+// included, as in Istio: an application may call its own service by name)
+// and every external service; names that match neither are skipped here
+// (policies report them). Services with the same dependency set get the
+// same key, so their outbound config is built once and shared.
 func (ix *index) depsOf(s *model.Service) *deps {
 	if d, ok := ix.deps[s.Name]; ok {
 		return d
@@ -79,9 +82,7 @@ func (ix *index) depsOf(s *model.Service) *deps {
 	d := &deps{}
 	if s.CallsAll() {
 		for _, n := range ix.serviceNames {
-			if n != s.Name {
-				d.services = append(d.services, ix.m.Services[n])
-			}
+			d.services = append(d.services, ix.m.Services[n])
 		}
 		for _, n := range ix.externalNames {
 			d.externals = append(d.externals, ix.m.External[n])
@@ -92,7 +93,7 @@ func (ix *index) depsOf(s *model.Service) *deps {
 		sort.Strings(names)
 		seen := map[string]bool{}
 		for _, n := range names {
-			if seen[n] || n == s.Name {
+			if seen[n] {
 				continue
 			}
 			seen[n] = true
@@ -105,9 +106,6 @@ func (ix *index) depsOf(s *model.Service) *deps {
 			}
 		}
 	}
-	// The dependency key alone does not determine the routes: a "*" set
-	// excludes the service itself.
-	d.key = s.Name + "|" + d.key
 	ix.deps[s.Name] = d
 	return d
 }

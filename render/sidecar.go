@@ -140,12 +140,16 @@ type extPort struct {
 // sidecarOutbound renders everything a service's sidecars need to call their
 // dependencies: per port number an HTTP listener with an RDS route config
 // (one virtual host per service, told apart by Host) or a TCP listener, and
-// the clusters and assignments behind them. Memoised per service.
+// the clusters and assignments behind them. What a sidecar sees outbound
+// depends only on its namespace (short host names) and its dependency set,
+// so it is memoised by those: in a mesh without dependsOn every sidecar
+// shares one set, built once.
 func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
-	if rs, ok := b.outbound[s.Name]; ok {
+	d := b.ix.depsOf(s)
+	memo := outboundKey(s, d)
+	if rs, ok := b.outbound[memo]; ok {
 		return rs
 	}
-	d := b.ix.depsOf(s)
 	t := groupTargets(d)
 	var out []*Resource
 	for _, dep := range d.services {
@@ -171,8 +175,13 @@ func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 			out = append(out, b.outboundTCP(s, port, t))
 		}
 	}
-	b.outbound[s.Name] = out
+	b.outbound[memo] = out
 	return out
+}
+
+// outboundKey names a sidecar's outbound view: namespace and dependency set.
+func outboundKey(s *model.Service, d *deps) string {
+	return s.Namespace + "|" + d.key
 }
 
 // groupTargets sorts dependencies by port number and protocol. HTTP takes a
@@ -224,7 +233,7 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 	path := model.Path("services", s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
-	rc := b.intern(resource.RouteType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
+	rc := b.intern(resource.RouteType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
 		var vhs []*routev3.VirtualHost
 		var deps []*Resource
 		for _, t := range svcs {
@@ -277,7 +286,7 @@ func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
 func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
 	name := outboundListener(port)
 	path := model.Path("services", s.Name, "dependsOn")
-	return b.intern(resource.ListenerType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
+	return b.intern(resource.ListenerType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
 		stat := "outbound_" + strconv.Itoa(port)
 		for _, ep := range t.sniExt[port] {
