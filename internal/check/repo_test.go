@@ -1,0 +1,110 @@
+package check
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testRepo is a real Git repository built with the git CLI, holding a mesh
+// in the subdirectory "mesh" so the repo-relative paths are exercised.
+type testRepo struct {
+	root string
+}
+
+// meshSub is where test repositories keep their mesh.
+const meshSub = "mesh"
+
+// newTestRepo initialises a repository and commits files (mesh-relative)
+// on branch main. Identity and dates are fixed, so commits are the same on
+// every run.
+func newTestRepo(t testing.TB, files fs.FS) *testRepo {
+	t.Helper()
+	r := &testRepo{root: t.TempDir()}
+	r.git(t, "init", "-q", "-b", "main")
+	r.writeFS(t, files)
+	r.commit(t, "base")
+	return r
+}
+
+func (r *testRepo) meshDir() string { return filepath.Join(r.root, meshSub) }
+
+func (r *testRepo) git(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.root
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=gitmesh test", "GIT_AUTHOR_EMAIL=test@gitmesh.invalid",
+		"GIT_COMMITTER_NAME=gitmesh test", "GIT_COMMITTER_EMAIL=test@gitmesh.invalid",
+		"GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (r *testRepo) commit(t testing.TB, msg string) {
+	t.Helper()
+	r.git(t, "add", "-A")
+	r.git(t, "commit", "-q", "--allow-empty", "-m", msg)
+}
+
+// branch starts a new branch from rev with a clean work tree.
+func (r *testRepo) branch(t testing.TB, name, from string) {
+	t.Helper()
+	r.git(t, "checkout", "-q", "-f", "-B", name, from)
+	r.git(t, "clean", "-q", "-fdx")
+}
+
+func (r *testRepo) writeFS(t testing.TB, files fs.FS) {
+	t.Helper()
+	err := fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, p)
+		if err != nil {
+			return err
+		}
+		r.write(t, p, string(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// write writes a mesh-relative file.
+func (r *testRepo) write(t testing.TB, file, content string) {
+	t.Helper()
+	p := filepath.Join(r.meshDir(), filepath.FromSlash(file))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// edit replaces old with new in a mesh file, failing when old is missing
+// so a changed example cannot silently void a test.
+func (r *testRepo) edit(t testing.TB, file, old, new string) {
+	t.Helper()
+	p := filepath.Join(r.meshDir(), filepath.FromSlash(file))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", file, old)
+	}
+	r.write(t, file, strings.Replace(string(b), old, new, 1))
+}
+
+// bookinfo is the example mesh the PR cases start from.
+func bookinfo() fs.FS { return os.DirFS(filepath.Join("..", "..", "examples", "bookinfo")) }
