@@ -102,6 +102,11 @@ var codes = []CodeInfo{
 	{CodeUnreachedService, infoS, "service is not reached by any route, gateway or dependsOn"},
 	{CodeUnusedGateway, infoS, "gateway has no routes"},
 	{CodeNoEndpoints, warnS, "traffic target has no endpoints"},
+	// Reported by gitmesh check about the suppressions file; listed here so
+	// one table holds every code.
+	{"GM0901", errS, "suppression without a reason"},
+	{"GM0902", errS, "invalid suppressions file"},
+	{"GM0903", infoS, "suppression that matches nothing"},
 
 	{CodeUnknownGuardrail, errS, "unknown guardrail pack"},
 	{CodeStrictMTLS, errS, "guardrail require-strict-mtls: service mTLS is not STRICT"},
