@@ -47,6 +47,11 @@ type Options struct {
 	// ShutdownTimeout bounds graceful shutdown before connections are cut;
 	// zero means 10 s.
 	ShutdownTimeout time.Duration
+	// Authorize, when set, decides on a stream's first request whether the
+	// peer (whose credentials are in ctx) may be served nodeID's class; its
+	// error ends the stream and is recorded as a rejection. AuthorizeIdentity
+	// builds the mutual TLS check. Nil admits every well-formed node.
+	Authorize func(ctx context.Context, nodeID, class string) error
 	// GRPCOptions are appended to the server's own options (TLS credentials
 	// for mTLS, message size limits, interceptors).
 	GRPCOptions []grpc.ServerOption

@@ -106,11 +106,13 @@ type ProxyStatus struct {
 // Rejection records a stream the server refused (malformed node id, unknown
 // class), so the status API shows proxies that never got config.
 type Rejection struct {
-	NodeID string    `json:"nodeId"`
-	Peer   string    `json:"peer,omitempty"`
-	Code   string    `json:"code"`
-	Error  string    `json:"error"`
-	At     time.Time `json:"at"`
+	NodeID string `json:"nodeId"`
+	Peer   string `json:"peer,omitempty"`
+	// Identity is the SPIFFE id of the peer's client certificate, if any.
+	Identity string    `json:"identity,omitempty"`
+	Code     string    `json:"code"`
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
 }
 
 // maxRejections bounds the rejection log; a misconfigured fleet retries.
@@ -123,6 +125,7 @@ type streamKey struct {
 
 type streamState struct {
 	mu          sync.Mutex
+	ctx         context.Context // the stream's, for Authorize
 	key         streamKey
 	peer        string
 	connectedAt time.Time
@@ -149,7 +152,7 @@ func newStreamRegistry(s *Server) *streamRegistry {
 }
 
 func (r *streamRegistry) open(ctx context.Context, key streamKey) {
-	st := &streamState{key: key, connectedAt: time.Now(), types: map[string]*TypeStatus{}}
+	st := &streamState{ctx: ctx, key: key, connectedAt: time.Now(), types: map[string]*TypeStatus{}}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		st.peer = p.Addr.String()
 	}
@@ -190,6 +193,9 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 			return r.reject(st, "", status.Error(codes.InvalidArgument, "first request carries no node id"))
 		}
 		class, err := r.s.admit(node.GetId())
+		if err == nil {
+			err = r.s.authorize(st.ctx, node.GetId(), class)
+		}
 		if err != nil {
 			return r.reject(st, node.GetId(), err)
 		}
@@ -249,6 +255,9 @@ func (r *streamRegistry) sent(key streamKey, typeURL, version, revision, nonce s
 func (r *streamRegistry) reject(st *streamState, nodeID string, err error) error {
 	s, _ := status.FromError(err)
 	rej := Rejection{NodeID: nodeID, Peer: st.peer, Code: s.Code().String(), Error: s.Message(), At: time.Now()}
+	if st.ctx != nil {
+		rej.Identity, _ = PeerIdentity(st.ctx)
+	}
 	r.rejMu.Lock()
 	if len(r.rejections) == maxRejections {
 		r.rejections = slices.Delete(r.rejections, 0, 1)
@@ -256,7 +265,7 @@ func (r *streamRegistry) reject(st *streamState, nodeID string, err error) error
 	r.rejections = append(r.rejections, rej)
 	r.rejMu.Unlock()
 	r.s.metrics.rejected.WithLabelValues(rej.Code).Inc()
-	r.s.log.Warn("xds stream refused", "node", nodeID, "peer", st.peer, "code", rej.Code, "error", rej.Error)
+	r.s.log.Warn("xds stream refused", "node", nodeID, "peer", st.peer, "identity", rej.Identity, "code", rej.Code, "error", rej.Error)
 	return err
 }
 

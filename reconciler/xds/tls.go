@@ -1,0 +1,34 @@
+package xds
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// MutualTLS returns the gRPC server option for the xDS port's mutual TLS:
+// every client must present a certificate that verifies against roots, and
+// the server presents cert. Both are asked for on each handshake (through
+// GetConfigForClient), so a renewed serving certificate or a rotated trust
+// bundle takes effect without a restart and without dropping streams that
+// are already open.
+func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPool) grpc.ServerOption {
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := cert()
+			if err != nil {
+				return nil, err
+			}
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS12,
+				Certificates: []tls.Certificate{*c},
+				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientCAs:    roots(),
+			}, nil
+		},
+	}
+	return grpc.Creds(credentials.NewTLS(cfg))
+}
