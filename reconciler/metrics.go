@@ -15,6 +15,8 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
 	info        *prometheus.GaugeVec
+	issued      prometheus.Counter
+	rotations   prometheus.Counter
 
 	mu      sync.Mutex
 	current string
@@ -43,6 +45,14 @@ func newMetrics() *metrics {
 			Name: "gitmesh_revision_info",
 			Help: "The revision being served (value 1).",
 		}, []string{"revision"}),
+		issued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_certificates_issued_total",
+			Help: "Workload certificates issued by the CA and served by SDS.",
+		}),
+		rotations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_certificate_rotations_total",
+			Help: "Secrets-only pushes: certificates renewed or the trust bundle changed.",
+		}),
 	}
 }
 
@@ -52,6 +62,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.failures.Describe(ch)
 	m.lastSuccess.Describe(ch)
 	m.info.Describe(ch)
+	m.issued.Describe(ch)
+	m.rotations.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -60,6 +72,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.failures.Collect(ch)
 	m.lastSuccess.Collect(ch)
 	m.info.Collect(ch)
+	m.issued.Collect(ch)
+	m.rotations.Collect(ch)
 }
 
 func (m *metrics) observe(result string, d time.Duration) {

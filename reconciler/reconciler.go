@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -47,6 +49,20 @@ type Options struct {
 	Registerer          prometheus.Registerer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// CA issues each class's workload certificate (SDS `default`) and
+	// provides the trust bundle (`ROOTCA`); nil serves neither.
+	CA *ca.CA
+	// WorkloadTTL is the lifetime of issued certificates; 0 means the CA's.
+	WorkloadTTL time.Duration
+	// Credentials serves gateway credentials named by credentialName; when
+	// set, a revision naming one it lacks fails to render. Nil serves none.
+	Credentials CredentialSource
+	// WithholdKeys leaves every private key (the `default` secrets and
+	// gateway server keys) out of the served update: set when the xDS port
+	// is plaintext, so no key ever crosses it. ROOTCA and client CAs are
+	// still served.
+	WithholdKeys bool
 }
 
 // Reconciler runs the loop. Its state is guarded by mu and changed only by
@@ -64,6 +80,12 @@ type Reconciler struct {
 	failedID string // the newest revision, known bad: not retried until a new one
 	retries  int
 	lastGood *state.LastGood
+
+	// secrets is owned by the loop goroutine (Restore, ReconcileOnce and
+	// RotateSecrets all run on it); ids is what admission reads from
+	// stream goroutines.
+	secrets *secretStore
+	ids     atomic.Pointer[map[string]string]
 }
 
 // New checks the options and returns a Reconciler that serves nothing
@@ -93,6 +115,7 @@ func New(opts Options) (*Reconciler, error) {
 		metrics: newMetrics(),
 		trigger: make(chan struct{}, 1),
 	}
+	r.secrets = newSecretStore(opts, r.metrics, r.log)
 	r.status.Source = opts.Source.String()
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(r.metrics); err != nil {
@@ -140,7 +163,11 @@ func (r *Reconciler) Restore() error {
 	if err != nil {
 		return err
 	}
-	if err := r.opts.Server.Apply(lg.Update); err != nil {
+	u, err := r.withSecrets(lg.Update, lg.Secrets)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", lg.Revision, err)
+	}
+	if err := r.opts.Server.Apply(u); err != nil {
 		return fmt.Errorf("restore %s: %w", lg.Revision, err)
 	}
 	now := r.opts.Now()
@@ -152,7 +179,7 @@ func (r *Reconciler) Restore() error {
 		ID: lg.Revision, Short: shortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
-	r.countServed(lg.Update)
+	r.countServed(u)
 	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+shortID(lg.Revision)+" from the state dir")
 	r.summarizeLocked(now, false, true)
 	r.metrics.revision(lg.Revision)
@@ -162,7 +189,9 @@ func (r *Reconciler) Restore() error {
 
 // Run reconciles at once, then on every trigger, change signal or interval
 // tick, until ctx ends. Transient failures are retried with jittered
-// exponential backoff; a bad revision waits for a new one.
+// exponential backoff; a bad revision waits for a new one. Certificate
+// rotation runs here too, when the earliest certificate is due, so the one
+// goroutine that owns the served state is the only one changing it.
 func (r *Reconciler) Run(ctx context.Context) error {
 	var changes <-chan struct{}
 	if r.opts.Watch != nil {
@@ -171,12 +200,30 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		var (
+			rotation *time.Timer
+			rotate   <-chan time.Time
+		)
+		if due := r.secrets.due(); !due.IsZero() {
+			rotation = time.NewTimer(max(due.Sub(r.opts.Now()), 0))
+			rotate = rotation.C
+		}
+		reconcile := true
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rotate:
+			reconcile = false
 		case <-timer.C:
 		case <-r.trigger:
 		case <-changes:
+		}
+		if rotation != nil {
+			rotation.Stop()
+		}
+		if !reconcile {
+			r.RotateSecrets()
+			continue
 		}
 		next := r.ReconcileOnce(ctx)
 		timer.Reset(next)

@@ -98,7 +98,15 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			return nil
 		}},
 		{"render", func() *stepError {
-			b, err := render.Render(render.Input{Mesh: mesh})
+			in := render.Input{Mesh: mesh}
+			if r.opts.Credentials != nil {
+				names, err := r.opts.Credentials.Names()
+				if err != nil {
+					return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, transient: true, err: err}
+				}
+				in.Credentials = names
+			}
+			b, err := render.Render(in)
 			if err != nil {
 				rd, _ := err.(model.Diagnostics)
 				return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, diags: append(diags, rd...), err: err}
@@ -107,11 +115,20 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			return nil
 		}},
 		{"apply", func() *stepError {
-			u := ToUpdate(rev.ID, bundle)
+			base := ToUpdate(rev.ID, bundle)
+			plan, err := planSecrets(mesh, bundle.Classes())
+			if err != nil {
+				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
+			}
+			u, err := r.withSecrets(base, plan)
+			if err != nil {
+				// The CA or a credential file failed, not the revision.
+				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, transient: true, err: err}
+			}
 			if err := r.opts.Server.Apply(u); err != nil {
 				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
 			}
-			r.persist(rev, u)
+			r.persist(rev, base, plan)
 			r.mu.Lock()
 			r.countServed(u)
 			r.mu.Unlock()
@@ -146,10 +163,10 @@ func firstError(ds model.Diagnostics) string {
 
 // persist saves the new last good state. A failure to save is logged and
 // shown in status but does not un-apply: the proxies already have it.
-func (r *Reconciler) persist(rev source.Revision, u xds.Update) {
+func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]state.ClassSecrets) {
 	lg := &state.LastGood{
 		Revision: rev.ID, Message: firstLine(rev.Message), Author: rev.Author,
-		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u,
+		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u, Secrets: plan,
 	}
 	r.mu.Lock()
 	r.lastGood = lg

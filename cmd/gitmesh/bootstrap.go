@@ -68,6 +68,7 @@ sidecar/default/reviews/v2/reviews-v2-7f9c or ingress/bookinfo-gateway/gw-0.`,
 	f.StringVar(&tls.CertFile, "cert", "/etc/gitmesh/cert.pem", "client certificate (with --tls)")
 	f.StringVar(&tls.KeyFile, "key", "/etc/gitmesh/key.pem", "client key (with --tls)")
 	f.StringVar(&tls.CAFile, "ca", "/etc/gitmesh/ca.pem", "CA bundle (with --tls)")
+	f.StringVar(&o.RefreshInterval, "refresh-interval", "60s", "how often a proxyless app re-reads its certificate files (with --tls)")
 	cmd.MarkFlagRequired("proxy")
 	return cmd
 }

@@ -64,11 +64,14 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 
 	root.AddCommand(
 		newValidateCmd(&g),
+		newCheckCmd(&g),
 		newRenderCmd(&g),
 		newServeCmd(&g),
 		newStatusCmd(),
 		newBootstrapCmd(),
 		newVersionCmd(),
+		newCertsCmd(&g),
+		newAgentCmd(&g),
 	)
 
 	err := root.ExecuteContext(ctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,9 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
+	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -31,6 +34,11 @@ type serveConfig struct {
 
 	xdsAddr, httpAddr string
 	xdsInsecure       bool
+	xdsNames          []string
+	caCert, caKey     string
+	caChain           string
+	workloadTTL       time.Duration
+	credentialsDir    string
 	stateDir          string
 	interval          time.Duration
 	webhookSecretFile string
@@ -87,7 +95,13 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.BoolVar(&cfg.insecureHTTPCreds, "git-insecure-http", false, "allow credentials over plain http:// (development only)")
 	f.StringVar(&cfg.xdsAddr, "xds-addr", ":15010", "address of the xDS (ADS) gRPC server")
 	f.StringVar(&cfg.httpAddr, "http-addr", ":15014", "address of the status API, metrics and webhooks")
-	f.BoolVar(&cfg.xdsInsecure, "xds-insecure", false, "serve xDS without TLS (local development only)")
+	f.BoolVar(&cfg.xdsInsecure, "xds-insecure", false, "serve xDS without TLS (local development only; no private key is ever served then)")
+	f.StringSliceVar(&cfg.xdsNames, "xds-server-names", []string{"localhost"}, "DNS names (or IPs) in the xDS port's serving certificate, besides 127.0.0.1 and ::1")
+	f.StringVar(&cfg.caCert, "ca-cert", "", "plug-in CA: intermediate CA certificate (PEM); with --ca-key and --ca-chain")
+	f.StringVar(&cfg.caKey, "ca-key", "", "plug-in CA: the intermediate's private key (PEM)")
+	f.StringVar(&cfg.caChain, "ca-chain", "", "plug-in CA: the chain above the intermediate up to the root (PEM); its root is the trust bundle")
+	f.DurationVar(&cfg.workloadTTL, "workload-cert-ttl", 24*time.Hour, "lifetime of issued workload certificates")
+	f.StringVar(&cfg.credentialsDir, "credentials-dir", "", "gateway credentials: DIR/NAME/{tls.crt,tls.key,ca.crt} for each credentialName")
 	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
@@ -104,6 +118,7 @@ type serveMain struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	source   source.Source
+	ca       *ca.CA
 	xds      *xds.Server
 	rec      *reconciler.Reconciler
 	xdsLis   net.Listener
@@ -114,9 +129,6 @@ type serveMain struct {
 func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if (cfg.repo == "") == (cfg.dir == "") {
 		return nil, usageError("serve: set exactly one of --repo URL or --dir DIR")
-	}
-	if !cfg.xdsInsecure {
-		return nil, usageError("serve: the xDS port needs mutual TLS, which arrives with gitmesh's certificate authority; until then run with --xds-insecure (local development only)")
 	}
 	if cfg.stateDir == "" {
 		cfg.stateDir = ".gitmesh-state"
@@ -148,14 +160,30 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		m.source = g
 	}
 
-	log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration; use for local development only")
-	m.xds, err = xds.New(xds.Options{Logger: log, Registerer: m.registry})
+	if m.ca, err = newCA(cfg.stateDir, cfg.caCert, cfg.caKey, cfg.caChain, cfg.workloadTTL); err != nil {
+		return nil, err
+	}
+	xopts := xds.Options{Logger: log, Registerer: m.registry}
+	if cfg.xdsInsecure {
+		log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration and claim any node; private keys are withheld, so mTLS between workloads needs certificates from `gitmesh certs issue`; use for local development only")
+	} else {
+		xopts.GRPCOptions = []grpc.ServerOption{xds.MutualTLS(
+			func() (*tls.Certificate, error) { return m.ca.ServingCert(cfg.xdsNames) }, m.ca.TrustPool)}
+		// m.rec exists before the first stream can arrive: Serve starts in Run.
+		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
+	}
+	m.xds, err = xds.New(xopts)
 	if err != nil {
 		return nil, internalError(err)
+	}
+	var creds reconciler.CredentialSource
+	if cfg.credentialsDir != "" {
+		creds = reconciler.CredentialDir{Dir: cfg.credentialsDir}
 	}
 	m.rec, err = reconciler.New(reconciler.Options{
 		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
 		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
+		CA: m.ca, WorkloadTTL: cfg.workloadTTL, Credentials: creds, WithholdKeys: cfg.xdsInsecure,
 	})
 	if err != nil {
 		return nil, internalError(err)
@@ -192,7 +220,8 @@ func (m *serveMain) Run(ctx context.Context) error {
 		// A corrupt or foreign state file must not stop serving from Git.
 		m.log.Error("could not restore the last good state; starting empty", "err", err)
 	}
-	m.log.Info("serving", "source", m.source.String(), "xds", m.xdsLis.Addr().String(), "http", m.httpLis.Addr().String())
+	m.log.Info("serving", "source", m.source.String(), "xds", m.xdsLis.Addr().String(), "http", m.httpLis.Addr().String(),
+		"mtls", !m.cfg.xdsInsecure, "plugin_ca", m.ca.Plugin())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.xds.Serve(ctx, m.xdsLis) })

@@ -24,6 +24,9 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
+// secretType is the SDS Secret type URL, the one type never persisted.
+const secretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
 // fileName is the last good state inside the state dir.
 const fileName = "last-good.gob"
 
@@ -42,7 +45,21 @@ type LastGood struct {
 	Author    string
 	Committed time.Time
 	AppliedAt time.Time
-	Update    xds.Update
+	// Update is what was served, without secrets: Save drops every SDS
+	// Secret, so no private key is ever written here.
+	Update xds.Update
+	// Secrets names what each class's secrets were made from, so that a
+	// restart re-issues them from the persisted CA. Nil in files written
+	// before secrets existed.
+	Secrets map[string]ClassSecrets
+}
+
+// ClassSecrets names the secrets of one proxy class: its SPIFFE identity
+// and the SDS names of the gateway credentials it serves. Names only: the
+// certificates and keys are re-issued or re-read, never stored.
+type ClassSecrets struct {
+	Identity    string
+	Credentials []string
 }
 
 // ErrNotFound means the state dir holds no last good state yet.
@@ -69,6 +86,7 @@ type file struct {
 	AppliedAt time.Time
 	Resources []storedResource
 	Classes   []storedClass
+	Secrets   map[string]ClassSecrets
 }
 
 // Save writes lg to dir atomically: a crash mid-write leaves the previous
@@ -146,7 +164,7 @@ type resKey struct{ typeURL, name, version string }
 func encode(lg *LastGood) *file {
 	f := &file{
 		Format: formatVersion, Revision: lg.Revision, Message: lg.Message, Author: lg.Author,
-		Committed: lg.Committed, AppliedAt: lg.AppliedAt,
+		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Secrets: lg.Secrets,
 	}
 	index := map[resKey]int32{}
 	for _, class := range sortedKeys(lg.Update.Classes) {
@@ -154,6 +172,10 @@ func encode(lg *LastGood) *file {
 		sc := storedClass{Name: class}
 		if cfg != nil {
 			for _, typeURL := range sortedKeys(cfg.Resources) {
+				if typeURL == secretType {
+					// Secrets hold private keys; a restart re-issues them.
+					continue
+				}
 				refs := make([]int32, 0, len(cfg.Resources[typeURL]))
 				for _, r := range cfg.Resources[typeURL] {
 					k := resKey{typeURL, r.Name, r.Version}
@@ -202,7 +224,7 @@ func decode(f *file) (*LastGood, error) {
 	}
 	return &LastGood{
 		Revision: f.Revision, Message: f.Message, Author: f.Author,
-		Committed: f.Committed, AppliedAt: f.AppliedAt, Update: u,
+		Committed: f.Committed, AppliedAt: f.AppliedAt, Update: u, Secrets: f.Secrets,
 	}, nil
 }
 

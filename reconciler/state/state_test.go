@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -112,5 +113,35 @@ func TestSaveReplacesAtomically(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("state dir holds %d entries, want only %s (temp files left behind?)", len(entries), fileName)
+	}
+}
+
+// TestSaveDropsSecrets: a secret (which holds a private key) never reaches
+// the state file; the plan that re-creates it does.
+func TestSaveDropsSecrets(t *testing.T) {
+	dir := t.TempDir()
+	key := []byte("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n")
+	sec := &xds.Resource{Name: "default", Version: "k1", Any: &anypb.Any{TypeUrl: secretType, Value: key}}
+	cl := &xds.Resource{Name: "c", Version: "v1", Any: &anypb.Any{TypeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster"}}
+	lg := &LastGood{Revision: "r1", Update: xds.Update{Revision: "r1", Classes: map[string]*xds.ClassConfig{
+		"sidecar/default/a/v1": {Resources: map[string][]*xds.Resource{secretType: {sec}, cl.Any.TypeUrl: {cl}}},
+	}}, Secrets: map[string]ClassSecrets{"sidecar/default/a/v1": {Identity: "spiffe://cluster.local/ns/default/sa/a"}}}
+	if err := Save(dir, lg); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, fileName))
+	if bytes.Contains(raw, []byte("PRIVATE KEY")) || bytes.Contains(raw, key[30:60]) {
+		t.Fatal("the state file holds the private key")
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := got.Update.Classes["sidecar/default/a/v1"].Resources
+	if _, ok := res[secretType]; ok || len(res[cl.Any.TypeUrl]) != 1 {
+		t.Errorf("loaded resources %v, want the cluster only", res)
+	}
+	if got.Secrets["sidecar/default/a/v1"].Identity != "spiffe://cluster.local/ns/default/sa/a" {
+		t.Errorf("plan not kept: %+v", got.Secrets)
 	}
 }

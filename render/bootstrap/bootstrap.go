@@ -48,6 +48,11 @@ type Options struct {
 	// TLS, when set, makes the proxy speak mutual TLS to the ADS server with
 	// these files; nil means plaintext (gitmesh must run with --xds-insecure).
 	TLS *TLSFiles
+	// RefreshInterval is how often grpc-go re-reads the certificate files
+	// (default 60s). It must be well below the workload certificate's
+	// lifetime: grpc-go's own default of 10 minutes would keep presenting an
+	// expired certificate after a short-lived one was rotated on disk.
+	RefreshInterval string
 }
 
 // TLSFiles are paths of the proxy's bootstrap client certificate, its key and
@@ -252,12 +257,17 @@ func GRPC(o Options) ([]byte, error) {
 		return nil, err
 	}
 	class, _ := Class(o.NodeID)
+	refresh := o.RefreshInterval
+	if refresh == "" {
+		refresh = "60s"
+	}
 	creds := []map[string]any{{"type": "insecure"}}
 	if o.TLS != nil {
 		creds = []map[string]any{{"type": "tls", "config": map[string]any{
 			"ca_certificate_file": o.TLS.CAFile,
 			"certificate_file":    o.TLS.CertFile,
 			"private_key_file":    o.TLS.KeyFile,
+			"refresh_interval":    refresh,
 		}}}
 	}
 	server := map[string]any{
@@ -282,7 +292,7 @@ func GRPC(o Options) ([]byte, error) {
 					"certificate_file":    o.TLS.CertFile,
 					"private_key_file":    o.TLS.KeyFile,
 					"ca_certificate_file": o.TLS.CAFile,
-					"refresh_interval":    "60s",
+					"refresh_interval":    refresh,
 				},
 			},
 		}
