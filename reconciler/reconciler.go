@@ -80,6 +80,9 @@ type Reconciler struct {
 	failedID string // the newest revision, known bad: not retried until a new one
 	retries  int
 	lastGood *state.LastGood
+	// served is the last update built from a bundle; only the loop
+	// goroutine reads or writes it.
+	served *served
 
 	// secrets is owned by the loop goroutine (Restore, ReconcileOnce and
 	// RotateSecrets all run on it); ids is what admission reads from
@@ -108,6 +111,11 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Load.Cache == nil {
+		// Revisions of one source differ in a few files: the cache makes a
+		// one-service commit re-check one entity, not the whole mesh.
+		opts.Load.Cache = schema.NewCache()
 	}
 	r := &Reconciler{
 		opts:    opts,

@@ -236,3 +236,43 @@ func TestBackoffGrowsAndIsBounded(t *testing.T) {
 		t.Errorf("backoff exceeded its bound: %v", prevMax)
 	}
 }
+
+// TestOneServiceChangeReusesOtherClasses: after a commit that changes one
+// service, every class that does not see that service keeps the very same
+// config object, so the xDS server skips it and the schema cache re-checks
+// only the changed entity.
+func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	os.WriteFile(filepath.Join(h.dir, "other.cue"), []byte(`package mesh
+
+services: other: {
+	ports: [{name: "http", number: 9090}]
+	versions: v1: endpoints: [{address: "127.0.0.1"}]
+	dependsOn: []
+}
+`), 0o644)
+	h.rec.ReconcileOnce(ctx)
+	first := h.rec.served
+	if first == nil || h.rec.Status().LastAttempt.Result != "applied" {
+		t.Fatalf("first revision not applied: %+v", h.rec.Status().LastAttempt)
+	}
+	h.write(`{version: "v1", weight: 90}`, `{version: "v1", weight: 80}`)
+	h.write(`{version: "v2", weight: 10}`, `{version: "v2", weight: 20}`)
+	h.rec.ReconcileOnce(ctx)
+	if got := h.rec.Status().LastAttempt.Result; got != "applied" {
+		t.Fatalf("second revision: %s", got)
+	}
+	second := h.rec.served
+	const untouched = "sidecar/default/other/v1" // calls nothing, so hello's weights are invisible to it
+	if first.update.Classes[untouched] != second.update.Classes[untouched] {
+		t.Errorf("%s got a new config object for a change it cannot see", untouched)
+	}
+	if first.update.Classes["sidecar/default/hello/v1"] == second.update.Classes["sidecar/default/hello/v1"] {
+		t.Error("hello's own class kept its old config after its routes changed")
+	}
+	st := h.rec.opts.Load.Cache.Stats()
+	if st.EntitiesChecked != 1 {
+		t.Errorf("schema re-checked %d entities for a one-service change, want 1 (%+v)", st.EntitiesChecked, st)
+	}
+}

@@ -54,9 +54,6 @@ type classPlan struct {
 // switches atomically; an invalid update is refused whole and the previous one
 // keeps being served. Lists handed to Apply must not be modified afterwards.
 func (s *Server) Apply(u Update) error {
-	if err := u.Validate(); err != nil {
-		return fmt.Errorf("apply revision %q: %w", u.Revision, err)
-	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	start := time.Now()
@@ -64,6 +61,13 @@ func (s *Server) Apply(u Update) error {
 	s.mu.RLock()
 	old := s.classes
 	s.mu.RUnlock()
+	served := func(class string, cfg *ClassConfig) bool {
+		cs := old[class]
+		return cs != nil && cs.cfg == cfg && !cs.removed
+	}
+	if err := u.validate(served); err != nil {
+		return fmt.Errorf("apply revision %q: %w", u.Revision, err)
+	}
 
 	pool := newWrapperPool()
 	next := make(map[string]*classState, len(u.Classes))

@@ -47,7 +47,12 @@ type Update struct {
 // Validate reports every structural problem of u at once: lists out of
 // order, duplicate or empty names, missing versions, and resources filed
 // under the wrong type URL. A bad update is never half-applied.
-func (u Update) Validate() error {
+func (u Update) Validate() error { return u.validate(nil) }
+
+// validate is Validate skipping the classes for which known reports true:
+// Apply passes the configs it already serves, which were validated when
+// they were first applied, so a one-class change costs one class.
+func (u Update) validate(known func(class string, cfg *ClassConfig) bool) error {
 	var errs []error
 	// Lists shared between classes are checked once: at 1,000 unscoped
 	// classes that is the difference between 2 ms and 50 ms per Apply.
@@ -65,7 +70,7 @@ func (u Update) Validate() error {
 		if class == "" || strings.HasPrefix(class, "/") || strings.HasSuffix(class, "/") {
 			errs = append(errs, fmt.Errorf("class %q: malformed class name", class))
 		}
-		if cfg == nil {
+		if cfg == nil || (known != nil && known(class, cfg)) {
 			continue
 		}
 		for _, typeURL := range sortedKeys(cfg.Resources) {
