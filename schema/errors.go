@@ -209,19 +209,7 @@ func (e *evaluator) position(path string, cuePos []token.Pos) model.Pos {
 
 // exact reports whether path itself (not a parent) has a recorded position.
 func (e *evaluator) exact(path string) bool {
-	return path != "" && e.sources.Lookup(path) != e.sources.Lookup(parentOf(path))
-}
-
-func parentOf(path string) string {
-	if strings.HasSuffix(path, "]") {
-		if i := strings.LastIndexByte(path, '['); i >= 0 {
-			return path[:i]
-		}
-	}
-	if i := strings.LastIndexByte(path, '.'); i >= 0 {
-		return path[:i]
-	}
-	return ""
+	return path != "" && e.sources.Lookup(path) != e.sources.Lookup(model.ParentPath(path))
 }
 
 func lessPos(a, b model.Pos) bool {

@@ -68,13 +68,13 @@ func (s *Sources) Lookup(path string) Pos {
 		if p, ok := s.byPath[path]; ok {
 			return p
 		}
-		path = parentPath(path)
+		path = ParentPath(path)
 	}
 	return Pos{}
 }
 
-// parentPath drops the last element of a path: a.b[2] → a.b → a → "".
-func parentPath(path string) string {
+// ParentPath drops the last element of a path: a.b[2] → a.b → a → "".
+func ParentPath(path string) string {
 	if strings.HasSuffix(path, "]") {
 		if i := strings.LastIndexByte(path, '['); i >= 0 {
 			return path[:i]
