@@ -3,9 +3,6 @@ package schema
 import (
 	"crypto/sha256"
 	"fmt"
-	"runtime"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 
 	"cuelang.org/go/cue/ast"
@@ -165,36 +162,16 @@ type partRef struct{ file, part int }
 // 10,000 files, parsing and walking syntax for Sources took over a second
 // of one core; they share no state).
 func (lf *loadFiles) summarize(idx []int) {
-	n := max(1, min(runtime.GOMAXPROCS(0), 4, len(idx)))
-	var wg sync.WaitGroup
-	var panicked atomic.Value
-	for w := 0; w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					panicked.Store(fmt.Sprintf("%v\n%s", p, debug.Stack()))
-				}
-			}()
-			for k := w; k < len(idx); k += n {
-				i := idx[k]
-				f, ds := parseData(lf.data[i], "mesh")
-				s := &fileSummary{diags: ds}
-				if f != nil {
-					s.sources = sourceEntries(f)
-					s.parts, lf.values[i], s.plain = splitFile(f, true)
-				}
-				lf.sums[i] = s
-			}
-		}()
-	}
-	wg.Wait()
-	if p := panicked.Load(); p != nil {
-		// Re-panic on the evaluating goroutine, whose recover turns it
-		// into an internal error.
-		panic(fmt.Sprintf("parse: %v", p))
-	}
+	parallelParse(len(idx), func(k int) {
+		i := idx[k]
+		f, ds := parseData(lf.data[i], "mesh")
+		s := &fileSummary{diags: ds}
+		if f != nil {
+			s.sources = sourceEntries(f)
+			s.parts, lf.values[i], s.plain = splitFile(f, true)
+		}
+		lf.sums[i] = s
+	})
 }
 
 // group joins the parts of all files into what checkPlain checks, in the

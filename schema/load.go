@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -217,29 +215,9 @@ var usePlainPath = true
 func parseAll(files []repoFile) (model.Diagnostics, []*ast.File) {
 	parsed := make([]*ast.File, len(files))
 	fileDiags := make([]model.Diagnostics, len(files))
-	n := min(runtime.GOMAXPROCS(0), 4)
-	var wg sync.WaitGroup
-	var panicked atomic.Value
-	for w := 0; w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					panicked.Store(fmt.Sprintf("%v\n%s", p, debug.Stack()))
-				}
-			}()
-			for i := w; i < len(files); i += n {
-				parsed[i], fileDiags[i] = parseData(files[i], "mesh")
-			}
-		}()
-	}
-	wg.Wait()
-	if p := panicked.Load(); p != nil {
-		// Re-panic on the evaluating goroutine, whose recover turns it
-		// into an internal error.
-		panic(fmt.Sprintf("parse: %v", p))
-	}
+	parallelParse(len(files), func(i int) {
+		parsed[i], fileDiags[i] = parseData(files[i], "mesh")
+	})
 	var diags model.Diagnostics
 	asts := make([]*ast.File, 0, len(files))
 	for i := range files {
