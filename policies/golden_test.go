@@ -1,17 +1,14 @@
 package policies
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	goldentest "github.com/gitmesh/gitmesh/internal/golden"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // brokenBookinfo is bookinfo after a careless pull request: many findings at
 // once, to pin the sorted output the CLI prints.
@@ -55,19 +52,7 @@ func TestGolden(t *testing.T) {
 			for _, l := range lines(Check(tc.mesh())) {
 				got += l + "\n"
 			}
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create): %v", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-			}
+			goldentest.Check(t, filepath.Join("testdata", tc.name+".golden"), []byte(got))
 		})
 	}
 }

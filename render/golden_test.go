@@ -1,10 +1,8 @@
 package render
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,14 +10,13 @@ import (
 	"testing/fstest"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/google/go-cmp/cmp"
 
+	goldentest "github.com/gitmesh/gitmesh/internal/golden"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
 // update rewrites the golden files: go test ./render -update
-var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.json")
 
 // goldenTypes names the golden file of each resource type.
 var goldenTypes = map[string]string{
@@ -97,23 +94,7 @@ func TestGolden(t *testing.T) {
 			dir := filepath.Join("testdata", name)
 			for typeURL, file := range goldenTypes {
 				got := goldenJSON(t, b, typeURL)
-				path := filepath.Join(dir, file+".golden.json")
-				if *update {
-					if err := os.MkdirAll(dir, 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, got, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./render -update)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("%s differs (-want +got):\n%s", path, cmp.Diff(string(want), string(got)))
-				}
+				goldentest.Check(t, filepath.Join(dir, file+".golden.json"), got)
 			}
 		})
 	}

@@ -3,17 +3,14 @@ package schema
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	goldentest "github.com/gitmesh/gitmesh/internal/golden"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestLoadValid loads testdata/valid (CUE, YAML and JSON files, a gateway,
 // an external service, an extension and a guardrail it satisfies) through
@@ -41,15 +38,7 @@ func TestLoadValid(t *testing.T) {
 		checkNames(t, m)
 		checkSources(t, m.Sources)
 	}
-	goldenPath := filepath.Join("testdata", "valid.golden.json")
-	if *update {
-		must(t, os.WriteFile(goldenPath, golden, 0o644))
-	}
-	want, err := os.ReadFile(goldenPath)
-	must(t, err)
-	if d := cmp.Diff(string(want), string(golden)); d != "" {
-		t.Errorf("model (-want +got):\n%s", d)
-	}
+	goldentest.Check(t, filepath.Join("testdata", "valid.golden.json"), golden)
 }
 
 func checkNames(t *testing.T, m *model.Mesh) {

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	goldentest "github.com/gitmesh/gitmesh/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // goldenScenarios build the pull requests whose output in every format is
 // kept under testdata: "mixed" has a weight change, an RBAC change, a new
@@ -76,19 +73,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				golden := filepath.Join("testdata", sc.name+"."+format+".golden")
-				if *update {
-					if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./internal/check -run TestGolden -update)", err)
-				}
-				if diff := cmp.Diff(string(want), b.String()); diff != "" {
-					t.Errorf("%s differs (-want +got):\n%s", golden, diff)
-				}
+				goldentest.Check(t, golden, b.Bytes())
 				if strings.Contains(b.String(), os.TempDir()) {
 					t.Errorf("%s output names a temp dir", golden)
 				}
