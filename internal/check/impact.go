@@ -1,6 +1,8 @@
 package check
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,7 +69,7 @@ func computeImpact(base, head *Side) Impact {
 			for _, t := range render.ResourceTypes {
 				td := TypeDiff{Type: typeNames[t]}
 				olds, news := index(bp.Resources(t)), index(hp.Resources(t))
-				for _, name := range unionSorted(keys(olds), keys(news)) {
+				for _, name := range unionSorted(slices.Collect(maps.Keys(olds)), slices.Collect(maps.Keys(news))) {
 					o, n := olds[name], news[name]
 					switch {
 					case o == nil:
@@ -150,14 +152,6 @@ func index(rs []*render.Resource) map[string]*render.Resource {
 		m[r.Name] = r
 	}
 	return m
-}
-
-func keys(m map[string]*render.Resource) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // unionSorted merges two name lists into one sorted list without repeats.

@@ -14,9 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/anypb"
@@ -167,11 +168,11 @@ func encode(lg *LastGood) *file {
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Secrets: lg.Secrets,
 	}
 	index := map[resKey]int32{}
-	for _, class := range sortedKeys(lg.Update.Classes) {
+	for _, class := range slices.Sorted(maps.Keys(lg.Update.Classes)) {
 		cfg := lg.Update.Classes[class]
 		sc := storedClass{Name: class}
 		if cfg != nil {
-			for _, typeURL := range sortedKeys(cfg.Resources) {
+			for _, typeURL := range slices.Sorted(maps.Keys(cfg.Resources)) {
 				if typeURL == secretType {
 					// Secrets hold private keys; a restart re-issues them.
 					continue
@@ -226,13 +227,4 @@ func decode(f *file) (*LastGood, error) {
 		Revision: f.Revision, Message: f.Message, Author: f.Author,
 		Committed: f.Committed, AppliedAt: f.AppliedAt, Update: u, Secrets: f.Secrets,
 	}, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func (s *Server) Apply(u Update) error {
 	pool := newWrapperPool()
 	next := make(map[string]*classState, len(u.Classes))
 	var plans []classPlan
-	for _, name := range sortedKeys(u.Classes) {
+	for _, name := range slices.Sorted(maps.Keys(u.Classes)) {
 		cfg := u.Classes[name]
 		cs := old[name]
 		if cs == nil {
@@ -86,7 +87,7 @@ func (s *Server) Apply(u Update) error {
 		types, diffs := buildClass(cs.types, cfg, pool)
 		plans = append(plans, classPlan{cs: cs, types: types, diffs: diffs})
 	}
-	for _, name := range sortedKeys(old) {
+	for _, name := range slices.Sorted(maps.Keys(old)) {
 		if _, ok := next[name]; ok {
 			continue
 		}
@@ -106,7 +107,7 @@ func (s *Server) Apply(u Update) error {
 	s.classes = next
 	s.revision = u.Revision
 	s.rev.Store(&u.Revision)
-	s.classNames = sortedKeys(u.Classes)
+	s.classNames = slices.Sorted(maps.Keys(u.Classes))
 	s.known = summarizeClasses(s.classNames)
 	s.mu.Unlock()
 
@@ -189,7 +190,7 @@ func summarizeClasses(names []string) string {
 		return "no classes are served"
 	}
 	parts := make([]string, 0, len(counts))
-	for _, kind := range sortedKeys(counts) {
+	for _, kind := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%d %s/…", counts[kind], kind))
 	}
 	return "served classes: " + strings.Join(parts, ", ")

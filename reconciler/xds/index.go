@@ -3,6 +3,8 @@ package xds
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"sort"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -233,7 +235,7 @@ func orderedTypes(diffs map[string]typeDiff) []string {
 			out = append(out, t)
 		}
 	}
-	for _, t := range sortedKeys(diffs) {
+	for _, t := range slices.Sorted(maps.Keys(diffs)) {
 		if !known[t] {
 			out = append(out, t)
 		}

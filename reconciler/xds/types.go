@@ -3,7 +3,8 @@ package xds
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/anypb"
@@ -65,7 +66,7 @@ func (u Update) validate(known func(class string, cfg *ClassConfig) bool) error 
 	if u.Revision == "" {
 		errs = append(errs, errors.New("revision is empty"))
 	}
-	for _, class := range sortedKeys(u.Classes) {
+	for _, class := range slices.Sorted(maps.Keys(u.Classes)) {
 		cfg := u.Classes[class]
 		if class == "" || strings.HasPrefix(class, "/") || strings.HasSuffix(class, "/") {
 			errs = append(errs, fmt.Errorf("class %q: malformed class name", class))
@@ -73,7 +74,7 @@ func (u Update) validate(known func(class string, cfg *ClassConfig) bool) error 
 		if cfg == nil || (known != nil && known(class, cfg)) {
 			continue
 		}
-		for _, typeURL := range sortedKeys(cfg.Resources) {
+		for _, typeURL := range slices.Sorted(maps.Keys(cfg.Resources)) {
 			list := cfg.Resources[typeURL]
 			if len(list) == 0 {
 				continue
@@ -114,15 +115,4 @@ func validateList(typeURL string, list []*Resource) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// sortedKeys returns m's keys in order, so validation and fan-out never
-// depend on map iteration order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,7 +8,10 @@
 // by the *Names methods, never the maps themselves.
 package model
 
-import "sort"
+import (
+	"maps"
+	"slices"
+)
 
 // Mesh is one loaded mesh repository at one revision.
 type Mesh struct {
@@ -487,11 +490,4 @@ func (m *Mesh) SPIFFEID(namespace, serviceAccount string) string {
 	return "spiffe://" + m.Mesh.TrustDomain + "/ns/" + namespace + "/sa/" + serviceAccount
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
