@@ -56,24 +56,21 @@ func newMetrics() *metrics {
 	}
 }
 
+// collectors lists every metric once, for Describe and Collect.
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations}
+}
+
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.duration.Describe(ch)
-	m.total.Describe(ch)
-	m.failures.Describe(ch)
-	m.lastSuccess.Describe(ch)
-	m.info.Describe(ch)
-	m.issued.Describe(ch)
-	m.rotations.Describe(ch)
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	m.duration.Collect(ch)
-	m.total.Collect(ch)
-	m.failures.Collect(ch)
-	m.lastSuccess.Collect(ch)
-	m.info.Collect(ch)
-	m.issued.Collect(ch)
-	m.rotations.Collect(ch)
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
 }
 
 func (m *metrics) observe(result string, d time.Duration) {
