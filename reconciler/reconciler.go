@@ -178,6 +178,7 @@ func (r *Reconciler) Restore() error {
 	if err := r.opts.Server.Apply(u); err != nil {
 		return fmt.Errorf("restore %s: %w", lg.Revision, err)
 	}
+	r.setServed(u)
 	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -187,7 +188,6 @@ func (r *Reconciler) Restore() error {
 		ID: lg.Revision, Short: shortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
-	r.countServed(u)
 	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+shortID(lg.Revision)+" from the state dir")
 	r.summarizeLocked(now, false, true)
 	r.metrics.revision(lg.Revision)

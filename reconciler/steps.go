@@ -129,9 +129,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
 			}
 			r.persist(rev, base, plan)
-			r.mu.Lock()
-			r.countServed(u)
-			r.mu.Unlock()
+			r.setServed(u)
 			return nil
 		}},
 	}
@@ -248,7 +246,10 @@ func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
 	r.status.Ready = r.conds.isTrue(ConditionReady)
 }
 
-func (r *Reconciler) countServed(u xds.Update) {
+// setServed records how many classes and distinct resources are served.
+// Counting walks every class's lists, which takes seconds for a large
+// unscoped mesh, so it runs without r.mu: status readers never wait on it.
+func (r *Reconciler) setServed(u xds.Update) {
 	seen := map[*xds.Resource]bool{}
 	for _, c := range u.Classes {
 		for _, list := range c.Resources {
@@ -257,8 +258,10 @@ func (r *Reconciler) countServed(u xds.Update) {
 			}
 		}
 	}
+	r.mu.Lock()
 	r.status.Classes = len(u.Classes)
 	r.status.Resources = len(seen)
+	r.mu.Unlock()
 }
 
 // ToUpdate turns a rendered bundle into what the xDS server serves, keeping
