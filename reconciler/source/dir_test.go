@@ -16,7 +16,9 @@ import (
 // fstestFS runs the standard library's fs.FS conformance checks.
 func fstestFS(fsys fs.FS, expected ...string) error { return fstest.TestFS(fsys, expected...) }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+// writeFiles writes files under dir; a value starting with "->" makes a
+// symlink to the rest.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))

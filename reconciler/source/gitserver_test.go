@@ -71,22 +71,7 @@ func (r *testRepo) git(t testing.TB, dir string, args ...string) string {
 // rest), commits and pushes to the bare repository; it returns the SHA.
 func (r *testRepo) commit(t testing.TB, msg string, files map[string]string) string {
 	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.work, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		os.Remove(p)
-		var err error
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			err = os.Symlink(target, p)
-		} else {
-			err = os.WriteFile(p, []byte(content), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, r.work, files)
 	r.git(t, r.work, "add", "-A")
 	r.git(t, r.work, "commit", "-q", "-m", msg)
 	r.git(t, r.work, "push", "-q", "origin", "main")
