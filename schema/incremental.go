@@ -179,8 +179,7 @@ func (lf *loadFiles) summarize(idx []int) {
 func (lf *loadFiles) group() []*plainEntity {
 	unknown := &plainEntity{}
 	meshBlock := &plainEntity{kind: "mesh"}
-	byKey := map[[2]string]*plainEntity{}
-	var entities []*plainEntity
+	var ix entityIndex
 	for fi, s := range lf.sums {
 		for pi, p := range s.parts {
 			ref := partRef{file: fi, part: pi}
@@ -190,17 +189,12 @@ func (lf *loadFiles) group() []*plainEntity {
 			case "":
 				unknown.unknown = append(unknown.unknown, plainLabel{name: p.name, pos: p.label})
 			default:
-				key := [2]string{p.kind, p.name}
-				pe := byKey[key]
-				if pe == nil {
-					pe = &plainEntity{kind: p.kind, name: p.name}
-					byKey[key] = pe
-					entities = append(entities, pe)
-				}
+				pe := ix.get(p.kind, p.name)
 				pe.refs = append(pe.refs, ref)
 			}
 		}
 	}
+	entities := ix.list
 	sortEntities(entities)
 	var all []*plainEntity
 	if len(unknown.unknown) > 0 {

@@ -37,6 +37,28 @@ type plainMesh struct {
 // plainEntity is one unit of checking: an entity (kind and name), the
 // mesh block (kind "mesh"), or the top-level labels the model does not
 // have (kind "", unknown set).
+// entityIndex groups parts by (kind, name) in first-seen order; the cold
+// and the incremental path both use it, so they group identically.
+type entityIndex struct {
+	byKey map[[2]string]*plainEntity
+	list  []*plainEntity
+}
+
+// get returns the entity of kind and name, adding it on first sight.
+func (ix *entityIndex) get(kind, name string) *plainEntity {
+	key := [2]string{kind, name}
+	pe := ix.byKey[key]
+	if pe == nil {
+		if ix.byKey == nil {
+			ix.byKey = map[[2]string]*plainEntity{}
+		}
+		pe = &plainEntity{kind: kind, name: name}
+		ix.byKey[key] = pe
+		ix.list = append(ix.list, pe)
+	}
+	return pe
+}
+
 type plainEntity struct {
 	kind, name string
 	exprs      []ast.Expr
@@ -119,7 +141,7 @@ func splitFile(f *ast.File, withFP bool) (parts []filePart, values []ast.Expr, o
 // more than plain data.
 func splitPlain(files []*ast.File) (*plainMesh, bool) {
 	pm := &plainMesh{}
-	byKey := map[[2]string]*plainEntity{}
+	var ix entityIndex
 	for _, f := range files {
 		parts, values, ok := splitFile(f, false)
 		if !ok {
@@ -132,17 +154,12 @@ func splitPlain(files []*ast.File) (*plainMesh, bool) {
 			case "":
 				pm.unknown = append(pm.unknown, plainLabel{name: p.name, pos: p.label})
 			default:
-				key := [2]string{p.kind, p.name}
-				pe := byKey[key]
-				if pe == nil {
-					pe = &plainEntity{kind: p.kind, name: p.name}
-					byKey[key] = pe
-					pm.entities = append(pm.entities, pe)
-				}
+				pe := ix.get(p.kind, p.name)
 				pe.exprs = append(pe.exprs, values[i])
 			}
 		}
 	}
+	pm.entities = ix.list
 	sortEntities(pm.entities)
 	return pm, true
 }
