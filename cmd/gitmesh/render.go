@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -36,13 +35,9 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 			if err := checkOutput(output, "json", "yaml"); err != nil {
 				return err
 			}
-			dir, err := meshDir(args)
+			dir, m, diags, err := load.validateArg(cmd, args)
 			if err != nil {
 				return err
-			}
-			m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, load.options())
-			if err != nil {
-				return internalError(err)
 			}
 			if diags.HasErrors() {
 				printErrors(cmd, dir, diags)

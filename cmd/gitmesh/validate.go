@@ -48,6 +48,20 @@ func meshDir(args []string) (string, error) {
 	return dir, nil
 }
 
+// validateArg loads and checks the mesh repository named by the optional
+// DIR argument, the way validate and render both start.
+func (f *loadFlags) validateArg(cmd *cobra.Command, args []string) (string, *model.Mesh, model.Diagnostics, error) {
+	dir, err := meshDir(args)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, f.options())
+	if err != nil {
+		return "", nil, nil, internalError(err)
+	}
+	return dir, m, diags, nil
+}
+
 func newValidateCmd(g *globalFlags) *cobra.Command {
 	var (
 		output string
@@ -67,13 +81,9 @@ or internal errors.`,
 			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			dir, err := meshDir(args)
+			dir, m, diags, err := load.validateArg(cmd, args)
 			if err != nil {
 				return err
-			}
-			m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, load.options())
-			if err != nil {
-				return internalError(err)
 			}
 			rep := newValidateReport(dir, m, diags)
 			if err := rep.write(cmd.OutOrStdout(), output); err != nil {
