@@ -17,6 +17,8 @@ type metrics struct {
 	info        *prometheus.GaugeVec
 	issued      prometheus.Counter
 	rotations   prometheus.Counter
+	// endpointPushes counts re-renders for discovered endpoints by result.
+	endpointPushes *prometheus.CounterVec
 
 	mu      sync.Mutex
 	current string
@@ -53,12 +55,16 @@ func newMetrics() *metrics {
 			Name: "gitmesh_certificate_rotations_total",
 			Help: "Secrets-only pushes: certificates renewed or the trust bundle changed.",
 		}),
+		endpointPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitmesh_endpoint_pushes_total",
+			Help: "Applies of discovered endpoint changes (no new revision), by result (applied, failed).",
+		}, []string{"result"}),
 	}
 }
 
 // collectors lists every metric once, for Describe and Collect.
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations}
+	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -63,6 +63,17 @@ type Options struct {
 	// is plaintext, so no key ever crosses it. ROOTCA and client CAs are
 	// still served.
 	WithholdKeys bool
+
+	// Discovery supplies endpoints found at run time (Kubernetes) for
+	// services with `discovery: kubernetes`; nil serves Git's endpoints
+	// only. Its changes re-render and apply without a new revision.
+	Discovery EndpointSource
+	// EndpointDebounce gathers endpoint churn into one push (default 100ms,
+	// Istio's debounce).
+	EndpointDebounce time.Duration
+	// OnApplied is called on the loop goroutine after every apply (a new
+	// revision or new endpoints), e.g. to rebuild the drift report.
+	OnApplied func()
 }
 
 // Reconciler runs the loop. Its state is guarded by mu and changed only by
@@ -83,6 +94,16 @@ type Reconciler struct {
 	// served is the last update built from a bundle; only the loop
 	// goroutine reads or writes it.
 	served *served
+	// live is what the served update was rendered from: the mesh, the
+	// discovered endpoints and the revision. Written by the loop goroutine
+	// under mu; nil after a restore from disk until a revision is loaded.
+	live *liveInput
+	// settled is true once a reconcile finished (either way) or a state
+	// was restored: before that, there is nothing to report drift against.
+	settled bool
+	// rotationErr is the last certificate rotation failure ("" when the
+	// last one succeeded), for drift.
+	rotationErr string
 
 	// secrets is owned by the loop goroutine (Restore, ReconcileOnce and
 	// RotateSecrets all run on it); ids is what admission reads from
@@ -111,6 +132,9 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.EndpointDebounce <= 0 {
+		opts.EndpointDebounce = 100 * time.Millisecond
 	}
 	if opts.Load.Cache == nil {
 		// Revisions of one source differ in a few files: the cache makes a
@@ -153,6 +177,14 @@ func (r *Reconciler) Status() Status {
 	return s
 }
 
+// Settled reports whether the loop has a verdict yet: a state restored or
+// a reconcile finished, successfully or not. Drift reports wait for it.
+func (r *Reconciler) Settled() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.settled
+}
+
 // Ready reports whether a good configuration is being served.
 func (r *Reconciler) Ready() bool {
 	r.mu.RLock()
@@ -184,6 +216,7 @@ func (r *Reconciler) Restore() error {
 	defer r.mu.Unlock()
 	r.lastGood = lg
 	r.liveID = lg.Revision
+	r.settled = true
 	r.status.Live = &RevisionInfo{
 		ID: lg.Revision, Short: shortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
@@ -201,12 +234,17 @@ func (r *Reconciler) Restore() error {
 // rotation runs here too, when the earliest certificate is due, so the one
 // goroutine that owns the served state is the only one changing it.
 func (r *Reconciler) Run(ctx context.Context) error {
-	var changes <-chan struct{}
+	var changes, endpoints <-chan struct{}
 	if r.opts.Watch != nil {
 		changes = r.opts.Watch(ctx)
 	}
+	if r.opts.Discovery != nil {
+		endpoints = r.opts.Discovery.Changed()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// debounce gathers endpoint churn; it is nil while nothing is pending.
+	var debounce <-chan time.Time
 	for {
 		var (
 			rotation *time.Timer
@@ -216,12 +254,19 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			rotation = time.NewTimer(max(due.Sub(r.opts.Now()), 0))
 			rotate = rotation.C
 		}
-		reconcile := true
+		action := "reconcile"
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-rotate:
-			reconcile = false
+			action = "rotate"
+		case <-endpoints:
+			action = ""
+			if debounce == nil {
+				debounce = time.After(r.opts.EndpointDebounce)
+			}
+		case <-debounce:
+			action, debounce = "endpoints", nil
 		case <-timer.C:
 		case <-r.trigger:
 		case <-changes:
@@ -229,12 +274,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if rotation != nil {
 			rotation.Stop()
 		}
-		if !reconcile {
+		switch action {
+		case "rotate":
 			r.RotateSecrets()
-			continue
+		case "endpoints":
+			r.RefreshEndpoints()
+		case "reconcile":
+			timer.Reset(r.ReconcileOnce(ctx))
 		}
-		next := r.ReconcileOnce(ctx)
-		timer.Reset(next)
 	}
 }
 

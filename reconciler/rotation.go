@@ -50,9 +50,15 @@ func (r *Reconciler) RotateSecrets() int {
 		// third of their life.
 		r.log.Error("certificate rotation failed; will retry", "err", err)
 		r.secrets.retryAt = r.opts.Now().Add(r.opts.RetryBase)
+		r.mu.Lock()
+		r.rotationErr = err.Error()
+		r.mu.Unlock()
 		return 0
 	}
 	r.secrets.retryAt = time.Time{}
+	r.mu.Lock()
+	r.rotationErr = ""
+	r.mu.Unlock()
 	if changed == 0 {
 		return 0
 	}

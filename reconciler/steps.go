@@ -57,7 +57,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	if unchanged || knownBad {
 		// Nothing new: keep serving, keep the verdict on a known bad revision.
 		now := r.opts.Now()
-		r.retries = 0
+		r.retries, r.settled = 0, true
 		r.conds.set(now, ConditionFetched, true, ReasonSucceeded, "fetched "+rev.Short)
 		r.summarizeLocked(now, knownBad, false)
 		r.mu.Unlock()
@@ -70,6 +70,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 		mesh   *model.Mesh
 		diags  model.Diagnostics
 		bundle *render.Bundle
+		input  render.Input
 	)
 	steps := []struct {
 		name string
@@ -98,7 +99,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			return nil
 		}},
 		{"render", func() *stepError {
-			in := render.Input{Mesh: mesh}
+			in := render.Input{Mesh: mesh, Endpoints: r.discovered(mesh)}
 			if r.opts.Credentials != nil {
 				names, err := r.opts.Credentials.Names()
 				if err != nil {
@@ -111,7 +112,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 				rd, _ := err.(model.Diagnostics)
 				return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, diags: append(diags, rd...), err: err}
 			}
-			bundle = b
+			bundle, input = b, in
 			return nil
 		}},
 		{"apply", func() *stepError {
@@ -130,6 +131,9 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			}
 			r.persist(rev, base, plan)
 			r.setServed(u)
+			r.mu.Lock()
+			r.live = &liveInput{revision: rev.ID, mesh: mesh, endpoints: input.Endpoints, credentials: input.Credentials}
+			r.mu.Unlock()
 			return nil
 		}},
 	}
@@ -147,7 +151,11 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			return r.failed(start, rev, timings, se)
 		}
 	}
-	return r.applied(start, rev, timings, diags)
+	next := r.applied(start, rev, timings, diags)
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied()
+	}
+	return next
 }
 
 func firstError(ds model.Diagnostics) string {
@@ -169,6 +177,21 @@ func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]
 	r.mu.Lock()
 	r.lastGood = lg
 	r.mu.Unlock()
+	r.save(lg)
+}
+
+// persistUpdate saves the same revision with a new update (new discovered
+// endpoints).
+func (r *Reconciler) persistUpdate(prev *state.LastGood, u xds.Update, plan map[string]state.ClassSecrets) {
+	lg := *prev
+	lg.Update, lg.Secrets = u, plan
+	r.mu.Lock()
+	r.lastGood = &lg
+	r.mu.Unlock()
+	r.save(&lg)
+}
+
+func (r *Reconciler) save(lg *state.LastGood) {
 	if r.opts.StateDir == "" {
 		return
 	}
@@ -182,7 +205,7 @@ func (r *Reconciler) applied(start time.Time, rev source.Revision, timings map[s
 	capped, total := capDiagnostics(diags)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.liveID, r.failedID, r.retries = rev.ID, "", 0
+	r.liveID, r.failedID, r.retries, r.settled = rev.ID, "", 0, true
 	info := revisionInfo(rev)
 	info.AppliedAt = now
 	r.status.Live = &info
@@ -207,6 +230,7 @@ func (r *Reconciler) failed(start time.Time, rev source.Revision, timings map[st
 	capped, total := capDiagnostics(se.diags)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.settled = true
 	if rev.ID != "" {
 		r.status.LastAttempt = &Attempt{
 			Revision: revisionInfo(rev), StartedAt: start, Result: "failed", FailedStep: se.step,

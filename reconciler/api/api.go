@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gitmesh/gitmesh/reconciler"
+	"github.com/gitmesh/gitmesh/reconciler/drift"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
@@ -29,14 +30,34 @@ type ProxySource interface {
 	Rejections() []xds.Rejection
 }
 
+// DriftSource serves the latest drift report; *drift.Runner is one.
+type DriftSource interface {
+	Report() *drift.Report
+	Publish() drift.PublishStatus
+}
+
 // Options wire the handler.
 type Options struct {
 	Status   StatusSource
 	Proxies  ProxySource
 	Gatherer prometheus.Gatherer
+	// Drift serves GET /api/v1/drift; nil answers 404.
+	Drift DriftSource
+	// Kubernetes returns discovery's health for the status; nil (or a nil
+	// result) leaves it out.
+	Kubernetes func() any
 	// Hooks serves POST /hooks/...; nil disables webhooks.
 	Hooks  http.Handler
 	Logger *slog.Logger
+}
+
+// StatusResponse is GET /api/v1/status: the reconciler's status, with
+// Kubernetes discovery's health (reachable, synced, why not) and how drift
+// reports are committed, when those run.
+type StatusResponse struct {
+	reconciler.Status
+	Kubernetes any                  `json:"kubernetes,omitempty"`
+	Drift      *drift.PublishStatus `json:"drift,omitempty"`
 }
 
 // ProxiesResponse is GET /api/v1/proxies: every connected proxy's sync
@@ -55,7 +76,15 @@ func Handler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, o.Status.Status())
+		resp := StatusResponse{Status: o.Status.Status()}
+		if o.Kubernetes != nil {
+			resp.Kubernetes = o.Kubernetes()
+		}
+		if o.Drift != nil {
+			p := o.Drift.Publish()
+			resp.Drift = &p
+		}
+		writeJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
 		resp := ProxiesResponse{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections()}
@@ -70,6 +99,11 @@ func Handler(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, resp)
 	})
+	if o.Drift != nil {
+		mux.HandleFunc("GET /api/v1/drift", func(w http.ResponseWriter, r *http.Request) {
+			serveDrift(w, r, o.Drift)
+		})
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

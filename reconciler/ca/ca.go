@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -344,4 +345,18 @@ func checkPrivate(path string) error {
 
 func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+// Certificates returns the CA certificates in use, for expiry reports: the
+// trusted roots that still sign and the signing certificate when it is not
+// one of them (a plug-in intermediate). Retired roots are left out: they
+// are meant to expire.
+func (c *CA) Certificates() []*x509.Certificate {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := append([]*x509.Certificate(nil), c.roots...)
+	if c.signer.cert != nil && !slices.ContainsFunc(out, c.signer.cert.Equal) {
+		out = append(out, c.signer.cert)
+	}
+	return out
 }

@@ -201,6 +201,15 @@ func rejectionFindings(in Input) []Finding {
 			f.Message = fmt.Sprintf("%s was refused: %s", who, oneLine(r.Error, 300))
 		case codes.Unavailable.String():
 			continue // nothing served yet: not drift, a start-up
+		case codes.NotFound.String():
+			// The server's text names the revision and counts classes;
+			// both move without the proxy changing, so say it plainly.
+			class := who
+			if i := strings.LastIndexByte(who, '/'); i > 0 {
+				class = who[:i]
+			}
+			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
+			f.Message = fmt.Sprintf("%s is connecting but the mesh declares no proxy class %q", who, class)
 		default:
 			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
 			f.Message = fmt.Sprintf("%s is connecting but the mesh does not declare it: %s", who, oneLine(r.Error, 300))

@@ -37,7 +37,11 @@ type RunnerOptions struct {
 	Path string
 	// IsLeader says whether this replica may write; nil means it is the
 	// single writer (the documented flag for running outside Kubernetes).
-	IsLeader   func() bool
+	IsLeader func() bool
+	// Settled says whether the control plane has a verdict yet (a first
+	// reconcile finished or a state was restored); before that, reports
+	// are neither served nor committed. Nil means always.
+	Settled    func() bool
 	Logger     *slog.Logger
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -147,6 +151,9 @@ func (r *Runner) Run(ctx context.Context) {
 // Once builds one report, serves it and, when this replica writes and the
 // meaning changed, commits it. Run calls it; tests call it to step.
 func (r *Runner) Once(ctx context.Context) error {
+	if r.o.Settled != nil && !r.o.Settled() {
+		return nil
+	}
 	now := r.o.Now()
 	in := r.o.Collect()
 	in.Now = now

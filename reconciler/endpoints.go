@@ -1,0 +1,112 @@
+package reconciler
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// EndpointSource supplies endpoints discovered at run time; the Kubernetes
+// discovery (reconciler/kube) is one.
+type EndpointSource interface {
+	// Endpoints returns the ready endpoints of m's discovered services,
+	// keyed "SERVICE/VERSION"; a key present overrides Git's endpoints.
+	Endpoints(m *model.Mesh) map[string][]model.Endpoint
+	// Changed signals (coalesced) that Endpoints may return something new.
+	Changed() <-chan struct{}
+}
+
+// liveInput is what the served configuration was rendered from.
+type liveInput struct {
+	revision  string
+	mesh      *model.Mesh
+	endpoints map[string][]model.Endpoint
+	// credentials are the gateway credential names render checked against.
+	credentials map[string]bool
+}
+
+// discovered returns the run-time endpoints for m, or nil without discovery.
+func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
+	if r.opts.Discovery == nil {
+		return nil
+	}
+	return r.opts.Discovery.Endpoints(m)
+}
+
+// RefreshEndpoints re-renders the live revision with the endpoints
+// discovery has now and applies the result. Render is pure and the update
+// reuses every class whose content did not change, so the xDS server sends
+// the changed ClusterLoadAssignments to the proxies that use them, and
+// nothing else. It runs on the loop goroutine (Run calls it, debounced).
+func (r *Reconciler) RefreshEndpoints() {
+	r.mu.RLock()
+	live := r.live
+	r.mu.RUnlock()
+	if live == nil {
+		// Serving a state restored from disk: the mesh is not loaded yet,
+		// so endpoints wait for the first good revision.
+		r.log.Info("endpoints changed; waiting for a revision to load before pushing them")
+		return
+	}
+	eps := r.discovered(live.mesh)
+	if sameEndpoints(eps, live.endpoints) {
+		return
+	}
+	start := time.Now()
+	b, err := render.Render(render.Input{Mesh: live.mesh, Endpoints: eps, Credentials: live.credentials})
+	if err != nil {
+		r.log.Error("could not render discovered endpoints; keeping the previous ones", "err", err)
+		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
+		return
+	}
+	base := r.toUpdate(live.revision, b)
+	plan, err := planSecrets(live.mesh, b.Classes())
+	if err == nil {
+		var u = base
+		u, err = r.withSecrets(base, plan)
+		if err == nil {
+			err = r.opts.Server.Apply(u)
+		}
+		if err == nil {
+			r.setServed(u)
+		}
+	}
+	if err != nil {
+		r.log.Error("could not apply discovered endpoints; keeping the previous ones", "err", err)
+		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
+		return
+	}
+	r.mu.Lock()
+	r.live = &liveInput{revision: live.revision, mesh: live.mesh, endpoints: eps, credentials: live.credentials}
+	lg := r.lastGood
+	r.mu.Unlock()
+	if lg != nil && lg.Revision == live.revision {
+		// The state dir keeps the last known endpoints, so a restart with
+		// Kubernetes unreachable serves them.
+		r.persistUpdate(lg, base, plan)
+	}
+	r.metrics.endpointPushes.WithLabelValues("applied").Inc()
+	r.log.Info("applied discovered endpoints", "revision", shortID(live.revision), "took", time.Since(start).Round(time.Millisecond))
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied()
+	}
+}
+
+// sameEndpoints compares two endpoint maps by content.
+func sameEndpoints(a, b map[string][]model.Endpoint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok || !slices.EqualFunc(x, y, func(p, q model.Endpoint) bool {
+			return p.Address == q.Address && p.Weight == q.Weight && maps.Equal(p.Ports, q.Ports)
+		}) {
+			return false
+		}
+	}
+	return true
+}
