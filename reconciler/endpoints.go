@@ -1,10 +1,14 @@
 package reconciler
 
 import (
+	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -28,12 +32,63 @@ type liveInput struct {
 	credentials map[string]bool
 }
 
-// discovered returns the run-time endpoints for m, or nil without discovery.
+// syncer is implemented by discovery that can tell whether its view is
+// complete (*kube.Discovery: its caches have listed).
+type syncer interface{ Synced() bool }
+
+// discovered returns the run-time endpoints for m, or nil without
+// discovery. Until discovery has synced (the API server is down at start),
+// it returns the last known endpoints — served before, or saved in the
+// state dir — rather than an empty view that would drain every service.
 func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
 	if r.opts.Discovery == nil {
 		return nil
 	}
+	if s, ok := r.opts.Discovery.(syncer); ok && !s.Synced() {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		if r.live != nil {
+			return r.live.endpoints
+		}
+		return r.savedEndpoints
+	}
 	return r.opts.Discovery.Endpoints(m)
+}
+
+// endpointsFile keeps the last discovered endpoints in the state dir.
+const endpointsFile = "endpoints.json"
+
+// saveEndpoints writes the discovered endpoints next to the state file.
+func (r *Reconciler) saveEndpoints(eps map[string][]model.Endpoint) {
+	if r.opts.StateDir == "" || r.opts.Discovery == nil {
+		return
+	}
+	b, err := json.Marshal(eps)
+	if err == nil {
+		err = ca.WriteFileAtomic(filepath.Join(r.opts.StateDir, endpointsFile), b, 0o644)
+	}
+	if err != nil {
+		r.log.Error("could not save the discovered endpoints", "err", err)
+	}
+}
+
+// loadEndpoints reads what saveEndpoints wrote; nothing when absent.
+func (r *Reconciler) loadEndpoints() {
+	if r.opts.StateDir == "" || r.opts.Discovery == nil {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(r.opts.StateDir, endpointsFile))
+	if err != nil {
+		return
+	}
+	var eps map[string][]model.Endpoint
+	if err := json.Unmarshal(b, &eps); err != nil {
+		r.log.Warn("ignoring an unreadable endpoints file", "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.savedEndpoints = eps
+	r.mu.Unlock()
 }
 
 // RefreshEndpoints re-renders the live revision with the endpoints
@@ -87,6 +142,7 @@ func (r *Reconciler) RefreshEndpoints() {
 		// The state dir keeps the last known endpoints, so a restart with
 		// Kubernetes unreachable serves them.
 		r.persistUpdate(lg, base, plan)
+		r.saveEndpoints(eps)
 	}
 	r.metrics.endpointPushes.WithLabelValues("applied").Inc()
 	r.log.Info("applied discovered endpoints", "revision", shortID(live.revision), "took", time.Since(start).Round(time.Millisecond))

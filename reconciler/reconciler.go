@@ -23,6 +23,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema"
+	"github.com/gitmesh/gitmesh/schema/model"
 )
 
 // Applier serves an update; *xds.Server is one.
@@ -98,6 +99,9 @@ type Reconciler struct {
 	// discovered endpoints and the revision. Written by the loop goroutine
 	// under mu; nil after a restore from disk until a revision is loaded.
 	live *liveInput
+	// savedEndpoints are the discovered endpoints read from the state dir
+	// at start, served until discovery syncs.
+	savedEndpoints map[string][]model.Endpoint
 	// settled is true once a reconcile finished (either way) or a state
 	// was restored: before that, there is nothing to report drift against.
 	settled bool
@@ -203,6 +207,7 @@ func (r *Reconciler) Restore() error {
 	if err != nil {
 		return err
 	}
+	r.loadEndpoints()
 	u, err := r.withSecrets(lg.Update, lg.Secrets)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", lg.Revision, err)

@@ -52,7 +52,10 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	}
 
 	r.mu.Lock()
-	unchanged := rev.ID == r.liveID
+	// After a restore the live revision is served but not loaded: run it
+	// through the steps once more (same content, same versions, nothing
+	// pushed) so endpoint changes and drift have its mesh.
+	unchanged := rev.ID == r.liveID && r.live != nil
 	knownBad := rev.ID == r.failedID
 	if unchanged || knownBad {
 		// Nothing new: keep serving, keep the verdict on a known bad revision.
@@ -130,6 +133,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
 			}
 			r.persist(rev, base, plan)
+			r.saveEndpoints(input.Endpoints)
 			r.setServed(u)
 			r.mu.Lock()
 			r.live = &liveInput{revision: rev.ID, mesh: mesh, endpoints: input.Endpoints, credentials: input.Credentials}

@@ -85,7 +85,7 @@ func (g *gitServer) start() {
 	t := g.t
 	t.Helper()
 	g.port = freePort(t)
-	g.daemon = exec.Command("git", "daemon", "--export-all", "--reuseaddr", "--base-path="+g.basePath,
+	g.daemon = exec.Command("git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr", "--base-path="+g.basePath,
 		"--listen=127.0.0.1", "--port="+strconv.Itoa(g.port), g.basePath)
 	// Its own process group, so stop can kill the per-connection children
 	// too; no stderr pipe, which those children would hold open.

@@ -20,6 +20,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
+	"github.com/gitmesh/gitmesh/reconciler/kube"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -43,6 +44,7 @@ type serveConfig struct {
 	interval          time.Duration
 	webhookSecretFile string
 	load              loadFlags
+	drift             driftFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -106,6 +108,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	cfg.load.register(cmd)
+	cfg.drift.register(cmd)
 	describeEnv(f)
 	return cmd
 }
@@ -121,6 +124,7 @@ type serveMain struct {
 	ca       *ca.CA
 	xds      *xds.Server
 	rec      *reconciler.Reconciler
+	drift    driftParts
 	xdsLis   net.Listener
 	httpLis  net.Listener
 	http     *http.Server
@@ -180,13 +184,27 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if cfg.credentialsDir != "" {
 		creds = reconciler.CredentialDir{Dir: cfg.credentialsDir}
 	}
-	m.rec, err = reconciler.New(reconciler.Options{
+	kubeClient, disc, err := newKube(cfg.drift, m)
+	if err != nil {
+		return nil, err
+	}
+	m.drift.discovery = disc
+	ropts := reconciler.Options{
 		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
 		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
 		CA: m.ca, WorkloadTTL: cfg.workloadTTL, Credentials: creds, WithholdKeys: cfg.xdsInsecure,
-	})
-	if err != nil {
+		// The drift report is rebuilt after every apply; the runner exists
+		// before the loop runs.
+		OnApplied: func() { m.drift.runner.Trigger() },
+	}
+	if disc != nil {
+		ropts.Discovery = disc
+	}
+	if m.rec, err = reconciler.New(ropts); err != nil {
 		return nil, internalError(err)
+	}
+	if m.drift.leader, m.drift.runner, err = newDriftRunner(cfg.drift, m, kubeClient); err != nil {
+		return nil, err
 	}
 	hooks, err := newHooks(cfg.webhookSecretFile, m.rec.Trigger, log)
 	if err != nil {
@@ -194,6 +212,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	}
 	m.http = api.NewServer(cfg.httpAddr, api.Handler(api.Options{
 		Status: m.rec, Proxies: m.xds, Gatherer: m.registry, Hooks: hooks, Logger: log,
+		Drift: m.drift.runner, Kubernetes: m.kubeStatus,
 	}))
 
 	// Bind both ports before anything runs, so a taken port fails fast
@@ -238,8 +257,44 @@ func (m *serveMain) Run(ctx context.Context) error {
 		defer cancel()
 		return m.http.Shutdown(shutdown)
 	})
+	if d := m.drift.discovery; d != nil {
+		g.Go(func() error { d.Run(ctx); return nil })
+		// The first render should see Kubernetes' endpoints, not an empty
+		// cache; if the API server is down, serve what we have and say so.
+		sync, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if !d.WaitForSync(sync) && ctx.Err() == nil {
+			m.log.Warn("Kubernetes caches not synced after 30s; reconciling without them", "error", d.Health().Error)
+		}
+		cancel()
+	}
+	if l := m.drift.leader; l != nil {
+		g.Go(func() error { l.Run(ctx); return nil })
+	}
+	g.Go(func() error { m.drift.runner.Run(ctx); return nil })
 	g.Go(func() error { return m.rec.Run(ctx) })
 	return g.Wait()
+}
+
+// kubeStatus is the Kubernetes part of GET /api/v1/status; nil when
+// discovery is off.
+func (m *serveMain) kubeStatus() any {
+	d := m.drift.discovery
+	if d == nil {
+		return nil
+	}
+	type leaderStatus struct {
+		Identity string `json:"identity"`
+		Leading  bool   `json:"leading"`
+		Holder   string `json:"holder,omitempty"`
+	}
+	out := struct {
+		kube.Health
+		Leader *leaderStatus `json:"leader,omitempty"`
+	}{Health: d.Health()}
+	if l := m.drift.leader; l != nil {
+		out.Leader = &leaderStatus{Identity: l.Identity(), Leading: l.IsLeader(), Holder: l.Holder()}
+	}
+	return out
 }
 
 // XDSAddr and HTTPAddr are the bound addresses (tests listen on port 0).
