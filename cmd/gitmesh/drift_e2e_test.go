@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gitmesh/gitmesh/internal/kubetest"
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	"github.com/gitmesh/gitmesh/reconciler/drift"
 )
@@ -253,5 +254,81 @@ func undeclared(t *testing.T, addr, node string) {
 	stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resource.ListenerType})
 	if _, err := stream.Recv(); err == nil || !strings.Contains(err.Error(), "NotFound") {
 		t.Fatalf("undeclared node %s: got %v, want NotFound", node, err)
+	}
+}
+
+// TestDriftSingleWriter runs two replicas against one repository and a
+// real kube-apiserver (internal/kubetest): the Lease makes one of them the
+// writer, so they never fight over the status branch even though their
+// views differ; when the writer stops, the other takes over.
+func TestDriftSingleWriter(t *testing.T) {
+	cluster := kubetest.Shared(t)
+	ns := cluster.Namespace(t)
+	repo := newGitServer(t)
+	repo.commit("mesh: greeter and ratings", map[string]string{"mesh/mesh.cue": driftMesh})
+
+	replica := func(name string) (*serveMain, func()) {
+		cfg := serveConfig{
+			repo: repo.url(), branch: "main", path: "mesh",
+			xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
+			stateDir: t.TempDir(), interval: time.Hour,
+		}
+		cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+		cfg.drift = driftFlags{
+			cluster: "e2e", kubernetes: "on", kubeconfig: cluster.Kubeconfig, kubeNamespaces: []string{ns},
+			interval: 100 * time.Millisecond, staleAfter: time.Second, expiryWarning: drift.DefaultExpiryWarning,
+			commit: true, branch: "gitmesh-status", leaderElect: "auto", leaseNamespace: ns, leaseName: "gitmesh-drift-writer",
+			authorName: name, authorEmail: name + "@gitmesh.test",
+		}
+		logs := &syncLog{}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s logs:\n%s", name, logs.String())
+			}
+		})
+		return startServe(t, cfg, logs)
+	}
+	a, stopA := replica("replica-a")
+	b, stopB := replica("replica-b")
+	stops := map[*serveMain]func(){a: stopA, b: stopB}
+	names := map[*serveMain]string{a: "replica-a", b: "replica-b"}
+	st := statusBranch{t: t, bare: repo.bare}
+	waitFor(t, 20*time.Second, "a first drift commit", func() bool { return len(st.commits()) >= 1 })
+
+	leaders := func() (n int, leader, other *serveMain) {
+		for _, m := range []*serveMain{a, b} {
+			if m.drift.runner.Publish().Leader {
+				n, leader = n+1, m
+			} else {
+				other = m
+			}
+		}
+		return n, leader, other
+	}
+	n, leader, other := leaders()
+	if n != 1 {
+		t.Fatalf("%d replicas think they write, want exactly 1", n)
+	}
+	// Each replica sees its own proxies: a NACK on the follower is not the
+	// leader's to commit, and the follower must not commit it either.
+	nackWithText(t, other.XDSAddr(), "proxyless/default/greeter/v1/pod-1", "follower-only NACK")
+	nackWithText(t, leader.XDSAddr(), "proxyless/default/greeter/v2/pod-2", "leader NACK")
+	rep := st.waitCommit(2, drift.CodeNacked)
+	time.Sleep(time.Second)
+	if got := st.commits(); len(got) != 2 {
+		t.Fatalf("replicas fought over the branch:\n%s", strings.Join(got, "\n"))
+	}
+	for _, f := range rep.Findings {
+		if strings.Contains(f.Message, "follower-only") {
+			t.Errorf("the follower's view was committed: %s", f.Message)
+		}
+	}
+
+	// The writer goes away: the other one takes the Lease and writes.
+	stops[leader]()
+	waitFor(t, 20*time.Second, names[other]+" to take over", func() bool { return other.drift.runner.Publish().Leader })
+	st.waitCommit(3, drift.CodeNacked)
+	if subj := st.commits()[0]; !strings.HasPrefix(subj, names[other]+": ") {
+		t.Errorf("after take-over the newest commit is %q, want %s's", subj, names[other])
 	}
 }
