@@ -236,6 +236,16 @@ func TestDriftCommits(t *testing.T) {
 	if n := metric(t, "http://"+m.HTTPAddr(), `gitmesh_drift_commits_total{result="committed"}`); n != 4 {
 		t.Errorf("gitmesh_drift_commits_total = %v, want 4", n)
 	}
+
+	// 6. A broken commit lands in Git: the newest revision is not served,
+	// and the report says why, with the finding's position.
+	bad := repo.commit("ratings: typo", map[string]string{"mesh/mesh.cue": strings.Replace(driftMesh, `number: 50053`, `number: 70000`, 1)})
+	m.rec.Trigger()
+	rep = st.waitCommit(6, drift.CodeRevisionNotServed)
+	if rep.Revision.Served != served || rep.Revision.Newest != bad || !strings.Contains(rep.Revision.NewestStatus, "failed at load: ") ||
+		!strings.Contains(rep.Revision.NewestStatus, "mesh.cue:") {
+		t.Errorf("revision = %+v, want newest %s failed at load with a position", rep.Revision, bad)
+	}
 }
 
 // undeclared opens an ADS stream for a node id whose class is not served
