@@ -230,6 +230,11 @@ func TestDriftCommits(t *testing.T) {
 	if !strings.Contains(string(status["drift"]), `"lastCommit"`) {
 		t.Errorf("status lacks the drift publish state: %s", status["drift"])
 	}
+	_, out, _ := runCLI(t, "status", "--server", "http://"+m.HTTPAddr())
+	if !strings.Contains(out, "drift:     2 errors, 2 warnings, 0 info (committed ") ||
+		!strings.Contains(out, "GM2001 error   proxyless/default/greeter/v1/pod-1 NACKed listeners") {
+		t.Errorf("gitmesh status lacks the drift report:\n%s", out)
+	}
 	if got := st.commits(); len(got) != 5 {
 		t.Errorf("%d commits, want 5 (4 reports + 1 human)", len(got))
 	}

@@ -46,13 +46,19 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 			if err := getJSON(ctx, base+"/api/v1/proxies", &px); err != nil {
 				return internalError(err)
 			}
+			// Drift is optional: a report may not exist yet.
+			var dr api.DriftResponse
+			if err := getJSON(ctx, base+"/api/v1/drift", &dr); err != nil {
+				dr.Report = nil
+			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"status": st, "proxies": px})
+				return enc.Encode(map[string]any{"status": st, "proxies": px, "drift": dr.Report})
 			}
 			printStatus(w, st, px, time.Now())
+			printDrift(w, dr)
 			if !st.Ready {
 				return errFindings
 			}
@@ -160,6 +166,22 @@ func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now 
 		fmt.Fprintln(w, "(no proxies connected)")
 	}
 	fmt.Fprintln(w)
+}
+
+// printDrift prints the drift report's findings, one per line.
+func printDrift(w io.Writer, dr api.DriftResponse) {
+	r := dr.Report
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "\ndrift:     %d errors, %d warnings, %d info", r.Summary.Errors, r.Summary.Warnings, r.Summary.Infos)
+	if dr.Publish.LastCommit != "" {
+		fmt.Fprintf(w, " (committed %s)", shortRev(dr.Publish.LastCommit))
+	}
+	fmt.Fprintln(w)
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  %s %-7s %s\n", f.Code, f.Severity, f.Message)
+	}
 }
 
 func shortRev(r string) string {
