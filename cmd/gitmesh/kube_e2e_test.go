@@ -205,6 +205,33 @@ func TestKubernetesEndpoints(t *testing.T) {
 		return rep.Report != nil && hasCode(rep.Report, drift.CodeNoEndpoints)
 	})
 
+	// Kubernetes has a Service Git does not declare, and greeter's port
+	// number disagrees with Git's.
+	_, err = c.CoreV1().Services(ns).Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.CoreV1().Services(ns).Get(context.Background(), "greeter", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Ports[0].Port = 50052
+	if _, err := c.CoreV1().Services(ns).Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "GM2006 and GM2007 findings", func() bool {
+		getJSONT(t, base+"/api/v1/drift", &rep)
+		return hasCode(rep.Report, drift.CodeUndeclaredService) && hasCode(rep.Report, drift.CodePortMismatch)
+	})
+	for _, f := range rep.Findings {
+		if f.Code == drift.CodePortMismatch && f.Message != "port grpc of service greeter is 50051 in Git but 50052 in Kubernetes" {
+			t.Errorf("port finding: %q", f.Message)
+		}
+	}
+
 	// Kubernetes goes away: the last known endpoints keep serving, and the
 	// status and drift report say so.
 	cluster.StopAPIServer()
