@@ -75,6 +75,23 @@ func (h *harness) write(old, new string) {
 	}
 }
 
+// writeOther adds a service that calls nothing: no change elsewhere is
+// visible to its sidecar.
+func writeOther(t *testing.T, dir string) {
+	t.Helper()
+	err := os.WriteFile(filepath.Join(dir, "other.cue"), []byte(`package mesh
+
+services: other: {
+	ports: [{name: "http", number: 9090}]
+	versions: v1: endpoints: [{address: "127.0.0.1"}]
+	dependsOn: []
+}
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func condition(st Status, typ string) string {
 	for _, c := range st.Conditions {
 		if c.Type == typ {
@@ -231,14 +248,7 @@ func TestBackoffGrowsAndIsBounded(t *testing.T) {
 func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	os.WriteFile(filepath.Join(h.dir, "other.cue"), []byte(`package mesh
-
-services: other: {
-	ports: [{name: "http", number: 9090}]
-	versions: v1: endpoints: [{address: "127.0.0.1"}]
-	dependsOn: []
-}
-`), 0o644)
+	writeOther(t, h.dir)
 	h.rec.ReconcileOnce(ctx)
 	first := h.rec.served
 	if first == nil || h.rec.Status().LastAttempt.Result != "applied" {
