@@ -152,15 +152,17 @@ func (s *secretStore) build(base xds.Update, plan map[string]state.ClassSecrets)
 		}
 		changed++
 		res := map[string][]*xds.Resource{}
+		var shared *xds.ClassConfig
 		if cfg != nil {
 			res = maps.Clone(cfg.Resources)
+			shared = cfg.Shared
 		}
 		if len(list) > 0 {
 			res[resource.SecretType] = list
 		} else {
 			delete(res, resource.SecretType)
 		}
-		c := &xds.ClassConfig{Resources: res}
+		c := &xds.ClassConfig{Resources: res, Shared: shared}
 		lists[class], outCfg[class], out.Classes[class] = list, c, c
 	}
 	s.base, s.plan, s.out, s.lists = base, plan, outCfg, lists

@@ -279,11 +279,20 @@ func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
 // unscoped mesh, so it runs without r.mu: status readers never wait on it.
 func (r *Reconciler) setServed(u xds.Update) {
 	seen := map[*xds.Resource]bool{}
-	for _, c := range u.Classes {
+	shared := map[*xds.ClassConfig]bool{}
+	count := func(c *xds.ClassConfig) {
 		for _, list := range c.Resources {
 			for _, res := range list {
 				seen[res] = true
 			}
+		}
+	}
+	for _, c := range u.Classes {
+		count(c)
+		// A shared layer is counted once, however many classes use it.
+		if c.Shared != nil && !shared[c.Shared] {
+			shared[c.Shared] = true
+			count(c.Shared)
 		}
 	}
 	r.mu.Lock()

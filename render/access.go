@@ -1,7 +1,8 @@
 package render
 
 import (
-	"sort"
+	"crypto/sha256"
+	"encoding/hex"
 
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -12,12 +13,83 @@ func (r *Resource) Any() *anypb.Any { return &anypb.Any{TypeUrl: r.typeURL, Valu
 
 // Types returns the type URLs the proxy has resources of, sorted.
 func (p *Proxy) Types() []string {
-	types := make([]string, 0, len(p.byType))
-	for t, rs := range p.byType {
+	if p.shared == nil {
+		return sortedTypes(p.own)
+	}
+	all := map[string][]*Resource{}
+	for t, rs := range p.shared.byType {
+		all[t] = rs
+	}
+	for t, rs := range p.own {
 		if len(rs) > 0 {
-			types = append(types, t)
+			all[t] = rs
 		}
 	}
-	sort.Strings(types)
-	return types
+	return sortedTypes(all)
+}
+
+// Proxy is everything one proxy class receives.
+type Proxy struct {
+	// Class is the proxy class name, like "sidecar/default/reviews/v2".
+	Class string
+	// Kind is "sidecar", "proxyless", "ingress" or "egress".
+	Kind string
+
+	*content
+}
+
+// content is what a proxy class receives; the classes of a service's
+// versions share one.
+type content struct {
+	// shared is the layer the proxy receives whole, or nil.
+	shared *Layer
+	// own holds the proxy's resources that are not in shared.
+	own     map[string][]*Resource
+	version string
+}
+
+// Resources returns the proxy's resources of one type URL, sorted by name:
+// its layer's and its own, merged (allocating when both exist).
+func (p *Proxy) Resources(typeURL string) []*Resource {
+	if p.shared == nil {
+		return p.own[typeURL]
+	}
+	return merged(p.shared.byType[typeURL], p.own[typeURL])
+}
+
+// Shared returns the layer of resources the proxy shares whole with other
+// classes, or nil. Servers index and encode it once for all of them.
+func (p *Proxy) Shared() *Layer { return p.shared }
+
+// Own returns the proxy's resources of one type URL that are not in its
+// Shared layer, sorted by name.
+func (p *Proxy) Own(typeURL string) []*Resource { return p.own[typeURL] }
+
+// Names returns the sorted names of the proxy's resources of one type URL,
+// which is what a client subscribing to everything would ask for.
+func (p *Proxy) Names(typeURL string) []string {
+	rs := p.Resources(typeURL)
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// Version is a hash over every resource name and version of the proxy, so a
+// server can tell in one comparison whether a proxy's config changed. A
+// proxy with a layer hashes the layer's digest instead of its entries, so
+// the same content split differently between layer and proxy may hash
+// differently: a false "changed" costs a re-send, never a stale config.
+func (p *Proxy) Version() string { return p.version }
+
+// proxyVersion computes Version once, when the proxy is finished.
+func proxyVersion(shared *Layer, own map[string][]*Resource) string {
+	h := sha256.New()
+	if shared != nil {
+		h.Write([]byte("layer\x00"))
+		h.Write(shared.digest[:])
+	}
+	h.Write(entriesOf(own))
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -85,42 +85,6 @@ func (r *Resource) Bytes() []byte { return r.bytes }
 // TypeURL returns the xDS type URL of the resource.
 func (r *Resource) TypeURL() string { return r.typeURL }
 
-// Proxy is everything one proxy class receives.
-type Proxy struct {
-	// Class is the proxy class name, like "sidecar/default/reviews/v2".
-	Class string
-	// Kind is "sidecar", "proxyless", "ingress" or "egress".
-	Kind string
-
-	byType map[string][]*Resource
-}
-
-// Resources returns the proxy's resources of one type URL, sorted by name.
-func (p *Proxy) Resources(typeURL string) []*Resource { return p.byType[typeURL] }
-
-// Names returns the sorted names of the proxy's resources of one type URL,
-// which is what a client subscribing to everything would ask for.
-func (p *Proxy) Names(typeURL string) []string {
-	rs := p.byType[typeURL]
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.Name
-	}
-	return out
-}
-
-// Version is a hash over every resource name and version of the proxy, so a
-// server can tell in one comparison whether a proxy's config changed.
-func (p *Proxy) Version() string {
-	h := sha256.New()
-	for _, t := range ResourceTypes {
-		for _, r := range p.byType[t] {
-			h.Write([]byte(t + "\x00" + r.Name + "\x00" + r.Version + "\n"))
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
 // Bundle is the rendered config of a whole mesh: every proxy class's
 // resources.
 type Bundle struct {
@@ -172,6 +136,8 @@ type builder struct {
 	// hosts, which are not resources themselves but are shared like them.
 	outbound map[string][]*Resource
 	vhosts   map[string]*vhost
+	// layers memoises sidecars' outbound layers by outboundKey.
+	layers map[string]*Layer
 	// routeOrigin maps each rendered route to its model path, so semantic
 	// findings about a route point at the rule, not at the route config.
 	routeOrigin map[*routev3.Route]string
@@ -209,6 +175,7 @@ func newBuilder(in Input) *builder {
 		bundle:    &Bundle{proxies: map[string]*Proxy{}},
 		refOrigin: map[string]string{},
 		outbound:  map[string][]*Resource{},
+		layers:    map[string]*Layer{},
 		vhosts:    map[string]*vhost{},
 		reported:  map[string]bool{},
 		clusters:  map[clusterKey]*Resource{},
@@ -297,6 +264,9 @@ type proxyBuilder struct {
 	class string
 	kind  string
 	lists [4][]*Resource
+	// shared is the layer the proxy receives whole (sidecars' outbound
+	// view); finish leaves out of the proxy's own lists what it holds.
+	shared *Layer
 }
 
 func (b *builder) newProxy(class, kind string) *proxyBuilder {
@@ -337,25 +307,18 @@ func (p *proxyBuilder) add(rs ...*Resource) {
 // the other versions (aliases) share the sorted lists instead of being built
 // again; only the first class is checked by the consistency pass.
 func (p *proxyBuilder) finish(aliases ...string) {
-	px := &Proxy{Class: p.class, Kind: p.kind, byType: map[string][]*Resource{}}
+	c := &content{shared: p.shared, own: map[string][]*Resource{}}
 	for ti, list := range p.lists {
-		if len(list) == 0 {
-			continue
+		out := p.sortDedupe(list)
+		if p.shared != nil {
+			out = p.without(out, p.shared.byType[ResourceTypes[ti]])
 		}
-		sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-		out := list[:1]
-		for _, r := range list[1:] {
-			last := out[len(out)-1]
-			if r.Name != last.Name {
-				out = append(out, r)
-				continue
-			}
-			if r != last && r.Version != last.Version {
-				p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, shortType(r.typeURL), r.Name)
-			}
+		if len(out) > 0 {
+			c.own[ResourceTypes[ti]] = append([]*Resource(nil), out...)
 		}
-		px.byType[ResourceTypes[ti]] = append([]*Resource(nil), out...)
 	}
+	c.version = proxyVersion(c.shared, c.own)
+	px := &Proxy{Class: p.class, Kind: p.kind, content: c}
 	if _, dup := p.b.bundle.proxies[p.class]; dup {
 		p.b.errorf(CodeConflict, "", "two proxies render to class %q", p.class)
 		return
@@ -368,9 +331,30 @@ func (p *proxyBuilder) finish(aliases ...string) {
 			p.b.errorf(CodeConflict, "", "two proxies render to class %q", a)
 			continue
 		}
-		p.b.bundle.proxies[a] = &Proxy{Class: a, Kind: p.kind, byType: px.byType}
+		p.b.bundle.proxies[a] = &Proxy{Class: a, Kind: p.kind, content: c}
 		p.b.bundle.classes = append(p.b.bundle.classes, a)
 	}
+}
+
+// sortDedupe sorts one type's list by name in place and drops repeats,
+// recording a conflict for one name with two contents.
+func (p *proxyBuilder) sortDedupe(list []*Resource) []*Resource {
+	if len(list) == 0 {
+		return nil
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	out := list[:1]
+	for _, r := range list[1:] {
+		last := out[len(out)-1]
+		if r.Name != last.Name {
+			out = append(out, r)
+			continue
+		}
+		if r != last && r.Version != last.Version {
+			p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, shortType(r.typeURL), r.Name)
+		}
+	}
+	return out
 }
 
 // buildAll renders every proxy class. The order (services by name, then

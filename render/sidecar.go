@@ -31,8 +31,21 @@ func (b *builder) buildSidecar(s *model.Service, versions []string) {
 	for i := range s.Ports {
 		p.add(b.sidecarInbound(s, &s.Ports[i]))
 	}
-	p.add(b.sidecarOutbound(s)...)
+	p.shared = b.outboundLayer(s, p.class)
 	p.finish(aliases...)
+}
+
+// outboundLayer is sidecarOutbound as a layer: sorted, deduplicated and
+// closed over dependencies once per namespace and dependency set, however
+// many sidecars share it. class names the first of them in findings.
+func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
+	key := outboundKey(s, b.ix.depsOf(s))
+	if l, ok := b.layers[key]; ok {
+		return l
+	}
+	l := b.newLayer(class, b.sidecarOutbound(s))
+	b.layers[key] = l
+	return l
 }
 
 // sidecarInbound is the listener for one service port on the target port:

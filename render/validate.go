@@ -60,8 +60,19 @@ type refs struct {
 // not look inside API listeners.
 func (b *builder) validate() {
 	for _, px := range b.checked {
+		if l := px.shared; l != nil && !l.checked {
+			l.checked = true
+			for _, t := range ResourceTypes {
+				for _, r := range l.byType[t] {
+					if r.refs == nil {
+						b.checkResource(r)
+					}
+				}
+			}
+			l.unresolved = unresolvedIn(l)
+		}
 		for _, t := range ResourceTypes {
-			for _, r := range px.byType[t] {
+			for _, r := range px.own[t] {
 				if r.refs == nil {
 					b.checkResource(r)
 				}
@@ -117,8 +128,39 @@ func (b *builder) validateRouteConfig(r *Resource, rc *routev3.RouteConfiguratio
 	}
 }
 
+// hasIn reports whether a sorted list holds name.
+func hasIn(rs []*Resource, name string) bool {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].Name >= name })
+	return i < len(rs) && rs[i].Name == name
+}
+
+// unresolvedIn lists a layer's resources that reference something the layer
+// lacks, or a secret: only those can make a proxy of the layer dangle.
+func unresolvedIn(l *Layer) []*Resource {
+	var out []*Resource
+	for _, t := range ResourceTypes {
+		for _, r := range l.byType[t] {
+			ok := len(r.refs.secrets) == 0
+			for _, n := range r.refs.routes {
+				ok = ok && hasIn(l.byType[resource.RouteType], n)
+			}
+			for _, n := range r.refs.clusters {
+				ok = ok && hasIn(l.byType[resource.ClusterType], n)
+			}
+			if r.refs.eds != "" {
+				ok = ok && hasIn(l.byType[resource.EndpointType], r.refs.eds)
+			}
+			if !ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // checkProxy checks that everything a proxy's resources reference is in the
-// proxy too.
+// proxy too. A layer's resources are checked per proxy only where the layer
+// alone does not satisfy them.
 // A dangling reference inside a shared resource is reported once, naming the
 // first proxy (in class order) that has it.
 func (b *builder) checkProxy(px *Proxy) {
@@ -133,34 +175,43 @@ func (b *builder) checkProxy(px *Proxy) {
 	// Resources are sorted by name, so membership is a binary search; no
 	// per-proxy maps (20,000 proxies at 10,000 services).
 	has := func(typeURL, name string) bool {
-		rs := px.byType[typeURL]
-		i := sort.Search(len(rs), func(i int) bool { return rs[i].Name >= name })
-		return i < len(rs) && rs[i].Name == name
+		if hasIn(px.own[typeURL], name) {
+			return true
+		}
+		return px.shared != nil && hasIn(px.shared.byType[typeURL], name)
+	}
+	check := func(r *Resource) {
+		for _, n := range r.refs.routes {
+			if !has(resource.RouteType, n) && once(r, "rds:"+n) {
+				b.errorf(CodeDangling, r.origin, "proxy %q: listener %q uses route config %q, which is not rendered", px.Class, r.Name, n)
+			}
+		}
+		for _, n := range r.refs.clusters {
+			if !has(resource.ClusterType, n) && once(r, "cds:"+n) {
+				path := r.origin
+				if p, ok := b.refOrigin[n]; ok {
+					path = p
+				}
+				b.errorf(CodeDangling, path, "proxy %q: %s %q routes to cluster %q, which does not exist", px.Class, shortType(r.typeURL), r.Name, n)
+			}
+		}
+		if r.refs.eds != "" && !has(resource.EndpointType, r.refs.eds) && once(r, "eds") {
+			b.errorf(CodeDangling, r.origin, "proxy %q: cluster %q has no endpoint assignment %q", px.Class, r.Name, r.refs.eds)
+		}
+		for _, s := range r.refs.secrets {
+			if !b.secretServed(s) && once(r, "sds:"+s) {
+				b.errorf(CodeSecret, r.origin, "proxy %q: %s %q uses secret %q, which is not served", px.Class, shortType(r.typeURL), r.Name, s)
+			}
+		}
 	}
 	for _, t := range ResourceTypes {
-		for _, r := range px.byType[t] {
-			for _, n := range r.refs.routes {
-				if !has(resource.RouteType, n) && once(r, "rds:"+n) {
-					b.errorf(CodeDangling, r.origin, "proxy %q: listener %q uses route config %q, which is not rendered", px.Class, r.Name, n)
-				}
-			}
-			for _, n := range r.refs.clusters {
-				if !has(resource.ClusterType, n) && once(r, "cds:"+n) {
-					path := r.origin
-					if p, ok := b.refOrigin[n]; ok {
-						path = p
-					}
-					b.errorf(CodeDangling, path, "proxy %q: %s %q routes to cluster %q, which does not exist", px.Class, shortType(r.typeURL), r.Name, n)
-				}
-			}
-			if r.refs.eds != "" && !has(resource.EndpointType, r.refs.eds) && once(r, "eds") {
-				b.errorf(CodeDangling, r.origin, "proxy %q: cluster %q has no endpoint assignment %q", px.Class, r.Name, r.refs.eds)
-			}
-			for _, s := range r.refs.secrets {
-				if !b.secretServed(s) && once(r, "sds:"+s) {
-					b.errorf(CodeSecret, r.origin, "proxy %q: %s %q uses secret %q, which is not served", px.Class, shortType(r.typeURL), r.Name, s)
-				}
-			}
+		for _, r := range px.own[t] {
+			check(r)
+		}
+	}
+	if px.shared != nil {
+		for _, r := range px.shared.unresolved {
+			check(r)
 		}
 	}
 }

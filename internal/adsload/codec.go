@@ -42,6 +42,14 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r := v.(*rawResponse)
 	b := data.Materialize()
 	r.size = len(b)
+	n := 0
+	_ = eachBytes(b, func(num protowire.Number, _ []byte) error {
+		if num == 2 {
+			n++
+		}
+		return nil
+	})
+	r.resources = make([]rawResource, 0, n) // one allocation, not log2(9,000)
 	return eachBytes(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case 1:

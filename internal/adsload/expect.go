@@ -141,7 +141,7 @@ func (e *Expecter) Follow(cfg *xds.ClassConfig, mode Mode, listeners []string) (
 	if cfg == nil {
 		return f, nil
 	}
-	all := func(t int) []*xds.Resource { return cfg.Resources[Types[t]] }
+	all := func(t int) []*xds.Resource { return cfg.List(Types[t]) }
 	if mode == Envoy {
 		f[0] = all(0)
 	} else {

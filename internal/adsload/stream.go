@@ -152,9 +152,7 @@ func (s *stream) handle(r *rawResponse) error {
 			for _, raw := range r.resources {
 				ts.held = append(ts.held, s.d.deltaEntry(t, raw))
 			}
-			if !slices.IsSortedFunc(ts.held, byName) {
-				slices.SortFunc(ts.held, byName)
-			}
+			ts.held = sortRuns(ts.held)
 			ts.held = slices.CompactFunc(ts.held, func(a, b *entry) bool { return a.name == b.name })
 			ts.sum = 0
 			for _, e := range ts.held {
@@ -335,3 +333,30 @@ func (d *Driver) needRefs(t int) bool {
 }
 
 func byName(a, b *entry) int { return strings.Compare(a.name, b.name) }
+
+// sortRuns sorts es by name. A layered class's full response is two sorted
+// runs (the shared part, then the class's own), which are merged in one
+// pass instead of sorting 9,000 entries per stream.
+func sortRuns(es []*entry) []*entry {
+	i := 1
+	for i < len(es) && es[i-1].name <= es[i].name {
+		i++
+	}
+	if i == len(es) {
+		return es
+	}
+	a, b := es[:i], es[i:]
+	if !slices.IsSortedFunc(b, byName) {
+		slices.SortFunc(es, byName)
+		return es
+	}
+	out := make([]*entry, 0, len(es))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && a[0].name <= b[0].name) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}

@@ -172,13 +172,16 @@ func encode(lg *LastGood) *file {
 		cfg := lg.Update.Classes[class]
 		sc := storedClass{Name: class}
 		if cfg != nil {
-			for _, typeURL := range slices.Sorted(maps.Keys(cfg.Resources)) {
+			// Stored flat (a shared part's resources in every class that
+			// has it): the file format predates ClassConfig.Shared.
+			for _, typeURL := range cfg.Types() {
 				if typeURL == secretType {
 					// Secrets hold private keys; a restart re-issues them.
 					continue
 				}
-				refs := make([]int32, 0, len(cfg.Resources[typeURL]))
-				for _, r := range cfg.Resources[typeURL] {
+				list := cfg.List(typeURL)
+				refs := make([]int32, 0, len(list))
+				for _, r := range list {
 					k := resKey{typeURL, r.Name, r.Version}
 					i, ok := index[k]
 					if !ok {

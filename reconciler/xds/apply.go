@@ -21,7 +21,7 @@ type classState struct {
 
 	mu sync.Mutex
 	// types is replaced wholesale by Apply and read by watches, both under mu.
-	types map[string]*typeIndex
+	types map[string]*view
 	// removed marks a class a later revision dropped: its connected streams
 	// are told to delete everything, new streams are refused.
 	removed bool
@@ -30,21 +30,21 @@ type classState struct {
 }
 
 func newClassState(name string) *classState {
-	return &classState{name: name, types: map[string]*typeIndex{}, watches: map[string]map[*watch]struct{}{}}
+	return &classState{name: name, types: map[string]*view{}, watches: map[string]map[*watch]struct{}{}}
 }
 
 // index returns the class's index for typeURL; callers hold cs.mu.
-func (cs *classState) index(typeURL string) *typeIndex {
+func (cs *classState) index(typeURL string) *view {
 	if t, ok := cs.types[typeURL]; ok {
 		return t
 	}
-	return emptyIndex
+	return emptyView
 }
 
 // classPlan is one class's new state, built before any lock is taken.
 type classPlan struct {
 	cs      *classState
-	types   map[string]*typeIndex
+	types   map[string]*view
 	diffs   map[string]typeDiff
 	removed bool
 }
@@ -103,6 +103,9 @@ func (s *Server) Apply(u Update) error {
 		}
 	}
 
+	gained, lost := baseChanges(plans)
+	s.bases.update(gained, lost, time.Now())
+	s.names.Store(&nameCache{})
 	s.mu.Lock()
 	s.classes = next
 	s.revision = u.Revision

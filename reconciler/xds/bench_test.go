@@ -310,7 +310,7 @@ func BenchmarkResponses(b *testing.B) {
 		sub := stream.NewSotwSubscription(nil, true)
 		for b.Loop() {
 			for range nodes {
-				r := sotwFor(idx, req, &sub, true, "r1")
+				r := sotwFor(newView(emptyIndex, idx), req, &sub, true, "r1")
 				if _, err := r.GetDiscoveryResponse(); err != nil {
 					b.Fatal(err)
 				}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -29,6 +30,13 @@ type sharedCodec struct {
 	order  []bodyKey          // insertion order, for eviction
 	size   int                // bytes in bodies
 	budget int
+
+	// runs, when set, names the shared parts of the served views: a
+	// response that starts with one (every full response of a layered
+	// class does) sends the part's one encoding, whatever class it is for.
+	runs *baseRegistry
+	// names, when set, returns the intern table of served resource names.
+	names func() map[string]string
 }
 
 // bodyKey identifies a body by the identity of its Resources backing array
@@ -61,13 +69,89 @@ func newSharedCodec(budget int) *sharedCodec {
 // Name is "proto": on the wire nothing differs.
 func (c *sharedCodec) Name() string { return protocodec.Name }
 
-// Unmarshal decodes requests with gRPC's proto codec.
-func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+// Unmarshal decodes requests with gRPC's proto codec, except that the
+// resource names of a large subscription are decoded straight into the
+// server's own strings (see Server.intern): Envoy's first EDS and RDS
+// requests name every resource of its class, and decoding 1,000 unscoped
+// streams' names into fresh strings was half a gigabyte of garbage.
+func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	var names *[]string
+	switch m := v.(type) {
+	case *discovery.DeltaDiscoveryRequest:
+		names = &m.ResourceNamesSubscribe
+	case *discovery.DiscoveryRequest:
+		names = &m.ResourceNames
+	}
+	if names == nil || c.names == nil || data.Len() < minIntern*8 {
+		return c.base.Unmarshal(data, v)
+	}
+	b := data.Materialize()
+	n := 0
+	if eachField(b, func(num protowire.Number, _, _ []byte) { // field 3: resource names in both
+		if num == 3 {
+			n++
+		}
+	}) != nil || n < minIntern {
+		return c.base.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, v)
+	}
+	table := c.names()
+	list := make([]string, 0, n)
+	rest := make([]byte, 0, len(b))
+	_ = eachField(b, func(num protowire.Number, raw, val []byte) {
+		if num != 3 {
+			rest = append(rest, raw...)
+			return
+		}
+		if canon, ok := table[string(val)]; ok {
+			list = append(list, canon)
+		} else {
+			list = append(list, string(val))
+		}
+	})
+	if err := proto.Unmarshal(rest, v.(proto.Message)); err != nil {
+		return fmt.Errorf("decode request: %w", err)
+	}
+	*names = append(list, *names...)
+	return nil
+}
+
+// eachField calls f with every field of b: its raw bytes (tag included)
+// and, for a length-delimited field, its value.
+func eachField(b []byte, f func(num protowire.Number, raw, val []byte)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		var val []byte
+		if typ == protowire.BytesType {
+			val, _ = protowire.ConsumeBytes(b[n:])
+		}
+		f(num, b[:n+m], val)
+		b = b[n+m:]
+	}
+	return nil
+}
 
 // Marshal encodes v, sharing the body of large shared responses.
 func (c *sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *discovery.DiscoveryResponse:
+		if run := c.runs.anyRun(m.GetResources()); run != nil {
+			body, err := c.body(bodyKey{first: &run[0], n: len(run), typeURL: "run"}, &discovery.DiscoveryResponse{Resources: run})
+			if err != nil {
+				return nil, err
+			}
+			if body != nil {
+				rest := proto.Clone(m).(*discovery.DiscoveryResponse)
+				rest.Resources = m.Resources[len(run):]
+				return c.withTail(body, rest)
+			}
+		}
 		if len(m.GetResources()) >= minShared {
 			k := bodyKey{&m.Resources[0], len(m.Resources), m.GetVersionInfo(), m.GetTypeUrl()}
 			body, err := c.body(k, &discovery.DiscoveryResponse{VersionInfo: m.VersionInfo, Resources: m.Resources, TypeUrl: m.TypeUrl})
@@ -77,6 +161,9 @@ func (c *sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
 			return c.withTail(body, &discovery.DiscoveryResponse{Canary: m.Canary, Nonce: m.Nonce, ControlPlane: m.ControlPlane})
 		}
 	case *discovery.DeltaDiscoveryResponse:
+		if out, ok, err := c.deltaSegments(m); ok || err != nil {
+			return out, err
+		}
 		if len(m.GetResources()) >= minShared {
 			k := bodyKey{&m.Resources[0], len(m.Resources), m.GetSystemVersionInfo(), m.GetTypeUrl()}
 			body, err := c.body(k, &discovery.DeltaDiscoveryResponse{SystemVersionInfo: m.SystemVersionInfo, Resources: m.Resources, TypeUrl: m.TypeUrl})
@@ -96,6 +183,91 @@ func (c *sharedCodec) withTail(body []byte, tail proto.Message) (mem.BufferSlice
 		return nil, fmt.Errorf("marshal response tail: %w", err)
 	}
 	return mem.BufferSlice{mem.SliceBuffer(body), mem.SliceBuffer(t)}, nil
+}
+
+// bigResource is the encoded size from which one resource alone is worth
+// caching: an unscoped sidecar's route configuration (~450 KB) that one
+// weight edit sends to every stream is encoded once, not once per stream.
+const bigResource = 32 << 10
+
+// deltaSegments encodes a delta response as cached pieces: a leading shared
+// run, then every big resource, then the rest with the envelope. Resources
+// of a delta response may come in any order, and repeated fields encode as
+// the concatenation of their elements, so the pieces decode to the same
+// set. It reports false when nothing is worth sharing.
+func (c *sharedCodec) deltaSegments(m *discovery.DeltaDiscoveryResponse) (mem.BufferSlice, bool, error) {
+	res := m.GetResources()
+	run := c.runs.deltaRun(res)
+	var out mem.BufferSlice
+	if run != nil {
+		// Like whole lists, a run is cached from its second sighting: a
+		// scoped class's part serves one or two streams.
+		body, err := c.body(bodyKey{first: &run[0], n: len(run), typeURL: "run"}, &discovery.DeltaDiscoveryResponse{Resources: run})
+		if err != nil {
+			return nil, false, err
+		}
+		if body != nil {
+			out = append(out, mem.SliceBuffer(body))
+			res = res[len(run):]
+		}
+	}
+	var rest []*discovery.Resource
+	for _, r := range res {
+		if len(r.GetResource().GetValue()) < bigResource {
+			rest = append(rest, r)
+			continue
+		}
+		body, err := c.cached(bodyKey{first: r, n: 1, typeURL: "one"}, &discovery.DeltaDiscoveryResponse{Resources: []*discovery.Resource{r}})
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, mem.SliceBuffer(body))
+	}
+	if len(out) == 0 {
+		return nil, false, nil
+	}
+	tail, err := proto.Marshal(&discovery.DeltaDiscoveryResponse{SystemVersionInfo: m.SystemVersionInfo, Resources: rest,
+		TypeUrl: m.TypeUrl, RemovedResources: m.RemovedResources, RemovedResourceNames: m.RemovedResourceNames,
+		Nonce: m.Nonce, ControlPlane: m.ControlPlane, ResourceErrors: m.ResourceErrors})
+	if err != nil {
+		return nil, false, fmt.Errorf("marshal response tail: %w", err)
+	}
+	return append(out, mem.SliceBuffer(tail)), true, nil
+}
+
+// cached returns the encoding of m under k, encoding it on first use.
+func (c *sharedCodec) cached(k bodyKey, m proto.Message) ([]byte, error) {
+	c.mu.Lock()
+	if b, ok := c.bodies[k]; ok {
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.mu.Unlock()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("marshal shared response body: %w", err)
+	}
+	return c.keep(k, b), nil
+}
+
+// keep caches b under k within the budget and returns the cached body.
+func (c *sharedCodec) keep(k bodyKey, b []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.bodies[k]; ok {
+		return prev
+	}
+	delete(c.seen, k)
+	c.bodies[k] = b
+	c.order = append(c.order, k)
+	c.size += len(b)
+	for c.size > c.budget && len(c.order) > 1 {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.size -= len(c.bodies[old])
+		delete(c.bodies, old)
+	}
+	return b
 }
 
 // body returns the cached encoding for k, encoding it on its second
@@ -121,20 +293,5 @@ func (c *sharedCodec) body(k bodyKey, m proto.Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal shared response body: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.bodies[k]; ok {
-		return prev, nil
-	}
-	delete(c.seen, k)
-	c.bodies[k] = b
-	c.order = append(c.order, k)
-	c.size += len(b)
-	for c.size > c.budget && len(c.order) > 1 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.size -= len(c.bodies[old])
-		delete(c.bodies, old)
-	}
-	return b, nil
+	return c.keep(k, b), nil
 }

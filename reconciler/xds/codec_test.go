@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"unsafe"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -89,6 +91,49 @@ func TestSharedEncodingOnTheWire(t *testing.T) {
 		d := startPump(dst.Recv).next(t, wait)
 		if got := names(d.GetResources()); !slices.Equal(got, want) || d.GetNonce() == "" {
 			t.Fatalf("delta stream %d got %v nonce %q", i, got, d.GetNonce())
+		}
+	}
+}
+
+// TestUnmarshalInternsNames checks that a large subscription decodes to
+// the same request, its known names being the server's own strings.
+func TestUnmarshalInternsNames(t *testing.T) {
+	var names []string
+	table := map[string]string{}
+	for i := range 40 {
+		n := fmt.Sprintf("svc%02d", i)
+		names = append(names, n)
+		if i%2 == 0 {
+			table[n] = n
+		}
+	}
+	c := newSharedCodec(1 << 20)
+	c.names = func() map[string]string { return table }
+	for _, m := range []proto.Message{
+		&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: "a"}, TypeUrl: resource.EndpointType, ResourceNamesSubscribe: names,
+			ResourceNamesUnsubscribe: []string{"x"}, ResponseNonce: "3"},
+		&discovery.DiscoveryRequest{VersionInfo: "v", TypeUrl: resource.EndpointType, ResourceNames: names, ResponseNonce: "4"},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.ProtoReflect().New().Interface()
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, m) {
+			t.Fatalf("decoded %v, want %v", got, m)
+		}
+		var list []string
+		switch g := got.(type) {
+		case *discovery.DeltaDiscoveryRequest:
+			list = g.ResourceNamesSubscribe
+		case *discovery.DiscoveryRequest:
+			list = g.ResourceNames
+		}
+		if unsafe.StringData(list[0]) != unsafe.StringData(table["svc00"]) {
+			t.Fatalf("%T: name not interned", m)
 		}
 	}
 }

@@ -44,11 +44,11 @@ func (t *typeIndex) find(name string) (int, bool) {
 }
 
 // typeDiff is what changed in one class's type between two Applies: the
-// names of new or changed resources (positions in the new list) and the names
-// of removed ones. Apply hands it to waiting watches so that a one-service
-// change touches O(changed) per stream, not O(resources).
+// wrappers of new or changed resources and the names of removed ones. Apply
+// hands it to waiting watches so that a one-service change touches
+// O(changed) per stream, not O(resources).
 type typeDiff struct {
-	changed []int
+	changed []*discovery.Resource
 	removed []string
 }
 
@@ -132,6 +132,7 @@ func buildIndex(typeURL string, old *typeIndex, list []*Resource, pool *wrapperP
 		return old, typeDiff{} // the caller handed back the very same slice
 	}
 	var d typeDiff
+	var changedAt []int // positions in list of d.changed
 	sum := old.sum
 	i, j := 0, 0
 	for i < len(old.list) || j < len(list) {
@@ -141,19 +142,19 @@ func buildIndex(typeURL string, old *typeIndex, list []*Resource, pool *wrapperP
 			sum -= entryHash(old.list[i].Name, old.list[i].Version)
 			i++
 		case i == len(old.list) || list[j].Name < old.list[i].Name:
-			d.changed = append(d.changed, j)
+			changedAt = append(changedAt, j)
 			sum += entryHash(list[j].Name, list[j].Version)
 			j++
 		default:
 			if old.list[i].Version != list[j].Version {
-				d.changed = append(d.changed, j)
+				changedAt = append(changedAt, j)
 				sum += entryHash(list[j].Name, list[j].Version) - entryHash(old.list[i].Name, old.list[i].Version)
 			}
 			i++
 			j++
 		}
 	}
-	if d.empty() {
+	if len(changedAt) == 0 && len(d.removed) == 0 {
 		return old, d
 	}
 	t := &typeIndex{
@@ -164,12 +165,13 @@ func buildIndex(typeURL string, old *typeIndex, list []*Resource, pool *wrapperP
 		version: versionOf(sum),
 	}
 	// Second pass: reuse the old wrapper where the entry did not change.
-	changed := d.changed
+	changed := changedAt
 	i = 0
 	for j, r := range list {
 		if len(changed) > 0 && changed[0] == j {
 			changed = changed[1:]
 			t.deltas[j] = pool.get(typeURL, r)
+			d.changed = append(d.changed, t.deltas[j])
 		} else {
 			for old.list[i].Name != r.Name {
 				i++
@@ -181,30 +183,66 @@ func buildIndex(typeURL string, old *typeIndex, list []*Resource, pool *wrapperP
 	return t, d
 }
 
-// buildClass indexes every type of one class against its previous index. A
-// type that disappears from the class gets an empty index and a diff that
-// removes all of its resources.
-func buildClass(old map[string]*typeIndex, cfg *ClassConfig, pool *wrapperPool) (map[string]*typeIndex, map[string]typeDiff) {
-	types := make(map[string]*typeIndex)
+// buildClass indexes every type of one class against its previous views:
+// the shared part and the class's own part separately, so that a shared
+// part is indexed once per Apply for every class pointing at it. A type
+// that disappears from the class gets a diff removing all of it.
+func buildClass(old map[string]*view, cfg *ClassConfig, pool *wrapperPool) (map[string]*view, map[string]typeDiff) {
+	types := make(map[string]*view)
 	diffs := make(map[string]typeDiff)
-	var resources map[string][]*Resource
+	var own, shared map[string][]*Resource
 	if cfg != nil {
-		resources = cfg.Resources
-	}
-	for typeURL, list := range resources {
-		idx, d := pool.index(typeURL, old[typeURL], list)
-		if len(idx.list) > 0 {
-			types[typeURL] = idx
+		own = cfg.Resources
+		if cfg.Shared != nil {
+			shared = cfg.Shared.Resources
 		}
-		if !d.empty() {
+	}
+	build := func(typeURL string) {
+		if _, done := types[typeURL]; done {
+			return
+		}
+		ov := old[typeURL]
+		if ov == nil {
+			ov = emptyView
+		}
+		base, bd := pool.index(typeURL, ov.base, shared[typeURL])
+		mine, od := pool.index(typeURL, ov.own, own[typeURL])
+		v := ov
+		if base != ov.base || mine != ov.own {
+			v = newView(base, mine)
+		}
+		types[typeURL] = v
+		if d := combine(v, bd, od); !d.empty() {
 			diffs[typeURL] = d
 		}
 	}
-	for typeURL, idx := range old {
-		if _, ok := resources[typeURL]; ok {
+	for typeURL := range shared {
+		build(typeURL)
+	}
+	for typeURL := range own {
+		build(typeURL)
+	}
+	for typeURL, v := range types {
+		if v.len() == 0 {
+			delete(types, typeURL)
+		}
+	}
+	for typeURL, ov := range old {
+		if _, ok := shared[typeURL]; ok {
 			continue
 		}
-		if _, d := buildIndex(typeURL, idx, nil, pool); !d.empty() {
+		if _, ok := own[typeURL]; ok {
+			continue
+		}
+		var d typeDiff
+		for _, r := range ov.base.list {
+			d.removed = append(d.removed, r.Name)
+		}
+		for _, r := range ov.own.list {
+			d.removed = append(d.removed, r.Name)
+		}
+		if !d.empty() {
+			slices.Sort(d.removed)
 			diffs[typeURL] = d
 		}
 	}

@@ -80,6 +80,11 @@ type Server struct {
 	known      string                 // summarizeClasses of the served classes
 
 	streams *streamRegistry
+	// bases resolves delta streams' base markers to shared parts.
+	bases baseRegistry
+	// names maps every served resource name to one shared string, for
+	// intern.
+	names atomic.Pointer[nameCache]
 
 	serveOnce sync.Once
 }
@@ -135,8 +140,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	streamsCtx, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
+	codec := newSharedCodec(sharedBodyBudget)
+	codec.runs = &s.bases
+	codec.names = s.internTable
 	gopts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newSharedCodec(sharedBodyBudget)),
+		grpc.ForceServerCodecV2(codec),
 		grpc.KeepaliveParams(s.opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(s.opts.KeepalivePolicy),
 	}

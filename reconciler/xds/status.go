@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // SyncStatus is a proxy's state for one type, named as istioctl
@@ -335,7 +334,7 @@ func (r *streamRegistry) OnStreamRequest(id int64, req *discovery.DiscoveryReque
 // OnStreamResponse records what a SotW stream is sent.
 func (r *streamRegistry) OnStreamResponse(ctx context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
 	revision, _ := ctx.Value(revisionKey{}).(string)
-	r.sent(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), revision, resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
+	r.sent(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), revision, resp.GetNonce(), len(resp.GetResources()), r.s.bases.sotwSize(resp))
 }
 
 // OnDeltaStreamOpen registers a delta stream.
@@ -358,7 +357,7 @@ func (r *streamRegistry) OnStreamDeltaRequest(id int64, req *discovery.DeltaDisc
 // the revision: delta has no per-type version, only per resource.
 func (r *streamRegistry) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
 	rev := resp.GetSystemVersionInfo()
-	r.sent(streamKey{delta: true, id: id}, resp.GetTypeUrl(), rev, rev, resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
+	r.sent(streamKey{delta: true, id: id}, resp.GetTypeUrl(), rev, rev, resp.GetNonce(), len(resp.GetResources()), r.s.bases.deltaSize(resp))
 }
 
 // OnFetchRequest is unused: only ADS streams are served.

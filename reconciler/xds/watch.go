@@ -2,7 +2,8 @@ package xds
 
 import (
 	"context"
-	"sort"
+	"slices"
+	"strings"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -24,7 +25,16 @@ const (
 	// brought in line with, so a plain ACK costs O(1) instead of a comparison
 	// of every resource.
 	syncedKey = "\x00gitmesh/synced"
+	// baseKey holds the version of the shared part of the class's type
+	// (ClassConfig.Shared) a wildcard delta subscription holds whole: its
+	// thousands of names are not copied into every stream's map. Names
+	// in the map override it; a stream holds no explicit entry for a
+	// shared name once in sync.
+	baseKey = "\x00gitmesh/base"
 )
+
+// isMarker reports whether a ReturnedResources key is one of ours.
+func isMarker(name string) bool { return name == wildcardKey || name == syncedKey || name == baseKey }
 
 // servingCache is the go-control-plane cache.Cache over the server's
 // classes. It answers each watch with exactly the resources the stream
@@ -85,7 +95,10 @@ func (c servingCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscr
 	if plainAck && returned[syncedKey] == idx.version {
 		return cs.park(w), nil
 	}
-	res, removed := deltaFull(idx, sub)
+	res, removed, err := deltaFull(idx, sub, req.GetResourceNamesSubscribe(), func(version string) *typeIndex { return c.s.bases.lookup(w.typeURL, version) })
+	if err != nil {
+		return nil, err
+	}
 	returned[syncedKey] = idx.version
 	first := req.GetResponseNonce() == "" && sub.IsWildcard() // Envoy waits for it to finish init
 	if len(res) > 0 || len(removed) > 0 || first {
@@ -128,9 +141,9 @@ func (cs *classState) park(w *watch) func() {
 // and what changed since the watch was parked (a parked watch is, by
 // construction, in sync with the previous index). It reports whether the
 // watch responded.
-func (w *watch) wake(idx *typeIndex, d typeDiff, revision string) bool {
+func (w *watch) wake(idx *view, d typeDiff, revision string) bool {
 	if w.ch != nil {
-		if !w.sub.IsWildcard() && !touches(w.sub.SubscribedResources(), idx, d) {
+		if !w.sub.IsWildcard() && !touches(w.sub.SubscribedResources(), d) {
 			return false
 		}
 		w.send(sotwFor(idx, w.req, w.sub, true, revision), nil)
@@ -145,9 +158,9 @@ func (w *watch) wake(idx *typeIndex, d typeDiff, revision string) bool {
 }
 
 // touches reports whether a diff concerns any of the subscribed names.
-func touches(subscribed map[string]struct{}, idx *typeIndex, d typeDiff) bool {
-	for _, j := range d.changed {
-		if _, ok := subscribed[idx.list[j].Name]; ok {
+func touches(subscribed map[string]struct{}, d typeDiff) bool {
+	for _, r := range d.changed {
+		if _, ok := subscribed[r.GetName()]; ok {
 			return true
 		}
 	}
@@ -184,25 +197,29 @@ func (w *watch) send(r cache.Response, d cache.DeltaResponse) {
 
 // sotwFor builds the SotW response a subscription should receive from idx,
 // or nil when the stream already has exactly that (and force is false).
-func sotwFor(idx *typeIndex, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
+func sotwFor(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
 	returned := sub.ReturnedResources()
 	if sub.IsWildcard() {
 		if !force && returned[wildcardKey] == idx.version {
 			return nil
 		}
-		return newSotwResponse(req, idx.version, idx.anys, map[string]string{wildcardKey: idx.version}, revision)
+		return newSotwResponse(req, idx.version, idx.anys(), map[string]string{wildcardKey: idx.version}, revision)
 	}
-	var found []int
+	type hit struct {
+		r *Resource
+		a *anypb.Any
+	}
+	var found []hit
 	for name := range sub.SubscribedResources() {
-		if i, ok := idx.find(name); ok {
-			found = append(found, i)
+		if r, d, ok := idx.find(name); ok {
+			found = append(found, hit{r, d.GetResource()})
 		}
 	}
-	sort.Ints(found)
+	slices.SortFunc(found, func(a, b hit) int { return strings.Compare(a.r.Name, b.r.Name) })
 	if !force && len(found) == len(returned) {
 		same := true
-		for _, i := range found {
-			if returned[idx.list[i].Name] != idx.list[i].Version {
+		for _, h := range found {
+			if returned[h.r.Name] != h.r.Version {
 				same = false
 				break
 			}
@@ -211,126 +228,26 @@ func sotwFor(idx *typeIndex, req *discovery.DiscoveryRequest, sub cache.Subscrip
 			return nil
 		}
 	}
-	if len(found) == len(idx.list) {
+	if len(found) == idx.len() {
 		// Subscribed to all of them (Envoy's EDS often is): share the class's
-		// slice, so sharedCodec can share its encoding too.
-		return newSotwResponse(req, idx.version, idx.anys, returnedOf(idx), revision)
+		// slices, so sharedCodec can share their encoding too.
+		return newSotwResponse(req, idx.version, idx.anys(), returnedOf(idx), revision)
 	}
 	anys := make([]*anypb.Any, len(found))
 	next := make(map[string]string, len(found))
 	var sum uint64
-	for k, i := range found {
-		r := idx.list[i]
-		anys[k] = idx.anys[i]
-		next[r.Name] = r.Version
-		sum += entryHash(r.Name, r.Version)
+	for k, h := range found {
+		anys[k] = h.a
+		next[h.r.Name] = h.r.Version
+		sum += entryHash(h.r.Name, h.r.Version)
 	}
 	return newSotwResponse(req, versionOf(sum), anys, next, revision)
 }
 
-func returnedOf(idx *typeIndex) map[string]string {
-	m := make(map[string]string, len(idx.list))
-	for _, r := range idx.list {
-		m[r.Name] = r.Version
-	}
+func returnedOf(idx *view) map[string]string {
+	m := make(map[string]string, idx.len())
+	idx.each(func(r *Resource, _ *anypb.Any) { m[r.Name] = r.Version })
 	return m
-}
-
-// shareFull returns the class's own slice when res is all of it, in order,
-// so sharedCodec can encode the initial response once for every stream.
-func shareFull(idx *typeIndex, res []*discovery.Resource) []*discovery.Resource {
-	if len(res) == len(idx.deltas) && len(res) > 0 {
-		return idx.deltas
-	}
-	return res
-}
-
-// deltaFull compares everything the subscription covers with what the
-// stream has, updating the stream's map in place (see deltaWake).
-func deltaFull(idx *typeIndex, sub cache.Subscription) ([]*discovery.Resource, []string) {
-	returned := sub.ReturnedResources()
-	var res []*discovery.Resource
-	var removed []string
-	if sub.IsWildcard() {
-		for i, r := range idx.list {
-			if v, ok := returned[r.Name]; !ok || v != r.Version {
-				res = append(res, idx.deltas[i])
-				returned[r.Name] = r.Version
-			}
-		}
-		for name := range returned {
-			if name == syncedKey {
-				continue
-			}
-			if _, ok := idx.find(name); !ok {
-				removed = append(removed, name)
-				delete(returned, name)
-			}
-		}
-	} else {
-		subscribed := sub.SubscribedResources()
-		var found []int
-		for name := range subscribed {
-			i, ok := idx.find(name)
-			if ok {
-				found = append(found, i)
-				continue
-			}
-			if _, had := returned[name]; had {
-				removed = append(removed, name)
-				delete(returned, name)
-			}
-		}
-		sort.Ints(found)
-		for _, i := range found {
-			r := idx.list[i]
-			if v, ok := returned[r.Name]; !ok || v != r.Version {
-				res = append(res, idx.deltas[i])
-				returned[r.Name] = r.Version
-			}
-		}
-		for name := range returned { // no longer subscribed: forget silently
-			if _, ok := subscribed[name]; !ok && name != syncedKey {
-				delete(returned, name)
-			}
-		}
-	}
-	sort.Strings(removed)
-	return shareFull(idx, res), removed
-}
-
-// deltaWake applies a diff to a parked delta subscription. It updates the
-// subscription's map of returned versions in place instead of copying it:
-// copying 1,000 entries for each of 1,000 streams on a one-resource change
-// would dominate push latency. This is safe because go-control-plane only
-// reads or changes that map after cancelling the watch, and cancel waits for
-// the class lock held here; once the watch fired we never touch it again.
-func deltaWake(idx *typeIndex, d typeDiff, sub cache.Subscription) ([]*discovery.Resource, []string) {
-	returned := sub.ReturnedResources()
-	subscribed := sub.SubscribedResources()
-	wildcard := sub.IsWildcard()
-	var res []*discovery.Resource
-	var removed []string
-	for _, j := range d.changed {
-		r := idx.list[j]
-		if !wildcard {
-			if _, ok := subscribed[r.Name]; !ok {
-				continue
-			}
-		}
-		if v, ok := returned[r.Name]; !ok || v != r.Version {
-			res = append(res, idx.deltas[j])
-			returned[r.Name] = r.Version
-		}
-	}
-	for _, name := range d.removed {
-		if _, ok := returned[name]; ok {
-			removed = append(removed, name)
-			delete(returned, name)
-		}
-	}
-	returned[syncedKey] = idx.version
-	return shareFull(idx, res), removed
 }
 
 func newDeltaResponse(req *discovery.DeltaDiscoveryRequest, res []*discovery.Resource, removed []string, returned map[string]string, revision string) *deltaResponse {
