@@ -1,0 +1,154 @@
+package reconciler
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/gitmesh/gitmesh/reconciler/source"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// staticDiscovery is an EndpointSource the test sets by hand. It stands
+// for the Kubernetes discovery, which has its own tests against a real API
+// server (reconciler/kube, cmd/gitmesh TestKubernetesEndpoints).
+type staticDiscovery struct {
+	mu      sync.Mutex
+	eps     map[string][]model.Endpoint
+	synced  bool
+	changed chan struct{}
+}
+
+func (d *staticDiscovery) set(eps map[string][]model.Endpoint, synced bool) {
+	d.mu.Lock()
+	d.eps, d.synced = eps, synced
+	d.mu.Unlock()
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (d *staticDiscovery) Endpoints(*model.Mesh) map[string][]model.Endpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.eps
+}
+func (d *staticDiscovery) Changed() <-chan struct{} { return d.changed }
+func (d *staticDiscovery) Synced() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.synced
+}
+
+func newDiscoveryHarness(t *testing.T, disc *staticDiscovery, stateDir string) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "mesh"), stateDir: stateDir}
+	copyDir(t, filepath.Join("..", "examples", "minimal"), h.dir)
+	writeOther(t, h.dir)
+	src, err := source.NewDir(source.DirOptions{Dir: h.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.srv, err = xds.New(xds.Options{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	h.rec, err = New(Options{Source: src, Server: h.srv, StateDir: stateDir, Logger: quiet, Interval: time.Hour, Discovery: disc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// cla returns the served ClusterLoadAssignment of hello v1 as text.
+func cla(t *testing.T, h *harness, class string) string {
+	t.Helper()
+	for _, r := range h.rec.served.update.Classes[class].List(resource.EndpointType) {
+		if strings.Contains(r.Name, "|v1|hello") {
+			return string(r.Any.Value)
+		}
+	}
+	t.Fatalf("%s has no hello v1 endpoints", class)
+	return ""
+}
+
+// versionsOf maps resource name → version for one type of a class.
+func versionsOf(h *harness, class, typeURL string) map[string]string {
+	out := map[string]string{}
+	for _, r := range h.rec.served.update.Classes[class].List(typeURL) {
+		out[r.Name] = r.Version
+	}
+	return out
+}
+
+func TestDiscoveredEndpointsPushOnlyEDS(t *testing.T) {
+	disc := &staticDiscovery{changed: make(chan struct{}, 1), synced: true,
+		eps: map[string][]model.Endpoint{"hello/v1": {{Address: "10.0.0.1"}}, "hello/v2": {{Address: "10.0.0.2"}}}}
+	stateDir := t.TempDir()
+	h := newDiscoveryHarness(t, disc, stateDir)
+	h.rec.ReconcileOnce(context.Background())
+	const caller = "sidecar/default/hello/v1"
+	if !strings.Contains(cla(t, h, caller), "10.0.0.1") {
+		t.Fatal("the first render did not use the discovered endpoints")
+	}
+	before := h.rec.served.update
+	lds, cds := versionsOf(h, caller, resource.ListenerType), versionsOf(h, caller, resource.ClusterType)
+
+	// New endpoints: no revision, only EDS changes, only where it is used.
+	disc.set(map[string][]model.Endpoint{"hello/v1": {{Address: "10.0.0.1"}, {Address: "10.0.0.9"}}, "hello/v2": {{Address: "10.0.0.2"}}}, true)
+	h.rec.RefreshEndpoints()
+	if !strings.Contains(cla(t, h, caller), "10.0.0.9") {
+		t.Fatal("the new endpoint was not applied")
+	}
+	if got := versionsOf(h, caller, resource.ListenerType); !mapsEqual(got, lds) {
+		t.Error("listeners changed for an endpoint change")
+	}
+	if got := versionsOf(h, caller, resource.ClusterType); !mapsEqual(got, cds) {
+		t.Error("clusters changed for an endpoint change")
+	}
+	if before.Classes["sidecar/default/other/v1"] != h.rec.served.update.Classes["sidecar/default/other/v1"] {
+		t.Error("a class that does not call hello got a new config")
+	}
+	if h.srv.Revision() != before.Revision {
+		t.Errorf("revision moved to %s for an endpoint change", h.srv.Revision())
+	}
+
+	// Kubernetes unreachable at a restart: the saved endpoints serve until
+	// discovery syncs, instead of an empty view draining hello.
+	disc2 := &staticDiscovery{changed: make(chan struct{}, 1), synced: false}
+	h2 := newDiscoveryHarness(t, disc2, stateDir)
+	if err := h2.rec.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	h2.rec.ReconcileOnce(context.Background())
+	if got := h2.rec.Status().LastAttempt; got == nil || got.Result != "applied" {
+		t.Fatalf("reconcile after restart: %+v", got)
+	}
+	if !strings.Contains(cla(t, h2, caller), "10.0.0.9") {
+		t.Error("after a restart with discovery not synced, the last known endpoints are not served")
+	}
+	// Still unsynced: churn signals change nothing.
+	disc2.set(nil, false)
+	h2.rec.RefreshEndpoints()
+	if !strings.Contains(cla(t, h2, caller), "10.0.0.9") {
+		t.Error("an unsynced discovery drained the endpoints")
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
