@@ -90,6 +90,6 @@ func proxyVersion(shared *Layer, own map[string][]*Resource) string {
 		h.Write([]byte("layer\x00"))
 		h.Write(shared.digest[:])
 	}
-	h.Write(entriesOf(own))
+	writeEntries(h, own)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

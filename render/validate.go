@@ -70,6 +70,7 @@ func (b *builder) validate() {
 				}
 			}
 			l.unresolved = unresolvedIn(l)
+			b.checkLayerSecrets(px, l)
 		}
 		for _, t := range ResourceTypes {
 			for _, r := range px.own[t] {
@@ -135,12 +136,13 @@ func hasIn(rs []*Resource, name string) bool {
 }
 
 // unresolvedIn lists a layer's resources that reference something the layer
-// lacks, or a secret: only those can make a proxy of the layer dangle.
+// lacks: only those can make a proxy of the layer dangle. Secrets do not
+// depend on the proxy; checkLayerSecrets checks them once per layer.
 func unresolvedIn(l *Layer) []*Resource {
 	var out []*Resource
 	for _, t := range ResourceTypes {
 		for _, r := range l.byType[t] {
-			ok := len(r.refs.secrets) == 0
+			ok := true
 			for _, n := range r.refs.routes {
 				ok = ok && hasIn(l.byType[resource.RouteType], n)
 			}
@@ -164,14 +166,7 @@ func unresolvedIn(l *Layer) []*Resource {
 // A dangling reference inside a shared resource is reported once, naming the
 // first proxy (in class order) that has it.
 func (b *builder) checkProxy(px *Proxy) {
-	once := func(r *Resource, what string) bool {
-		k := r.typeURL + "\x00" + r.Name + "\x00" + r.Version + "\x00" + what
-		if b.reported[k] {
-			return false
-		}
-		b.reported[k] = true
-		return true
-	}
+	once := b.once
 	// Resources are sorted by name, so membership is a binary search; no
 	// per-proxy maps (20,000 proxies at 10,000 services).
 	has := func(typeURL, name string) bool {
@@ -212,6 +207,32 @@ func (b *builder) checkProxy(px *Proxy) {
 	if px.shared != nil {
 		for _, r := range px.shared.unresolved {
 			check(r)
+		}
+	}
+}
+
+// once reports whether a finding about r is new: a shared resource is
+// reported once, not once per proxy.
+func (b *builder) once(r *Resource, what string) bool {
+	k := r.typeURL + "\x00" + r.Name + "\x00" + r.Version + "\x00" + what
+	if b.reported[k] {
+		return false
+	}
+	b.reported[k] = true
+	return true
+}
+
+// checkLayerSecrets checks the SDS names a layer's resources use, once for
+// every proxy of the layer (whether a secret is served does not depend on
+// the proxy), naming px, the first proxy that has the layer.
+func (b *builder) checkLayerSecrets(px *Proxy, l *Layer) {
+	for _, t := range ResourceTypes {
+		for _, r := range l.byType[t] {
+			for _, s := range r.refs.secrets {
+				if !b.secretServed(s) && b.once(r, "sds:"+s) {
+					b.errorf(CodeSecret, r.origin, "proxy %q: %s %q uses secret %q, which is not served", px.Class, shortType(r.typeURL), r.Name, s)
+				}
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gitmesh/gitmesh/internal/adsload"
 	"github.com/gitmesh/gitmesh/internal/meshgen"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
+	"github.com/gitmesh/gitmesh/schema"
 )
 
 const sentBytesMetric = "gitmesh_xds_sent_bytes_total"
@@ -37,7 +38,8 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	r1, err := buildRevision(ctx, "r1", fsys)
+	cache := schema.NewCache()
+	r1, err := buildRevision(ctx, "r1", fsys, cache)
 	if err != nil {
 		return res, err
 	}
@@ -149,7 +151,7 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		return res, err
 	}
 	t := time.Now()
-	r2, err := buildRevision(ctx, "r2", fs2)
+	r2, err := buildRevision(ctx, "r2", fs2, cache)
 	if err != nil {
 		return res, err
 	}
@@ -157,6 +159,7 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		res.ReusedClasses = reuseUnchanged(r1, r2)
 	}
 	res.ChangeReloadMS = ms(time.Since(t))
+	res.ChangeLoadMS, res.ChangeRenderMS = r2.loadMS, r2.renderMS
 	h = cpuSeconds()
 	ex2, err := expect(exp, streams, r2.update, &r1.update)
 	harness += cpuSeconds() - h

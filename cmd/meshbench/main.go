@@ -157,6 +157,8 @@ type Result struct {
 	// Apply until it holds the changed resources.
 	ChangeService            string  `json:"change_service"`
 	ChangeReloadMS           float64 `json:"change_reload_ms"`
+	ChangeLoadMS             float64 `json:"change_load_ms"`
+	ChangeRenderMS           float64 `json:"change_render_ms"`
 	ChangeApplyMS            float64 `json:"change_apply_ms"`
 	ChangeP50MS              float64 `json:"change_p50_ms"`
 	ChangeP99MS              float64 `json:"change_p99_ms"`

@@ -32,10 +32,12 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // buildRevision runs fsys through the pipeline. A generated mesh must be
 // valid: any error finding is a bug in meshgen or the tool, so it fails.
-func buildRevision(ctx context.Context, id string, fsys fstest.MapFS) (*revision, error) {
+// The schema cache is shared between revisions, as the reconciler's is, so
+// a one-service change re-checks one entity.
+func buildRevision(ctx context.Context, id string, fsys fstest.MapFS, cache *schema.Cache) (*revision, error) {
 	r := &revision{id: id}
 	t := time.Now()
-	m, diags, err := schema.Load(ctx, fsys, schema.Options{Timeout: 10 * time.Minute})
+	m, diags, err := schema.Load(ctx, fsys, schema.Options{Timeout: 10 * time.Minute, Cache: cache})
 	r.loadMS = ms(time.Since(t))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", id, err)
