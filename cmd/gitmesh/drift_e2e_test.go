@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,12 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gitmesh/gitmesh/internal/kubetest"
 	"github.com/gitmesh/gitmesh/reconciler/api"
@@ -45,25 +38,11 @@ services: ratings: {
 }
 `
 
-// silentClient is a raw ADS stream that asks for listeners and never ACKs
-// what it gets: a proxy stuck on its old config.
+// silentClient takes its listeners and never ACKs them: a proxy stuck on
+// its old config.
 func silentClient(t *testing.T, addr, node string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resource.ListenerType}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
+	if _, _, err := listenerStream(t, addr, node); err != nil {
 		t.Fatalf("%s: %v", node, err)
 	}
 }
@@ -257,17 +236,7 @@ func TestDriftCommits(t *testing.T) {
 // and waits for the refusal.
 func undeclared(t *testing.T, addr, node string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resource.ListenerType})
-	if _, err := stream.Recv(); err == nil || !strings.Contains(err.Error(), "NotFound") {
+	if _, _, err := listenerStream(t, addr, node); err == nil || !strings.Contains(err.Error(), "NotFound") {
 		t.Fatalf("undeclared node %s: got %v, want NotFound", node, err)
 	}
 }

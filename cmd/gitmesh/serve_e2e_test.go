@@ -259,10 +259,10 @@ func metric(t *testing.T, base, name string) float64 {
 	return sum
 }
 
-// nackWithText is a raw ADS client (a real gRPC stream to our server) that
-// asks for listeners and rejects what it gets with the given text, the way
-// a proxy NACKs config it cannot use.
-func nackWithText(t *testing.T, addr, node, text string) {
+// listenerStream is a raw ADS client (a real gRPC stream to our server)
+// that asks for listeners as node and returns the stream with the first
+// response, or the error the server ended the stream with.
+func listenerStream(t *testing.T, addr, node string) (discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, *discoveryv3.DiscoveryResponse, error) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -275,16 +275,23 @@ func nackWithText(t *testing.T, addr, node, text string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &corev3.Node{Id: node}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: n, TypeUrl: resource.ListenerType}); err != nil {
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resource.ListenerType}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := stream.Recv()
+	return stream, resp, err
+}
+
+// nackWithText rejects the listeners it gets with the given text, the way
+// a proxy NACKs config it cannot use.
+func nackWithText(t *testing.T, addr, node, text string) {
+	t.Helper()
+	stream, resp, err := listenerStream(t, addr, node)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := stream.Send(&discoveryv3.DiscoveryRequest{
-		Node: n, TypeUrl: resource.ListenerType, ResponseNonce: resp.GetNonce(),
+		Node: &corev3.Node{Id: node}, TypeUrl: resource.ListenerType, ResponseNonce: resp.GetNonce(),
 		ErrorDetail: &status.Status{Code: 3, Message: text},
 	}); err != nil {
 		t.Fatal(err)
