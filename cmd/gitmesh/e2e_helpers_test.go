@@ -12,12 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,113 +23,59 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds"
+
+	"github.com/gitmesh/gitmesh/internal/gittest"
 )
 
 // gitServer is a bare repository served by a real `git daemon` on loopback,
 // with a working clone to commit from.
 type gitServer struct {
-	t        *testing.T
-	bare     string
-	work     string
-	port     int
-	daemon   *exec.Cmd
-	basePath string
+	t      *testing.T
+	bare   string
+	work   string
+	daemon *gittest.Daemon
 }
+
+// gitEnv is the git CLI's environment in these tests; Ada commits.
+var gitEnv = gittest.Env("", gittest.Person{Name: "Ada", Email: "ada@example.com"})
 
 func git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com",
-		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return gittest.Run(t, gitEnv, dir, args...)
 }
 
 func newGitServer(t *testing.T) *gitServer {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("git is required for the end-to-end tests (CI installs it)")
-	}
 	base := t.TempDir()
-	g := &gitServer{t: t, basePath: base, bare: filepath.Join(base, "mesh.git"), work: filepath.Join(t.TempDir(), "work")}
+	g := &gitServer{t: t, bare: filepath.Join(base, "mesh.git"), work: filepath.Join(t.TempDir(), "work")}
 	git(t, base, "init", "-q", "--bare", "-b", "main", g.bare)
 	git(t, base, "init", "-q", "-b", "main", g.work)
 	git(t, g.work, "remote", "add", "origin", g.bare)
-	g.start()
+	g.daemon = gittest.StartDaemon(t, base, gitEnv)
 	return g
 }
 
-// start runs git daemon and waits until it accepts connections.
-func (g *gitServer) start() {
-	t := g.t
-	t.Helper()
-	g.port = freePort(t)
-	g.daemon = exec.Command("git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr", "--base-path="+g.basePath,
-		"--listen=127.0.0.1", "--port="+strconv.Itoa(g.port), g.basePath)
-	// Its own process group, so stop can kill the per-connection children
-	// too; no stderr pipe, which those children would hold open.
-	g.daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := g.daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.stop)
-	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(g.port)); err == nil {
-			c.Close()
-			return
-		}
-	}
-	t.Fatal("git daemon did not start")
-}
+// stop takes the Git server away.
+func (g *gitServer) stop() { g.daemon.Stop() }
 
-func (g *gitServer) stop() {
-	if g.daemon != nil && g.daemon.Process != nil {
-		syscall.Kill(-g.daemon.Process.Pid, syscall.SIGKILL)
-		g.daemon.Wait()
-		g.daemon = nil
-	}
-}
-
-func (g *gitServer) url() string { return fmt.Sprintf("git://127.0.0.1:%d/mesh.git", g.port) }
+func (g *gitServer) url() string { return g.daemon.URL("mesh.git") }
 
 // commit writes files into the work tree, commits and pushes; it returns
 // the commit SHA.
 func (g *gitServer) commit(msg string, files map[string]string) string {
 	g.t.Helper()
-	for name, content := range files {
-		path := filepath.Join(g.work, name)
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-	}
+	gittest.WriteFiles(g.t, g.work, files)
 	git(g.t, g.work, "add", "-A")
 	git(g.t, g.work, "commit", "-q", "-m", msg)
 	git(g.t, g.work, "push", "-q", "origin", "main")
 	return git(g.t, g.work, "rev-parse", "HEAD")
 }
 
-// versionBackend is a real gRPC server that tells which version it is: its
-// health service answers SERVING for the name of its version only.
-func versionBackend(t *testing.T, version string) int {
+// backendAt is a real gRPC server on ip that answers health checks for
+// version.
+func backendAt(t *testing.T, ip, version string) int {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp4", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +87,11 @@ func versionBackend(t *testing.T, version string) int {
 	t.Cleanup(gs.Stop)
 	return lis.Addr().(*net.TCPAddr).Port
 }
+
+// versionBackend is a real gRPC server on 127.0.0.1 that tells which
+// version it is: its health service answers SERVING for the name of its
+// version only.
+func versionBackend(t *testing.T, version string) int { return backendAt(t, "127.0.0.1", version) }
 
 // xdsClient is a real grpc-go client resolving xds:///target through our
 // ADS server with its own bootstrap (grpc-go's per-client option, so no

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,23 +65,6 @@ func hostIP(t *testing.T) string {
 	}
 	t.Skip("no non-loopback IPv4 address: EndpointSlices cannot point at loopback backends")
 	return ""
-}
-
-// backendAt is a real gRPC server on ip that answers health checks for
-// version.
-func backendAt(t *testing.T, ip, version string) int {
-	t.Helper()
-	lis, err := net.Listen("tcp4", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	hs := health.NewServer()
-	hs.SetServingStatus(version, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(gs, hs)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	return lis.Addr().(*net.TCPAddr).Port
 }
 
 // kubeWorkload creates a pod (it stays Pending: only the API server runs)

@@ -3,10 +3,11 @@ package check
 import (
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitmesh/gitmesh/internal/gittest"
 )
 
 // testRepo is a real Git repository built with the git CLI, holding a mesh
@@ -34,18 +35,7 @@ func (r *testRepo) meshDir() string { return filepath.Join(r.root, meshSub) }
 
 func (r *testRepo) git(t testing.TB, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.root
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=gitmesh test", "GIT_AUTHOR_EMAIL=test@gitmesh.invalid",
-		"GIT_COMMITTER_NAME=gitmesh test", "GIT_COMMITTER_EMAIL=test@gitmesh.invalid",
-		"GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Run(t, gittest.Env("", gittest.Person{Name: "gitmesh test", Email: "test@gitmesh.invalid", Date: "2026-01-01T00:00:00Z"}), r.root, args...)
 }
 
 func (r *testRepo) commit(t testing.TB, msg string) {

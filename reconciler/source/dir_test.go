@@ -11,32 +11,12 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/gitmesh/gitmesh/internal/gittest"
 )
 
 // fstestFS runs the standard library's fs.FS conformance checks.
 func fstestFS(fsys fs.FS, expected ...string) error { return fstest.TestFS(fsys, expected...) }
-
-// writeFiles writes files under dir; a value starting with "->" makes a
-// symlink to the rest.
-func writeFiles(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		os.Remove(p)
-		var err error
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			err = os.Symlink(target, p)
-		} else {
-			err = os.WriteFile(p, []byte(content), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func newDir(t *testing.T, dir string, opts DirOptions) *DirSource {
 	t.Helper()
@@ -56,7 +36,7 @@ func newDir(t *testing.T, dir string, opts DirOptions) *DirSource {
 
 func TestDirSourceIDs(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	gittest.WriteFiles(t, dir, map[string]string{
 		"mesh.cue":             "mesh: 1\n",
 		"services/reviews.cue": "reviews: 1\n",
 		"README.md":            "ignored\n",
@@ -96,7 +76,7 @@ func TestDirSourceIDs(t *testing.T) {
 	prev := rev
 	for _, st := range steps {
 		time.Sleep(5 * time.Millisecond) // distinct mtimes even on coarse clocks
-		writeFiles(t, dir, st.edit)
+		gittest.WriteFiles(t, dir, st.edit)
 		got, err := src.Latest(ctx)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
@@ -137,7 +117,7 @@ func expect(name, want string) func(fs.FS) error {
 
 func TestDirSourceSymlinksAndLimits(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	gittest.WriteFiles(t, dir, map[string]string{
 		"a.cue":      "a: 1\n",
 		"big.cue":    strings.Repeat("x", 2048),
 		"passwd.cue": "->/etc/passwd",
@@ -181,7 +161,7 @@ func TestDirSourceSymlinksAndLimits(t *testing.T) {
 
 func TestDirSourceWatch(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"a.cue": "a: 1\n"})
+	gittest.WriteFiles(t, dir, map[string]string{"a.cue": "a: 1\n"})
 	src := newDir(t, dir, DirOptions{})
 	ctx := testCtx(t)
 	events := src.Watch(ctx)
@@ -197,7 +177,7 @@ func TestDirSourceWatch(t *testing.T) {
 	// A burst of writes yields one (coalesced) signal.
 	start := time.Now()
 	for i := 0; i < 5; i++ {
-		writeFiles(t, dir, map[string]string{"a.cue": fmt.Sprintf("a: %d\n", i+2)})
+		gittest.WriteFiles(t, dir, map[string]string{"a.cue": fmt.Sprintf("a: %d\n", i+2)})
 	}
 	select {
 	case <-events:

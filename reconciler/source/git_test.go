@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+
+	"github.com/gitmesh/gitmesh/internal/gittest"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -163,8 +165,8 @@ func TestGitSourceErrors(t *testing.T) {
 		permanent bool
 		reason    error
 	}{
-		{"server down", GitOptions{URL: fmt.Sprintf("git://127.0.0.1:%d/mesh.git", freePort(t))}, false, nil},
-		{"http server down", GitOptions{URL: fmt.Sprintf("http://127.0.0.1:%d/mesh.git", freePort(t))}, false, nil},
+		{"server down", GitOptions{URL: fmt.Sprintf("git://127.0.0.1:%d/mesh.git", gittest.FreePort(t))}, false, nil},
+		{"http server down", GitOptions{URL: fmt.Sprintf("http://127.0.0.1:%d/mesh.git", gittest.FreePort(t))}, false, nil},
 		{"missing branch", GitOptions{URL: r.bare, Branch: "nope"}, true, ErrBranchNotFound},
 		{"missing path", GitOptions{URL: r.bare, Path: "nope"}, true, ErrPathNotFound},
 		{"path is a file", GitOptions{URL: r.bare, Path: "mesh/a.cue"}, true, ErrPathNotFound},
