@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/internal/sorted"
 )
 
 // Any wraps the resource's deterministic bytes for xDS without marshalling
@@ -54,7 +56,7 @@ func (p *Proxy) Resources(typeURL string) []*Resource {
 	if p.shared == nil {
 		return p.own[typeURL]
 	}
-	return merged(p.shared.byType[typeURL], p.own[typeURL])
+	return sorted.Merge(p.shared.byType[typeURL], p.own[typeURL], func(r *Resource) string { return r.Name })
 }
 
 // Shared returns the layer of resources the proxy shares whole with other

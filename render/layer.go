@@ -101,26 +101,3 @@ func (p *proxyBuilder) without(own []*Resource, shared []*Resource) []*Resource 
 	}
 	return out
 }
-
-// merged returns a proxy's resources of one type, its layer's and its own,
-// sorted by name. It allocates: the hot paths use Shared and Own instead.
-func merged(shared, own []*Resource) []*Resource {
-	if len(shared) == 0 {
-		return own
-	}
-	if len(own) == 0 {
-		return shared
-	}
-	out := make([]*Resource, 0, len(shared)+len(own))
-	i, j := 0, 0
-	for i < len(shared) || j < len(own) {
-		if j == len(own) || (i < len(shared) && shared[i].Name < own[j].Name) {
-			out = append(out, shared[i])
-			i++
-		} else {
-			out = append(out, own[j])
-			j++
-		}
-	}
-	return out
-}

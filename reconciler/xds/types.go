@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/internal/sorted"
 )
 
 // Resource is one xDS resource, marshalled once by render and shared by every
@@ -54,25 +56,7 @@ func (c *ClassConfig) List(typeURL string) []*Resource {
 	if c.Shared == nil {
 		return own
 	}
-	shared := c.Shared.Resources[typeURL]
-	if len(own) == 0 {
-		return shared
-	}
-	if len(shared) == 0 {
-		return own
-	}
-	out := make([]*Resource, 0, len(shared)+len(own))
-	i, j := 0, 0
-	for i < len(shared) || j < len(own) {
-		if j == len(own) || (i < len(shared) && shared[i].Name < own[j].Name) {
-			out = append(out, shared[i])
-			i++
-		} else {
-			out = append(out, own[j])
-			j++
-		}
-	}
-	return out
+	return sorted.Merge(c.Shared.Resources[typeURL], own, func(r *Resource) string { return r.Name })
 }
 
 // Types returns the type URLs the class serves resources of, sorted.
