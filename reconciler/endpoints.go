@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/reconciler/ca"
+	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -145,7 +146,7 @@ func (r *Reconciler) RefreshEndpoints() {
 		r.saveEndpoints(eps)
 	}
 	r.metrics.endpointPushes.WithLabelValues("applied").Inc()
-	r.log.Info("applied discovered endpoints", "revision", shortID(live.revision), "took", time.Since(start).Round(time.Millisecond))
+	r.log.Info("applied discovered endpoints", "revision", source.ShortID(live.revision), "took", time.Since(start).Round(time.Millisecond))
 	if r.opts.OnApplied != nil {
 		r.opts.OnApplied()
 	}

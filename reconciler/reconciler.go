@@ -223,13 +223,13 @@ func (r *Reconciler) Restore() error {
 	r.liveID = lg.Revision
 	r.settled = true
 	r.status.Live = &RevisionInfo{
-		ID: lg.Revision, Short: shortID(lg.Revision), Message: lg.Message, Author: lg.Author,
+		ID: lg.Revision, Short: source.ShortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
-	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+shortID(lg.Revision)+" from the state dir")
+	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+source.ShortID(lg.Revision)+" from the state dir")
 	r.summarizeLocked(now, false, true)
 	r.metrics.revision(lg.Revision)
-	r.log.Info("restored last good state", "revision", shortID(lg.Revision), "classes", len(lg.Update.Classes))
+	r.log.Info("restored last good state", "revision", source.ShortID(lg.Revision), "classes", len(lg.Update.Classes))
 	return nil
 }
 
@@ -300,14 +300,4 @@ func (r *Reconciler) backoff(n int) time.Duration {
 	d = min(d, r.opts.RetryMax)
 	jitter := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(d) * jitter)
-}
-
-func shortID(id string) string {
-	if len(id) > 4 && id[:4] == "dir:" {
-		id = id[4:]
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

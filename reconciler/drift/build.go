@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -122,9 +123,9 @@ func Build(in Input) []Finding {
 	fs = append(fs, certificateFindings(in)...)
 	if in.Revision.Newest != "" && in.Revision.Newest != in.Revision.Served {
 		fs = append(fs, Finding{Code: CodeRevisionNotServed, Severity: SeverityWarning,
-			Objects: []string{"revision/" + short(in.Revision.Newest)},
+			Objects: []string{"revision/" + source.ShortID(in.Revision.Newest)},
 			Message: fmt.Sprintf("newest revision %s is not served (serving %s): %s",
-				short(in.Revision.Newest), orNone(short(in.Revision.Served)), oneLine(in.Revision.NewestStatus, 300))})
+				source.ShortID(in.Revision.Newest), orNone(source.ShortID(in.Revision.Served)), oneLine(in.Revision.NewestStatus, 300))})
 	}
 	return capPerCode(fs)
 }
@@ -158,11 +159,11 @@ func proxyFindings(in Input) []Finding {
 			case t.Status == xds.Nacked && t.LastNack != nil:
 				f = Finding{Code: CodeNacked, Severity: SeverityError,
 					Message: fmt.Sprintf("%s NACKed %s of revision %s: %s", p.NodeID, typeName(t.TypeURL),
-						orNone(short(t.LastNack.Revision)), oneLine(t.LastNack.Error, 300))}
+						orNone(source.ShortID(t.LastNack.Revision)), oneLine(t.LastNack.Error, 300))}
 			case t.Status == xds.Stale && !t.SentAt.IsZero() && in.Now.Sub(t.SentAt) > in.StaleAfter:
 				f = Finding{Code: CodeStale, Severity: SeverityWarning,
 					Message: fmt.Sprintf("%s has not ACKed %s of revision %s within %s", p.NodeID, typeName(t.TypeURL),
-						orNone(short(t.SentRevision)), in.StaleAfter)}
+						orNone(source.ShortID(t.SentRevision)), in.StaleAfter)}
 			default:
 				continue
 			}

@@ -3,6 +3,8 @@ package drift
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gitmesh/gitmesh/reconciler/source"
 )
 
 // maxSubject keeps the commit subject readable in `git log --oneline`.
@@ -66,9 +68,9 @@ func Message(prev, next *Report) string {
 	case len(c.Added) == 0 && len(c.Resolved) == 0 && len(c.Changed) == 1:
 		subject = "drift: " + c.Changed[0].Message
 	case c.Empty() || (len(c.Added)+len(c.Resolved)+len(c.Changed) == 0):
-		subject = fmt.Sprintf("drift: serving %s", orNone(short(next.Revision.Served)))
+		subject = fmt.Sprintf("drift: serving %s", orNone(source.ShortID(next.Revision.Served)))
 		if next.Revision.Newest != "" {
-			subject += fmt.Sprintf(", newest %s %s", short(next.Revision.Newest), next.Revision.NewestStatus)
+			subject += fmt.Sprintf(", newest %s %s", source.ShortID(next.Revision.Newest), next.Revision.NewestStatus)
 		}
 	default:
 		var parts []string
@@ -90,7 +92,7 @@ func Message(prev, next *Report) string {
 	b.WriteString(oneLine(subject, maxSubject))
 	b.WriteString("\n\n")
 	fmt.Fprintf(&b, "cluster %s: %d errors, %d warnings, %d info; serving %s\n",
-		next.Cluster, next.Summary.Errors, next.Summary.Warnings, next.Summary.Infos, orNone(short(next.Revision.Served)))
+		next.Cluster, next.Summary.Errors, next.Summary.Warnings, next.Summary.Infos, orNone(source.ShortID(next.Revision.Served)))
 	if len(c.Added)+len(c.Changed)+len(c.Resolved) > 0 {
 		b.WriteString("\n")
 	}
@@ -110,16 +112,6 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
-}
-
-// short is a revision's display form (12 hex digits; directory snapshots
-// keep their "dir:" prefix off).
-func short(id string) string {
-	id = strings.TrimPrefix(id, "dir:")
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // oneLine keeps the first line of s, cut to n runes with an ellipsis.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitmesh/gitmesh/reconciler/source"
 )
 
 // ErrNotFound is what a Writer's Read returns when the branch or the file
@@ -235,7 +237,7 @@ func (r *Runner) commit(ctx context.Context, rep *Report) error {
 	r.mu.Unlock()
 	if committed {
 		r.metrics.commits.WithLabelValues("committed").Inc()
-		r.log.Info("committed drift report", "commit", short(commit), "subject", oneLine(msg, maxSubject))
+		r.log.Info("committed drift report", "commit", source.ShortID(commit), "subject", oneLine(msg, maxSubject))
 	}
 	return nil
 }

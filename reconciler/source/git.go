@@ -253,7 +253,7 @@ func (g *GitSource) revision() (Revision, error) {
 	id := c.Hash.String()
 	return Revision{
 		ID:      id,
-		Short:   shortID(id),
+		Short:   ShortID(id),
 		Files:   files,
 		Message: strings.TrimSpace(c.Message),
 		Author:  fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),

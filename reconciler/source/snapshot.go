@@ -133,7 +133,7 @@ func (d *DirSource) snapshot() (Revision, error) {
 	}
 	id := "dir:" + hex.EncodeToString(h.Sum(nil))
 	files := &roFS{b: &memBackend{rootNode: root}, mu: noLock{}, maxRead: d.opts.MaxFileSize}
-	return Revision{ID: id, Short: shortID(id), Files: files}, nil
+	return Revision{ID: id, Short: ShortID(id), Files: files}, nil
 }
 
 // writeField writes a length-prefixed field, so no two different trees

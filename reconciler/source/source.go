@@ -38,9 +38,9 @@ type Source interface {
 	String() string
 }
 
-// shortID is the 12-character display form of an ID, after its
-// "dir:" prefix if any.
-func shortID(id string) string {
+// ShortID is the 12-character display form of a revision ID, after its
+// "dir:" prefix if any: what logs, status and drift reports show.
+func ShortID(id string) string {
 	const prefix = "dir:"
 	if len(id) > len(prefix) && id[:len(prefix)] == prefix {
 		id = id[len(prefix):]
