@@ -22,6 +22,9 @@ type EndpointSource interface {
 	Endpoints(m *model.Mesh) map[string][]model.Endpoint
 	// Changed signals (coalesced) that Endpoints may return something new.
 	Changed() <-chan struct{}
+	// Synced reports whether Endpoints sees the whole picture yet; until
+	// then the last known endpoints are served, not a partial view.
+	Synced() bool
 }
 
 // liveInput is what the served configuration was rendered from.
@@ -33,10 +36,6 @@ type liveInput struct {
 	credentials map[string]bool
 }
 
-// syncer is implemented by discovery that can tell whether its view is
-// complete (*kube.Discovery: its caches have listed).
-type syncer interface{ Synced() bool }
-
 // discovered returns the run-time endpoints for m, or nil without
 // discovery. Until discovery has synced (the API server is down at start),
 // it returns the last known endpoints — served before, or saved in the
@@ -45,7 +44,7 @@ func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
 	if r.opts.Discovery == nil {
 		return nil
 	}
-	if s, ok := r.opts.Discovery.(syncer); ok && !s.Synced() {
+	if !r.opts.Discovery.Synced() {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
 		if r.live != nil {
@@ -112,33 +111,22 @@ func (r *Reconciler) RefreshEndpoints() {
 		return
 	}
 	start := time.Now()
-	b, err := render.Render(render.Input{Mesh: live.mesh, Endpoints: eps, Credentials: live.credentials})
+	in := render.Input{Mesh: live.mesh, Endpoints: eps, Credentials: live.credentials}
+	b, err := render.Render(in)
 	if err != nil {
 		r.log.Error("could not render discovered endpoints; keeping the previous ones", "err", err)
 		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
 		return
 	}
-	base := r.toUpdate(live.revision, b)
-	plan, err := planSecrets(live.mesh, b.Classes())
-	if err == nil {
-		var u = base
-		u, err = r.withSecrets(base, plan)
-		if err == nil {
-			err = r.opts.Server.Apply(u)
-		}
-		if err == nil {
-			r.setServed(u)
-		}
-	}
-	if err != nil {
-		r.log.Error("could not apply discovered endpoints; keeping the previous ones", "err", err)
+	base, plan, se := r.serve(live.revision, in, b)
+	if se != nil {
+		r.log.Error("could not apply discovered endpoints; keeping the previous ones", "err", se.err)
 		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
 		return
 	}
-	r.mu.Lock()
-	r.live = &liveInput{revision: live.revision, mesh: live.mesh, endpoints: eps, credentials: live.credentials}
+	r.mu.RLock()
 	lg := r.lastGood
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	if lg != nil && lg.Revision == live.revision {
 		// The state dir keeps the last known endpoints, so a restart with
 		// Kubernetes unreachable serves them.

@@ -119,25 +119,12 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 			return nil
 		}},
 		{"apply", func() *stepError {
-			base := r.toUpdate(rev.ID, bundle)
-			plan, err := planSecrets(mesh, bundle.Classes())
-			if err != nil {
-				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
-			}
-			u, err := r.withSecrets(base, plan)
-			if err != nil {
-				// The CA or a credential file failed, not the revision.
-				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, transient: true, err: err}
-			}
-			if err := r.opts.Server.Apply(u); err != nil {
-				return &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
+			base, plan, se := r.serve(rev.ID, input, bundle)
+			if se != nil {
+				return se
 			}
 			r.persist(rev, base, plan)
 			r.saveEndpoints(input.Endpoints)
-			r.setServed(u)
-			r.mu.Lock()
-			r.live = &liveInput{revision: rev.ID, mesh: mesh, endpoints: input.Endpoints, credentials: input.Credentials}
-			r.mu.Unlock()
 			return nil
 		}},
 	}
@@ -160,6 +147,32 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 		r.opts.OnApplied()
 	}
 	return next
+}
+
+// serve hands a rendered bundle to the xDS server: the update reusing every
+// unchanged class, the secrets overlaid, applied; then it records what is
+// live. It returns the update without secrets and the secrets plan, which
+// the state file keeps. A new revision and new discovered endpoints both
+// go through it.
+func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (xds.Update, map[string]state.ClassSecrets, *stepError) {
+	base := r.toUpdate(revision, b)
+	plan, err := planSecrets(in.Mesh, b.Classes())
+	if err != nil {
+		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
+	}
+	u, err := r.withSecrets(base, plan)
+	if err != nil {
+		// The CA or a credential file failed, not the revision.
+		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, transient: true, err: err}
+	}
+	if err := r.opts.Server.Apply(u); err != nil {
+		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
+	}
+	r.setServed(u)
+	r.mu.Lock()
+	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, credentials: in.Credentials}
+	r.mu.Unlock()
+	return base, plan, nil
 }
 
 func firstError(ds model.Diagnostics) string {
