@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitmesh/gitmesh/internal/meshgen"
 	"github.com/gitmesh/gitmesh/reconciler/source"
+	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -28,11 +29,13 @@ func BenchmarkEndpointChurn(b *testing.B) {
 			}
 			srv, _ := xds.New(xds.Options{Logger: quiet})
 			disc := &staticDiscovery{changed: make(chan struct{}, 1), synced: true, eps: map[string][]model.Endpoint{}}
-			r, err := New(Options{Source: nopSource{}, Server: srv, Logger: quiet, Discovery: disc})
+			r, err := New(Options{Source: nopSource{}, Server: srv, Logger: quiet, Discovery: disc, StateDir: b.TempDir()})
 			if err != nil {
 				b.Fatal(err)
 			}
 			r.live = &liveInput{revision: "bench", mesh: m, endpoints: map[string][]model.Endpoint{}}
+			// Served revision on record: each change is also saved to the state dir.
+			r.lastGood = &state.LastGood{Revision: "bench"}
 			r.RefreshEndpoints() // the first full apply
 			disc.set(map[string][]model.Endpoint{"svc00000/v1": {{Address: "10.0.0.1"}}}, true)
 			r.RefreshEndpoints()
