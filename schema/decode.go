@@ -3,7 +3,9 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 
@@ -62,10 +64,28 @@ func decodeInto(v cue.Value, out any, path string, e *evaluator, needJSON bool) 
 		return nil, false
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		e.add(CodeSchema, path, err.Error(), nil)
+		e.add(CodeSchema, path, decodeMessage(err), nil)
 		return nil, false
 	}
 	return b, true
+}
+
+// decodeMessage says what encoding/json could not decode without its Go
+// type names. The schema bounds every number to what its model field (and
+// Envoy field) holds, so this is a safety net, not an expected message.
+func decodeMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if i := strings.LastIndexByte(field, '.'); i >= 0 {
+			field = field[i+1:]
+		}
+		if field == "" {
+			return te.Value + " out of range"
+		}
+		return fmt.Sprintf("%s: %s out of range", field, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func (d *decoder) meshConfig(v cue.Value, e *evaluator) {
@@ -166,7 +186,7 @@ func decodeExtension(v cue.Value, path string, e *evaluator) (*model.Extension, 
 		Config json.RawMessage `json:"config"`
 	}
 	if err := json.Unmarshal(b, &wire); err != nil {
-		e.add(CodeSchema, path, err.Error(), nil)
+		e.add(CodeSchema, path, decodeMessage(err), nil)
 		return nil, nil, false
 	}
 	x := wire.Extension
