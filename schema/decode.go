@@ -125,6 +125,7 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 			ver.Name = vn
 		}
 		nameRoutes(s.Routes)
+		checkRegexes(path, s.Routes, e)
 		return s, b, true
 	case "gateways":
 		g := &model.Gateway{}
@@ -133,6 +134,7 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 		}
 		g.Name = name
 		nameRoutes(g.Routes)
+		checkRegexes(path, g.Routes, e)
 		return g, b, true
 	case "external":
 		x := &model.External{}
