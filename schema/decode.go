@@ -12,14 +12,6 @@ import (
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
-// decodeViaJSON picks how validated values become model structs: exporting
-// JSON and using encoding/json (true) or cue.Value.Decode (false). JSON won
-// by measurement: at 300 services decoding alone took 75 vs 115 CPU-ms,
-// and a whole load of 1,000 services allocates 299 vs 399 MB
-// (BenchmarkLoadDecode). The switch stays so the comparison can be re-run
-// on new CUE versions.
-var decodeViaJSON = true
-
 // decoder fills a model.Mesh from validated CUE values.
 type decoder struct {
 	mesh *model.Mesh
@@ -51,7 +43,7 @@ func (d *decoder) into(v cue.Value, out any, path string, e *evaluator) ([]byte,
 // decodeInto decodes v into out; needJSON asks for the JSON it was
 // decoded from (for guardrails and the load cache) whatever the decoding.
 func decodeInto(v cue.Value, out any, path string, e *evaluator, needJSON bool) ([]byte, bool) {
-	if !decodeViaJSON && !needJSON {
+	if e.tune.decodeViaCUE && !needJSON {
 		if err := v.Decode(out); err != nil {
 			e.add(CodeSchema, path, err.Error(), nil)
 			return nil, false

@@ -95,8 +95,7 @@ func TestLoadDiagnostics(t *testing.T) {
 	} {
 		for _, plain := range []bool{true, false} {
 			t.Run(tc.name+map[bool]string{true: "/plain", false: "/general"}[plain], func(t *testing.T) {
-				defer setPlainPath(plain)()
-				_, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "bad", tc.name), Options{})
+				_, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "bad", tc.name), pathOptions(plain))
 				if err != nil {
 					t.Fatalf("LoadDir: %v", err)
 				}
@@ -108,11 +107,12 @@ func TestLoadDiagnostics(t *testing.T) {
 	}
 }
 
-// setPlainPath switches between the loader's two paths for one test.
-func setPlainPath(on bool) func() {
-	old := usePlainPath
-	usePlainPath = on
-	return func() { usePlainPath = old }
+// pathOptions picks the loader's plain path (if it applies) or forces the
+// general one.
+func pathOptions(plain bool) Options {
+	var o Options
+	o.tune.generalPath = !plain
+	return o
 }
 
 func TestLoadUnsafeFiles(t *testing.T) {
@@ -220,9 +220,7 @@ func TestLoadGenerated(t *testing.T) {
 	for _, opt := range []meshgen.Options{{Seed: 1}, {Seed: 2, Unscoped: true, Protocol: "grpc"}} {
 		var first *model.Mesh
 		for _, plain := range []bool{true, false} {
-			restore := setPlainPath(plain)
-			m, diags, err := Load(context.Background(), meshgen.Generate(40, opt), Options{})
-			restore()
+			m, diags, err := Load(context.Background(), meshgen.Generate(40, opt), pathOptions(plain))
 			if err != nil || len(diags) > 0 {
 				t.Fatalf("Load(%+v): %v %v", opt, err, diags)
 			}
