@@ -75,7 +75,7 @@ func decodeMessage(err error) string {
 		if field == "" {
 			return te.Value + " out of range"
 		}
-		return fmt.Sprintf("%s: %s out of range", field, te.Value)
+		return fmt.Sprintf("field %q: %s out of range", field, te.Value)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }

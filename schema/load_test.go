@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,40 @@ func TestLoadDiagnostics(t *testing.T) {
 			`GM0002 error services/reviews.cue:24:25: extensions.bad.wasm.url: invalid value "ftp://x" (want an http://, https:// or oci:// URL)`,
 			`GM0002 error services/reviews.cue:24:41: extensions.bad.wasm.sha256: invalid value "abc" (want 64 lower case hex digits)`,
 			"GM0002 error services/reviews.cue:25:1: Services: field not allowed",
+		}},
+		// Every number and duration fits the Envoy field it becomes,
+		// checked at the value.
+		{"bounds", []string{
+			"GM0002 error services/pool.yaml:6:9: services.pool.trafficPolicy.connectionPool.maxConnections: invalid value 4294967297 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:8:9: services.pool.trafficPolicy.connectionPool.connectTimeout: must be greater than 0s (got "0s")`,
+			"GM0002 error services/pool.yaml:10:9: services.pool.trafficPolicy.outlierDetection.consecutive5xxErrors: invalid value 4294967296 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:11:9: services.pool.trafficPolicy.outlierDetection.baseEjectionTime: must be greater than 0s (got "0.0s")`,
+			`GM0002 error services/pool.yaml:14:9: services.pool.routes[0].timeout: invalid value "999999999999h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:15:32: services.pool.routes[0].retries.perTryTimeout: invalid value "2562048h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:16:25: services.pool.routes[0].fault.delay.fixed: must be greater than 0s (got "0ms")`,
+			"GM0002 error services/pool.yaml:20:5: extensions.stats.priority: invalid value 2147483648 (out of bound <=2147483647)",
+		}},
+		// Integers past int64 (YAML reads them as floats) are reported by
+		// their bound, not by a decoder that cannot hold them.
+		{"hugeint", []string{
+			"GM0002 error services/a.json:3:55: services.a.routes[0].retries.attempts: invalid value 99999999999999999999999 (out of bound <=100)",
+			"GM0002 error services/b.yaml:6:9: services.b.trafficPolicy.connectionPool.maxRequests: invalid value 99999999999999999999999 (out of bound <=4294967295)",
+		}},
+		{"yamlsyntax", []string{
+			"GM0001 error services/a.yaml:3:5: did not find expected ',' or ']'",
+			"GM0001 error services/b.yaml:4:4: found character that cannot start any token",
+		}},
+		{"jsonsyntax", []string{
+			"GM0001 error services/a.json:2:45: invalid character ',' looking for beginning of object key string",
+		}},
+		// One finding at the value; the abort's "exactly one status"
+		// alternative failed only because of it.
+		{"faultpercent", []string{
+			"GM0002 error services/a.yaml:9:13: services.a.routes[0].fault.abort.percent: invalid value 150 (out of bound <=100)",
+		}},
+		{"regex", []string{
+			`GM0002 error services/a.cue:6:18: services.a.routes[0].match[0].path.regex: invalid regex "/api/(v1": missing closing )`,
+			`GM0002 error services/a.cue:6:58: services.a.routes[0].match[1].headers."x-user".regex: invalid regex "^(?!admin)": invalid or unsupported Perl syntax "(?!" (RE2 has no lookaround)`,
 		}},
 	} {
 		for _, plain := range []bool{true, false} {
@@ -240,5 +275,18 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDecodeMessage checks the safety net behind the schema's bounds: a
+// number the model cannot hold is described without Go type names.
+func TestDecodeMessage(t *testing.T) {
+	var s model.Service
+	err := json.Unmarshal([]byte(`{"ports": [{"number": 99999999999999999999999}]}`), &s)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if got, want := decodeMessage(err), `field "number": number 99999999999999999999999 out of range`; got != want {
+		t.Errorf("decodeMessage = %q, want %q", got, want)
 	}
 }

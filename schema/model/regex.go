@@ -15,6 +15,9 @@ import (
 func CheckRegex(re string) error {
 	if _, err := syntax.Parse(re, syntax.Perl); err != nil {
 		if se, ok := err.(*syntax.Error); ok {
+			if se.Code == syntax.ErrInvalidPerlOp {
+				return fmt.Errorf("invalid regex %q: %s %q (RE2 has no lookaround)", re, se.Code, se.Expr)
+			}
 			return fmt.Errorf("invalid regex %q: %s", re, se.Code)
 		}
 		return fmt.Errorf("invalid regex %q: %w", re, err)
