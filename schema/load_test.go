@@ -113,7 +113,7 @@ func TestLoadDiagnostics(t *testing.T) {
 		}},
 		{"yamlsyntax", []string{
 			"GM0001 error services/a.yaml:3:5: did not find expected ',' or ']'",
-			"GM0001 error services/b.yaml:4:4: found character that cannot start any token",
+			"GM0001 error services/b.yaml:4:1: found character that cannot start any token",
 		}},
 		{"jsonsyntax", []string{
 			"GM0001 error services/a.json:2:45: invalid character ',' looking for beginning of object key string",

@@ -176,7 +176,11 @@ func yamlErrorPos(file string, src []byte, msg string) (model.Pos, string) {
 	col := 1
 	if line <= len(lines) {
 		text := lines[line-1]
-		col = len(text) - len(strings.TrimLeft(text, " \t")) + 1
+		indent := len(text) - len(strings.TrimLeft(text, " \t"))
+		col = indent + 1
+		if i := strings.IndexByte(text[:indent], '\t'); i >= 0 && strings.Contains(msg, "cannot start any token") {
+			col = i + 1 // YAML forbids tabs in indentation
+		}
 	} else {
 		line = max(len(lines), 1)
 	}
