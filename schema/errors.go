@@ -254,6 +254,7 @@ var knownPatterns = []struct{ marker, want string }{
 	{"[-a-z0-9]*[a-z0-9]", "want a DNS label: lower case letters, digits and '-'"},
 	{"[0-9a-f]{64}", "want 64 lower case hex digits"},
 	{"(https?|oci)://", "want an http://, https:// or oci:// URL"},
+	{"|6553[0-5])$", "want host:port with a port from 1 to 65535"},
 }
 
 // friendlier rewrites a regex bound failure of a known pattern, a

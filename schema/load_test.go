@@ -96,14 +96,15 @@ func TestLoadDiagnostics(t *testing.T) {
 		// Every number and duration fits the Envoy field it becomes,
 		// checked at the value.
 		{"bounds", []string{
-			"GM0002 error services/pool.yaml:6:9: services.pool.trafficPolicy.connectionPool.maxConnections: invalid value 4294967297 (out of bound <=4294967295)",
-			`GM0002 error services/pool.yaml:8:9: services.pool.trafficPolicy.connectionPool.connectTimeout: must be greater than 0s (got "0s")`,
-			"GM0002 error services/pool.yaml:10:9: services.pool.trafficPolicy.outlierDetection.consecutive5xxErrors: invalid value 4294967296 (out of bound <=4294967295)",
-			`GM0002 error services/pool.yaml:11:9: services.pool.trafficPolicy.outlierDetection.baseEjectionTime: must be greater than 0s (got "0.0s")`,
-			`GM0002 error services/pool.yaml:14:9: services.pool.routes[0].timeout: invalid value "999999999999h" (want a duration of at most 2562047h)`,
-			`GM0002 error services/pool.yaml:15:32: services.pool.routes[0].retries.perTryTimeout: invalid value "2562048h" (want a duration of at most 2562047h)`,
-			`GM0002 error services/pool.yaml:16:25: services.pool.routes[0].fault.delay.fixed: must be greater than 0s (got "0ms")`,
-			"GM0002 error services/pool.yaml:20:5: extensions.stats.priority: invalid value 2147483648 (out of bound <=2147483647)",
+			`GM0002 error services/pool.yaml:2:31: mesh.tracing.endpoint: invalid value "collector:65536" (want host:port with a port from 1 to 65535)`,
+			"GM0002 error services/pool.yaml:8:9: services.pool.trafficPolicy.connectionPool.maxConnections: invalid value 4294967297 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:10:9: services.pool.trafficPolicy.connectionPool.connectTimeout: must be greater than 0s (got "0s")`,
+			"GM0002 error services/pool.yaml:12:9: services.pool.trafficPolicy.outlierDetection.consecutive5xxErrors: invalid value 4294967296 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:13:9: services.pool.trafficPolicy.outlierDetection.baseEjectionTime: must be greater than 0s (got "0.0s")`,
+			`GM0002 error services/pool.yaml:16:9: services.pool.routes[0].timeout: invalid value "999999999999h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:17:32: services.pool.routes[0].retries.perTryTimeout: invalid value "2562048h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:18:25: services.pool.routes[0].fault.delay.fixed: must be greater than 0s (got "0ms")`,
+			"GM0002 error services/pool.yaml:22:5: extensions.stats.priority: invalid value 2147483648 (out of bound <=2147483647)",
 		}},
 		// Integers past int64 (YAML reads them as floats) are reported by
 		// their bound, not by a decoder that cannot hold them.
