@@ -78,7 +78,7 @@ func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Por
 			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
 			ConnectTimeout:       dur(defaultConnectTimeout),
 		}
-		b.applyPolicy(path, c, pol, fl)
+		b.applyPolicy(policyPath(s, version), c, pol, fl)
 		if fl != flavourGRPC {
 			b.httpOptions(path, c, p.Protocol, pol)
 		}
@@ -135,8 +135,17 @@ func loadAssignment(name string, eps []model.Endpoint, port func(model.Endpoint)
 	return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{loc}}
 }
 
+// policyPath is the model path of the traffic policy policyFor picks.
+func policyPath(s *model.Service, version string) string {
+	if v := s.Versions[version]; version != "" && v != nil && v.TrafficPolicy != nil {
+		return model.Path("services", s.Name, "versions", version, "trafficPolicy")
+	}
+	return model.Path("services", s.Name, "trafficPolicy")
+}
+
 // applyPolicy sets load balancing, circuit breakers and outlier detection.
 // grpc-go knows no RANDOM policy, so proxyless clients get round robin.
+// path is the policy's model path.
 func (b *builder) applyPolicy(path string, c *clusterv3.Cluster, pol *model.TrafficPolicy, fl flavour) {
 	if pol == nil {
 		return
@@ -157,10 +166,10 @@ func (b *builder) applyPolicy(path string, c *clusterv3.Cluster, pol *model.Traf
 			c.ConnectTimeout = dur(cp.ConnectTimeout)
 		}
 		t := &clusterv3.CircuitBreakers_Thresholds{
-			MaxConnections:     u32(cp.MaxConnections),
-			MaxPendingRequests: u32(cp.MaxPendingRequests),
-			MaxRequests:        u32(cp.MaxRequests),
-			MaxRetries:         u32(cp.MaxRetries),
+			MaxConnections:     b.u32(path+".connectionPool.maxConnections", cp.MaxConnections),
+			MaxPendingRequests: b.u32(path+".connectionPool.maxPendingRequests", cp.MaxPendingRequests),
+			MaxRequests:        b.u32(path+".connectionPool.maxRequests", cp.MaxRequests),
+			MaxRetries:         b.u32(path+".connectionPool.maxRetries", cp.MaxRetries),
 		}
 		if t.MaxConnections != nil || t.MaxPendingRequests != nil || t.MaxRequests != nil || t.MaxRetries != nil {
 			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{t}}
@@ -168,9 +177,9 @@ func (b *builder) applyPolicy(path string, c *clusterv3.Cluster, pol *model.Traf
 	}
 	if od := pol.OutlierDetection; od != nil {
 		o := &clusterv3.OutlierDetection{
-			Consecutive_5Xx:           u32(od.Consecutive5xxErrors),
-			ConsecutiveGatewayFailure: u32(od.ConsecutiveGatewayErrors),
-			MaxEjectionPercent:        u32(od.MaxEjectionPercent),
+			Consecutive_5Xx:           b.u32(path+".outlierDetection.consecutive5xxErrors", od.Consecutive5xxErrors),
+			ConsecutiveGatewayFailure: b.u32(path+".outlierDetection.consecutiveGatewayErrors", od.ConsecutiveGatewayErrors),
+			MaxEjectionPercent:        b.u32(path+".outlierDetection.maxEjectionPercent", od.MaxEjectionPercent),
 		}
 		if od.Interval > 0 {
 			o.Interval = dur(od.Interval)
@@ -189,7 +198,7 @@ func (b *builder) httpOptions(path string, c *clusterv3.Cluster, proto model.Pro
 	set := false
 	if pol != nil && pol.ConnectionPool != nil {
 		if n := pol.ConnectionPool.MaxRequestsPerConnection; n > 0 {
-			common.MaxRequestsPerConnection = u32(n)
+			common.MaxRequestsPerConnection = b.u32(path+".trafficPolicy.connectionPool.maxRequestsPerConnection", n)
 			set = true
 		}
 		if d := pol.ConnectionPool.IdleTimeout; d > 0 {

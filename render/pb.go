@@ -1,6 +1,8 @@
 package render
 
 import (
+	"math"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
@@ -45,9 +47,19 @@ func dur(d model.Duration) *durationpb.Duration {
 	return &durationpb.Duration{Seconds: s, Nanos: n}
 }
 
-// u32 wraps a positive int; 0 and negatives mean "unset" in the model.
-func u32(n int) *wrapperspb.UInt32Value {
+// u32 wraps a positive int; 0 and negatives mean "unset" in the model. A
+// value too large for uint32 is an error at path, never truncated (the
+// schema bounds these fields; this catches models built elsewhere).
+func (b *builder) u32(path string, n int) *wrapperspb.UInt32Value {
 	if n <= 0 {
+		return nil
+	}
+	if uint64(n) > math.MaxUint32 {
+		// Once per field, not once per cluster flavour built from it.
+		if k := "u32\x00" + path; !b.reported[k] {
+			b.reported[k] = true
+			b.errorf(CodeInvalidValue, path, "%d does not fit Envoy's uint32 field (at most %d)", n, uint32(math.MaxUint32))
+		}
 		return nil
 	}
 	return wrapperspb.UInt32(uint32(n))

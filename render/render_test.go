@@ -96,6 +96,7 @@ func TestBrokenModel(t *testing.T) {
 		break_ func(m *model.Mesh)
 		code   string
 		pos    string
+		path   string // "" checks no path
 		msg    string
 	}{
 		{
@@ -128,6 +129,28 @@ func TestBrokenModel(t *testing.T) {
 			},
 			code: CodeInvalidValue,
 			msg:  `invalid regex "(["`,
+		},
+		{
+			// The header name is quoted once, as the loader's paths are,
+			// so the finding has the route's position.
+			name: "bad header regex",
+			break_: func(m *model.Mesh) {
+				m.Services["backend"].Routes[0].Match = []model.Match{{Headers: map[string]model.StringMatch{"x-user": {Regex: "a(b"}}}}
+			},
+			code: CodeInvalidValue,
+			pos:  "weights.cue:",
+			path: `services.backend.routes[0].match[0].headers."x-user".regex`,
+			msg:  `invalid regex "a(b": missing closing )`,
+		},
+		{
+			name: "connection limit past uint32",
+			break_: func(m *model.Mesh) {
+				m.Services["backend"].TrafficPolicy = &model.TrafficPolicy{ConnectionPool: &model.ConnectionPool{MaxConnections: 1<<32 + 1}}
+			},
+			code: CodeInvalidValue,
+			pos:  "weights.cue:",
+			path: "services.backend.trafficPolicy.connectionPool.maxConnections",
+			msg:  "4294967297 does not fit Envoy's uint32 field (at most 4294967295)",
 		},
 		{
 			name: "unserved credential",
@@ -182,7 +205,8 @@ func TestBrokenModel(t *testing.T) {
 			}
 			found := false
 			for _, d := range ds {
-				if d.Code == tt.code && strings.Contains(d.Message, tt.msg) && strings.HasPrefix(d.Pos.String(), tt.pos) {
+				if d.Code == tt.code && strings.Contains(d.Message, tt.msg) && strings.HasPrefix(d.Pos.String(), tt.pos) &&
+					(tt.path == "" || d.Path == tt.path) {
 					found = true
 				}
 			}

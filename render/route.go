@@ -1,7 +1,6 @@
 package render
 
 import (
-	"regexp"
 	"sort"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -98,7 +97,7 @@ func (b *builder) routeMatch(m model.Match, path string) *routev3.RouteMatch {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		rm.Headers = append(rm.Headers, b.headerMatcher(n, m.Headers[n], model.Path(path, "headers", n)))
+		rm.Headers = append(rm.Headers, b.headerMatcher(n, m.Headers[n], model.Join(path, "headers", n)))
 	}
 	if m.Method != "" {
 		rm.Headers = append(rm.Headers, b.headerMatcher(":method", model.StringMatch{Exact: m.Method}, path+".method"))
@@ -132,10 +131,11 @@ func (b *builder) stringMatcher(sm model.StringMatch, path string) *matcherv3.St
 }
 
 // checkRegex rejects patterns RE2 would reject, so Envoy never NACKs a
-// route config for a bad regex. Go's regexp is RE2 syntax.
+// route config for a bad regex. The loader reports them first, at the
+// value; this is the safety net for models that did not come through it.
 func (b *builder) checkRegex(path, re string) {
-	if _, err := regexp.Compile(re); err != nil {
-		b.errorf(CodeInvalidValue, path, "invalid regex %q: %v", re, err)
+	if err := model.CheckRegex(re); err != nil {
+		b.errorf(CodeInvalidValue, path, "%v", err)
 	}
 }
 

@@ -130,9 +130,8 @@ func entityKey(kind, name string, fps [][32]byte) (key [32]byte, ok bool) {
 	h := sha256.New()
 	sh := schemaHash()
 	h.Write(sh[:])
-	if decodeViaJSON {
-		h.Write([]byte{1})
-	}
+	// Cached loads always decode through JSON (they keep it), so how
+	// other loads decode does not enter the key.
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
 	h.Write([]byte(name))

@@ -3,20 +3,14 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 
 	"github.com/gitmesh/gitmesh/schema/model"
 )
-
-// decodeViaJSON picks how validated values become model structs: exporting
-// JSON and using encoding/json (true) or cue.Value.Decode (false). JSON won
-// by measurement: at 300 services decoding alone took 75 vs 115 CPU-ms,
-// and a whole load of 1,000 services allocates 299 vs 399 MB
-// (BenchmarkLoadDecode). The switch stays so the comparison can be re-run
-// on new CUE versions.
-var decodeViaJSON = true
 
 // decoder fills a model.Mesh from validated CUE values.
 type decoder struct {
@@ -49,7 +43,7 @@ func (d *decoder) into(v cue.Value, out any, path string, e *evaluator) ([]byte,
 // decodeInto decodes v into out; needJSON asks for the JSON it was
 // decoded from (for guardrails and the load cache) whatever the decoding.
 func decodeInto(v cue.Value, out any, path string, e *evaluator, needJSON bool) ([]byte, bool) {
-	if !decodeViaJSON && !needJSON {
+	if e.tune.decodeViaCUE && !needJSON {
 		if err := v.Decode(out); err != nil {
 			e.add(CodeSchema, path, err.Error(), nil)
 			return nil, false
@@ -62,10 +56,28 @@ func decodeInto(v cue.Value, out any, path string, e *evaluator, needJSON bool) 
 		return nil, false
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		e.add(CodeSchema, path, err.Error(), nil)
+		e.add(CodeSchema, path, decodeMessage(err), nil)
 		return nil, false
 	}
 	return b, true
+}
+
+// decodeMessage says what encoding/json could not decode without its Go
+// type names. The schema bounds every number to what its model field (and
+// Envoy field) holds, so this is a safety net, not an expected message.
+func decodeMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if i := strings.LastIndexByte(field, '.'); i >= 0 {
+			field = field[i+1:]
+		}
+		if field == "" {
+			return te.Value + " out of range"
+		}
+		return fmt.Sprintf("field %q: %s out of range", field, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func (d *decoder) meshConfig(v cue.Value, e *evaluator) {
@@ -105,6 +117,7 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 			ver.Name = vn
 		}
 		nameRoutes(s.Routes)
+		checkRegexes(path, s.Routes, e)
 		return s, b, true
 	case "gateways":
 		g := &model.Gateway{}
@@ -113,6 +126,7 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 		}
 		g.Name = name
 		nameRoutes(g.Routes)
+		checkRegexes(path, g.Routes, e)
 		return g, b, true
 	case "external":
 		x := &model.External{}
@@ -166,7 +180,7 @@ func decodeExtension(v cue.Value, path string, e *evaluator) (*model.Extension, 
 		Config json.RawMessage `json:"config"`
 	}
 	if err := json.Unmarshal(b, &wire); err != nil {
-		e.add(CodeSchema, path, err.Error(), nil)
+		e.add(CodeSchema, path, decodeMessage(err), nil)
 		return nil, nil, false
 	}
 	x := wire.Extension

@@ -67,22 +67,34 @@ func cueErrors(err error, prefix, fallback string) []cueError {
 // by one error per alternative into one readable error: the specific
 // errors when there are some (a bound that failed), else
 // `invalid value "htp" (want one of "grpc", "http")`.
+//
+// Everything after the header at or under its path belongs to it (nested
+// disjunctions, a default over an enum, repeat the header). When some of
+// those errors are below the header's path, a value inside the struct is
+// wrong and only they are reported: the alternatives at the struct itself
+// (such as `struct.MinFields(2) | error("set exactly one of …")`) failed
+// because of that value, and reporting them too would be false.
 func collapseDisjunctions(errs []cueError) []cueError {
 	var out []cueError
 	for i := 0; i < len(errs); i++ {
 		ce := errs[i]
-		if !strings.Contains(ce.format, "errors in empty disjunction") {
+		if !isDisjunction(ce) {
 			out = append(out, ce)
 			continue
 		}
-		// Nested disjunctions (a default over an enum) repeat the header;
-		// everything that follows at the same path belongs to this one.
-		var alts []cueError
-		for i+1 < len(errs) && errs[i+1].path == ce.path {
+		var alts, deeper []cueError
+		for i+1 < len(errs) && isUnder(errs[i+1].path, ce.path) {
 			i++
-			if !strings.Contains(errs[i].format, "errors in empty disjunction") {
-				alts = append(alts, errs[i])
+			switch a := errs[i]; {
+			case a.path != ce.path:
+				deeper = append(deeper, a)
+			case !isDisjunction(a):
+				alts = append(alts, a)
 			}
+		}
+		if len(deeper) > 0 {
+			out = append(out, collapseDisjunctions(deeper)...)
+			continue
 		}
 		var specific, conflicts []cueError
 		for _, a := range alts {
@@ -104,6 +116,19 @@ func collapseDisjunctions(errs []cueError) []cueError {
 		}
 	}
 	return out
+}
+
+func isDisjunction(ce cueError) bool {
+	return strings.Contains(ce.format, "errors in empty disjunction")
+}
+
+// isUnder reports whether path is base or a path inside it.
+func isUnder(path, base string) bool {
+	if !strings.HasPrefix(path, base) {
+		return false
+	}
+	rest := path[len(base):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 // userConflicts drops, among several conflicts at one path, those against
@@ -229,13 +254,21 @@ var knownPatterns = []struct{ marker, want string }{
 	{"[-a-z0-9]*[a-z0-9]", "want a DNS label: lower case letters, digits and '-'"},
 	{"[0-9a-f]{64}", "want 64 lower case hex digits"},
 	{"(https?|oci)://", "want an http://, https:// or oci:// URL"},
+	{"|6553[0-5])$", "want host:port with a port from 1 to 65535"},
 }
 
-// friendlier rewrites a regex bound failure of a known pattern, and the
+// friendlier rewrites a regex bound failure of a known pattern, a
+// duration Go cannot hold, a zero duration where more is needed, and the
 // list length conflict that an empty list meets in [#X, ...#X].
 func friendlier(msg string) string {
 	if msg == "incompatible list lengths (0 and 1)" {
 		return "must not be empty"
+	}
+	if v, ok := strings.CutSuffix(msg, " (does not satisfy time.Duration)"); ok {
+		return v + " (want a duration of at most 2562047h)"
+	}
+	if i := strings.Index(msg, " (out of bound !~"); i >= 0 && strings.Contains(msg[i:], "(0+(") {
+		return "must be greater than 0s (got " + strings.TrimPrefix(msg[:i], "invalid value ") + ")"
 	}
 	i := strings.Index(msg, " (out of bound =~")
 	if i < 0 {

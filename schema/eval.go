@@ -35,10 +35,12 @@ type evaluator struct {
 	seen map[string]bool
 	// err is the first internal failure (never bad input).
 	err error
+	// tune is the load's choice of strategies.
+	tune tuning
 }
 
-func newEvaluator(stop *atomic.Bool, sources *model.Sources) (*evaluator, error) {
-	e := &evaluator{sources: sources, stop: stop, seen: map[string]bool{}, onEntity: func(string) {}}
+func newEvaluator(stop *atomic.Bool, sources *model.Sources, tune tuning) (*evaluator, error) {
+	e := &evaluator{sources: sources, stop: stop, seen: map[string]bool{}, onEntity: func(string) {}, tune: tune}
 	if err := e.renew(); err != nil {
 		return nil, err
 	}
@@ -175,5 +177,3 @@ func (e *evaluator) internal(err error) {
 		e.err = err
 	}
 }
-
-var expUnify = false

@@ -15,7 +15,7 @@ import (
 // summaries, and checks only the entities whose parts changed. ok is false
 // when the repository is not plain data: the caller then takes the general
 // path, uncached.
-func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Cache) (r loadResult, ok bool) {
+func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Cache, tune tuning) (r loadResult, ok bool) {
 	gen := c.current()
 	next := newGeneration()
 	stats := CacheStats{Files: len(files.data)}
@@ -93,7 +93,7 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 		jobs = append(jobs, pe)
 		jobIdx = append(jobIdx, i)
 	}
-	checked, err := checkPlain(jobs, stop, sources, true, func(s string) { ref.at.Store(s) })
+	checked, err := checkPlain(jobs, stop, sources, true, func(s string) { ref.at.Store(s) }, tune)
 	if err != nil {
 		return loadResult{err: err}, true
 	}
@@ -116,7 +116,7 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 	m.Sources = sources
 	if keepJSON && !stop.Load() {
 		ref.at.Store("policies")
-		e, err := newEvaluator(stop, sources)
+		e, err := newEvaluator(stop, sources, tune)
 		if err != nil {
 			return loadResult{err: err}, true
 		}

@@ -43,7 +43,8 @@ func BenchmarkLoadIncremental(b *testing.B) {
 					fsys["policies/owner.cue"] = &fstest.MapFile{Data: []byte(ownerGuardrail)}
 				}
 				c := NewCache()
-				opts := Options{Cache: c, Timeout: time.Minute}
+				opts := benchOptions()
+				opts.Cache, opts.Timeout = c, time.Minute
 				coldStart, coldCPU := time.Now(), cpuTime()
 				if _, diags, err := Load(context.Background(), fsys, opts); err != nil || len(diags) > 0 {
 					b.Fatalf("cold load: %v %v", err, diags)

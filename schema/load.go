@@ -25,6 +25,32 @@ type Options struct {
 	// unchanged since the previous load through the same Cache are not
 	// parsed or checked again (see Cache). nil loads everything.
 	Cache *Cache
+
+	// tune picks among the loader's strategies, which give the same
+	// result. Callers outside the package get the zero value, the
+	// measured best; the package's tests and benchmarks set it to check
+	// that the strategies agree and to compare their cost.
+	tune tuning
+}
+
+// tuning holds the loader's internal switches; the zero value is what
+// production runs.
+type tuning struct {
+	// generalPath sends plain repositories through the general path too
+	// (see plain.go), so tests can check that both paths agree.
+	generalPath bool
+	// workers is the number of plain-path workers; 0 means GOMAXPROCS, at
+	// most 4, since CUE's runtimes share a label index behind a lock.
+	workers int
+	// renewEvery is how many entities a worker checks in one CUE runtime
+	// (see evaluator.renew); 0 means 128.
+	renewEvery int
+	// decodeViaCUE decodes validated values with cue.Value.Decode instead
+	// of exporting JSON and using encoding/json. JSON won by measurement:
+	// at 300 services decoding alone took 75 vs 115 CPU-ms, and a whole
+	// load of 1,000 services allocates 299 vs 399 MB (BenchmarkLoadDecode).
+	// The switch stays so the comparison can be re-run on new CUE versions.
+	decodeViaCUE bool
 }
 
 // Defaults of Options.
@@ -69,7 +95,7 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*model.Mesh, model.Dia
 	// CUE evaluation cannot be interrupted, so it runs in its own goroutine
 	// and is abandoned on timeout; stop makes it quit at the next entity.
 	go func() {
-		done <- evaluate(files, &stop, e, opts.Cache)
+		done <- evaluate(files, &stop, e, opts)
 	}()
 	select {
 	case r := <-done:
@@ -132,7 +158,7 @@ type evaluatorRef struct {
 
 // evaluate parses, builds, validates and decodes. It never panics: a panic
 // inside CUE becomes an internal error naming where it happened.
-func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, cache *Cache) (r loadResult) {
+func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, opts Options) (r loadResult) {
 	at := "parse"
 	defer func() {
 		if p := recover(); p != nil {
@@ -142,8 +168,8 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, cache *Cach
 			r = loadResult{err: fmt.Errorf("evaluate mesh at %s: cue panicked: %v\n%s", at, p, debug.Stack())}
 		}
 	}()
-	if cache != nil && usePlainPath {
-		if r, ok := evaluateCached(files, stop, ref, cache); ok {
+	if opts.Cache != nil && !opts.tune.generalPath {
+		if r, ok := evaluateCached(files, stop, ref, opts.Cache, opts.tune); ok {
 			return r
 		}
 	}
@@ -166,21 +192,21 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, cache *Cach
 		e   *evaluator
 		err error
 	)
-	if pm, ok := splitPlain(asts); ok && usePlainPath {
+	if pm, ok := splitPlain(asts); ok && !opts.tune.generalPath {
 		asts = nil // pm holds the syntax now, and frees it as it goes
 		jobs := pm.jobs()
-		results, err := checkPlain(jobs, stop, sources, keepJSON, onEntity)
+		results, err := checkPlain(jobs, stop, sources, keepJSON, onEntity, opts.tune)
 		if err != nil {
 			return loadResult{err: err}
 		}
 		dec = newDecoder(keepJSON)
 		diags = append(diags, putResults(dec, jobs, results)...)
 		// Guardrails need a runtime of their own.
-		if e, err = newEvaluator(stop, sources); err != nil {
+		if e, err = newEvaluator(stop, sources, opts.tune); err != nil {
 			return loadResult{err: err}
 		}
 	} else {
-		if e, err = newEvaluator(stop, sources); err != nil {
+		if e, err = newEvaluator(stop, sources, opts.tune); err != nil {
 			return loadResult{err: err}
 		}
 		e.onEntity = onEntity
@@ -204,10 +230,6 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, cache *Cach
 	}
 	return loadResult{mesh: m, diags: diags}
 }
-
-// usePlainPath lets tests run plain repositories through the general path
-// to check that both paths agree.
-var usePlainPath = true
 
 // parseAll parses the data files on all cores (the parser shares no
 // state; at 10,000 files parsing was a tenth of the load) and returns the

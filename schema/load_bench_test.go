@@ -30,7 +30,9 @@ func BenchmarkLoad(b *testing.B) {
 			peak := samplePeakHeap()
 			defer cpuMetric(b)()
 			for i := 0; i < b.N; i++ {
-				m, diags, err := Load(context.Background(), fsys, Options{Timeout: time.Minute})
+				opts := benchOptions()
+				opts.Timeout = time.Minute
+				m, diags, err := Load(context.Background(), fsys, opts)
 				if err != nil || len(diags) > 0 {
 					b.Fatalf("load: %v %v", err, diags)
 				}
@@ -121,18 +123,17 @@ guardrails: "v1-labelled": {
 }
 
 // BenchmarkLoadDecode compares the two ways of turning validated values
-// into model structs (see decodeViaJSON).
+// into model structs (see tuning.decodeViaCUE).
 func BenchmarkLoadDecode(b *testing.B) {
 	fsys := meshgen.Generate(1000, meshgen.Options{Seed: 1})
 	for _, viaJSON := range []bool{true, false} {
 		b.Run(map[bool]string{true: "json", false: "cue-decode"}[viaJSON], func(b *testing.B) {
-			old := decodeViaJSON
-			decodeViaJSON = viaJSON
-			defer func() { decodeViaJSON = old }()
+			opts := benchOptions()
+			opts.tune.decodeViaCUE = !viaJSON
 			b.ReportAllocs()
 			defer cpuMetric(b)()
 			for i := 0; i < b.N; i++ {
-				if _, diags, err := Load(context.Background(), fsys, Options{}); err != nil || len(diags) > 0 {
+				if _, diags, err := Load(context.Background(), fsys, opts); err != nil || len(diags) > 0 {
 					b.Fatalf("load: %v %v", err, diags)
 				}
 			}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,11 +93,45 @@ func TestLoadDiagnostics(t *testing.T) {
 			`GM0002 error services/reviews.cue:24:41: extensions.bad.wasm.sha256: invalid value "abc" (want 64 lower case hex digits)`,
 			"GM0002 error services/reviews.cue:25:1: Services: field not allowed",
 		}},
+		// Every number and duration fits the Envoy field it becomes,
+		// checked at the value.
+		{"bounds", []string{
+			`GM0002 error services/pool.yaml:2:31: mesh.tracing.endpoint: invalid value "collector:65536" (want host:port with a port from 1 to 65535)`,
+			"GM0002 error services/pool.yaml:8:9: services.pool.trafficPolicy.connectionPool.maxConnections: invalid value 4294967297 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:10:9: services.pool.trafficPolicy.connectionPool.connectTimeout: must be greater than 0s (got "0s")`,
+			"GM0002 error services/pool.yaml:12:9: services.pool.trafficPolicy.outlierDetection.consecutive5xxErrors: invalid value 4294967296 (out of bound <=4294967295)",
+			`GM0002 error services/pool.yaml:13:9: services.pool.trafficPolicy.outlierDetection.baseEjectionTime: must be greater than 0s (got "0.0s")`,
+			`GM0002 error services/pool.yaml:16:9: services.pool.routes[0].timeout: invalid value "999999999999h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:17:32: services.pool.routes[0].retries.perTryTimeout: invalid value "2562048h" (want a duration of at most 2562047h)`,
+			`GM0002 error services/pool.yaml:18:25: services.pool.routes[0].fault.delay.fixed: must be greater than 0s (got "0ms")`,
+			"GM0002 error services/pool.yaml:22:5: extensions.stats.priority: invalid value 2147483648 (out of bound <=2147483647)",
+		}},
+		// Integers past int64 (YAML reads them as floats) are reported by
+		// their bound, not by a decoder that cannot hold them.
+		{"hugeint", []string{
+			"GM0002 error services/a.json:3:55: services.a.routes[0].retries.attempts: invalid value 99999999999999999999999 (out of bound <=100)",
+			"GM0002 error services/b.yaml:6:9: services.b.trafficPolicy.connectionPool.maxRequests: invalid value 99999999999999999999999 (out of bound <=4294967295)",
+		}},
+		{"yamlsyntax", []string{
+			"GM0001 error services/a.yaml:3:5: did not find expected ',' or ']'",
+			"GM0001 error services/b.yaml:4:1: found character that cannot start any token",
+		}},
+		{"jsonsyntax", []string{
+			"GM0001 error services/a.json:2:45: invalid character ',' looking for beginning of object key string",
+		}},
+		// One finding at the value; the abort's "exactly one status"
+		// alternative failed only because of it.
+		{"faultpercent", []string{
+			"GM0002 error services/a.yaml:9:13: services.a.routes[0].fault.abort.percent: invalid value 150 (out of bound <=100)",
+		}},
+		{"regex", []string{
+			`GM0002 error services/a.cue:6:18: services.a.routes[0].match[0].path.regex: invalid regex "/api/(v1": missing closing )`,
+			`GM0002 error services/a.cue:6:58: services.a.routes[0].match[1].headers."x-user".regex: invalid regex "^(?!admin)": invalid or unsupported Perl syntax "(?!" (RE2 has no lookaround)`,
+		}},
 	} {
 		for _, plain := range []bool{true, false} {
 			t.Run(tc.name+map[bool]string{true: "/plain", false: "/general"}[plain], func(t *testing.T) {
-				defer setPlainPath(plain)()
-				_, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "bad", tc.name), Options{})
+				_, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "bad", tc.name), pathOptions(plain))
 				if err != nil {
 					t.Fatalf("LoadDir: %v", err)
 				}
@@ -108,11 +143,12 @@ func TestLoadDiagnostics(t *testing.T) {
 	}
 }
 
-// setPlainPath switches between the loader's two paths for one test.
-func setPlainPath(on bool) func() {
-	old := usePlainPath
-	usePlainPath = on
-	return func() { usePlainPath = old }
+// pathOptions picks the loader's plain path (if it applies) or forces the
+// general one.
+func pathOptions(plain bool) Options {
+	var o Options
+	o.tune.generalPath = !plain
+	return o
 }
 
 func TestLoadUnsafeFiles(t *testing.T) {
@@ -220,9 +256,7 @@ func TestLoadGenerated(t *testing.T) {
 	for _, opt := range []meshgen.Options{{Seed: 1}, {Seed: 2, Unscoped: true, Protocol: "grpc"}} {
 		var first *model.Mesh
 		for _, plain := range []bool{true, false} {
-			restore := setPlainPath(plain)
-			m, diags, err := Load(context.Background(), meshgen.Generate(40, opt), Options{})
-			restore()
+			m, diags, err := Load(context.Background(), meshgen.Generate(40, opt), pathOptions(plain))
 			if err != nil || len(diags) > 0 {
 				t.Fatalf("Load(%+v): %v %v", opt, err, diags)
 			}
@@ -242,5 +276,18 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDecodeMessage checks the safety net behind the schema's bounds: a
+// number the model cannot hold is described without Go type names.
+func TestDecodeMessage(t *testing.T) {
+	var s model.Service
+	err := json.Unmarshal([]byte(`{"ports": [{"number": 99999999999999999999999}]}`), &s)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if got, want := decodeMessage(err), `field "number": number 99999999999999999999999 out of range`; got != want {
+		t.Errorf("decodeMessage = %q, want %q", got, want)
 	}
 }

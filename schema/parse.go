@@ -1,8 +1,12 @@
 package schema
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
+	"strconv"
+	"strings"
 
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -22,7 +26,7 @@ func parseData(f repoFile, pkg string) (*ast.File, model.Diagnostics) {
 	case ".cue":
 		file, err := parser.ParseFile(f.path, f.src)
 		if err != nil {
-			return nil, syntaxDiags(f.path, err)
+			return nil, syntaxDiags(f.path, f.src, err)
 		}
 		if name := file.PackageName(); name != pkg {
 			pos := model.Pos{File: f.path, Line: 1, Col: 1}
@@ -39,16 +43,17 @@ func parseData(f repoFile, pkg string) (*ast.File, model.Diagnostics) {
 	case ".yaml", ".yml":
 		file, err := cueyaml.Extract(f.path, f.src)
 		if err != nil {
-			return nil, syntaxDiags(f.path, err)
+			return nil, syntaxDiags(f.path, f.src, err)
 		}
 		if !isStructFile(file) {
 			return nil, model.Diagnostics{notObject(f.path)}
 		}
+		unwrapYAMLNumbers(file)
 		return withPackage(file, pkg), nil
 	default: // .json
 		expr, err := cuejson.Extract(f.path, f.src)
 		if err != nil {
-			return nil, syntaxDiags(f.path, err)
+			return nil, syntaxDiags(f.path, f.src, err)
 		}
 		st, ok := expr.(*ast.StructLit)
 		if !ok {
@@ -56,6 +61,23 @@ func parseData(f repoFile, pkg string) (*ast.File, model.Diagnostics) {
 		}
 		return withPackage(&ast.File{Filename: f.path, Decls: st.Elts}, pkg), nil
 	}
+}
+
+// unwrapYAMLNumbers undoes a quirk of CUE's YAML decoder (v0.17): an
+// integer too large for int64, which YAML resolves as a float, becomes a
+// literal whose text is "number & 99999999999999999999999", which CUE then
+// fails to read ("illegal number start"), far from the user's value. The
+// literal becomes the plain number again, so the schema's bound reports it
+// at its position.
+func unwrapYAMLNumbers(f *ast.File) {
+	ast.Walk(f, func(n ast.Node) bool {
+		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.FLOAT {
+			if v, ok := strings.CutPrefix(lit.Value, "number & "); ok {
+				lit.Value, lit.Kind = v, token.INT
+			}
+		}
+		return true
+	}, nil)
 }
 
 // isStructFile reports whether a decoded YAML file is a mapping (an empty
@@ -94,22 +116,78 @@ func packageClause(f *ast.File) *ast.Package {
 	return nil
 }
 
-// syntaxDiags turns parser errors into GM0001 diagnostics.
-func syntaxDiags(file string, err error) model.Diagnostics {
+// syntaxDiags turns parser errors into GM0001 diagnostics. src is the
+// file's content, to place errors that carry only a line.
+func syntaxDiags(file string, src []byte, err error) model.Diagnostics {
 	var ds model.Diagnostics
 	for _, e := range cueerrors.Errors(err) {
 		format, args := e.Msg()
-		ds = append(ds, model.Diagnostic{
+		d := model.Diagnostic{
 			Code:     CodeSyntax,
 			Severity: model.SeverityError,
 			Pos:      toPos(e.Position(), file),
 			Message:  fmt.Sprintf(format, args...),
-		})
+		}
+		// CUE's JSON decoder says only "invalid JSON for file …" and
+		// keeps encoding/json's own error (which has the reason) inside.
+		var se *json.SyntaxError
+		if errors.As(e, &se) {
+			d.Message = se.Error()
+		}
+		if d.Message == "" || !d.Pos.IsValid() || d.Pos.Line == 0 {
+			// YAML syntax errors are plain strings "FILE:LINE: problem"
+			// (or "FILE: problem") with neither position nor message
+			// in the structured error.
+			d.Pos, d.Message = yamlErrorPos(file, src, e.Error())
+		}
+		ds = append(ds, d)
 	}
 	if len(ds) == 0 {
 		ds = append(ds, fileDiag(CodeSyntax, file, err.Error()))
 	}
 	return ds
+}
+
+// yamlParserProblems are the problems yaml.v3's parser (not its scanner)
+// reports; their line numbers are 0-based, the scanner's 1-based (see
+// parser.fail in go.yaml.in/yaml/v3).
+var yamlParserProblems = []string{"did not find expected", "found duplicate", "found incompatible", "found undefined tag handle"}
+
+// yamlErrorPos places a YAML syntax error given as "FILE:LINE: problem".
+// yaml.v3 gives no column, so the column is the line's first non-blank
+// character; an error without a line is at 1:1.
+func yamlErrorPos(file string, src []byte, msg string) (model.Pos, string) {
+	msg = strings.TrimPrefix(msg, file+":")
+	line := 0
+	if i := strings.IndexByte(msg, ':'); i > 0 {
+		if n, err := strconv.Atoi(msg[:i]); err == nil {
+			line, msg = n, msg[i+1:]
+		}
+	}
+	msg = strings.TrimSpace(msg)
+	for _, p := range yamlParserProblems {
+		if strings.HasPrefix(msg, p) {
+			line++
+			break
+		}
+	}
+	line = max(line, 1)
+	lines := strings.Split(string(src), "\n")
+	col := 1
+	if line <= len(lines) {
+		text := lines[line-1]
+		indent := len(text) - len(strings.TrimLeft(text, " \t"))
+		col = indent + 1
+		if i := strings.IndexByte(text[:indent], '\t'); i >= 0 && strings.Contains(msg, "cannot start any token") {
+			col = i + 1 // YAML forbids tabs in indentation
+		}
+	} else {
+		line = max(len(lines), 1)
+	}
+	if msg == "" {
+		msg = "invalid YAML"
+	}
+	return model.Pos{File: file, Line: line, Col: col}, msg
 }
 
 // toPos converts a CUE position; fallback names the file when the position

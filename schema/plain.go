@@ -237,13 +237,9 @@ func isPlain(x ast.Expr) bool {
 	return false
 }
 
-// workers overrides the number of plain-path workers (0: GOMAXPROCS, at
-// most 4, since CUE's runtimes share a label index behind a lock).
-var workers = 0
-
-// renewEvery is how many entities a worker checks in one CUE runtime; see
-// evaluator.renew.
-var renewEvery = 128
+// defaultRenewEvery is how many entities a worker checks in one CUE
+// runtime unless tuning says otherwise; see evaluator.renew.
+const defaultRenewEvery = 128
 
 // plainResult is what checking one plainEntity gave.
 type plainResult struct {
@@ -257,10 +253,14 @@ type plainResult struct {
 // checkPlain checks jobs on several workers, each with its own CUE
 // runtime. Results are per job, so callers merge them in job order and the
 // outcome does not depend on the number of workers.
-func checkPlain(jobs []*plainEntity, stop *atomic.Bool, sources *model.Sources, needJSON bool, onEntity func(string)) ([]plainResult, error) {
-	n := workers
+func checkPlain(jobs []*plainEntity, stop *atomic.Bool, sources *model.Sources, needJSON bool, onEntity func(string), tune tuning) ([]plainResult, error) {
+	n := tune.workers
 	if n <= 0 {
 		n = min(runtime.GOMAXPROCS(0), 4)
+	}
+	renewEvery := tune.renewEvery
+	if renewEvery <= 0 {
+		renewEvery = defaultRenewEvery
 	}
 	n = max(1, min(n, len(jobs)))
 	results := make([]plainResult, len(jobs))
@@ -276,7 +276,7 @@ func checkPlain(jobs []*plainEntity, stop *atomic.Bool, sources *model.Sources, 
 					errs[w] = fmt.Errorf("check mesh (worker %d): cue panicked: %v\n%s", w, p, debug.Stack())
 				}
 			}()
-			e, err := newEvaluator(stop, sources)
+			e, err := newEvaluator(stop, sources, tune)
 			if err != nil {
 				errs[w] = err
 				return

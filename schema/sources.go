@@ -115,12 +115,7 @@ func labelName(l ast.Label) (string, bool) {
 }
 
 // joinPath appends one label to a path, quoting it as model.Path does.
-func joinPath(prefix, name string) string {
-	if prefix == "" {
-		return model.Path(name)
-	}
-	return prefix + "." + model.Path(name)
-}
+func joinPath(prefix, name string) string { return model.Join(prefix, name) }
 
 // cuePath converts the path of a CUE error (selectors such as "services",
 // "\"my-svc\"", "0") to the model's notation, dropping the definitions the

@@ -19,9 +19,7 @@ import (
 func TestLoadValid(t *testing.T) {
 	var golden []byte
 	for _, plain := range []bool{true, false} {
-		restore := setPlainPath(plain)
-		m, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "valid"), Options{})
-		restore()
+		m, diags, err := LoadDir(context.Background(), filepath.Join("testdata", "valid"), pathOptions(plain))
 		if err != nil || len(diags) > 0 {
 			t.Fatalf("plain=%v: %v %v", plain, err, diags)
 		}

@@ -5,9 +5,13 @@ import (
 	"strconv"
 )
 
-func init() {
-	// GITMESH_BENCH_WORKERS lets BenchmarkLoad compare worker counts.
+// benchOptions are the Options benchmarks load with: the environment
+// variable GITMESH_BENCH_WORKERS sets the number of plain-path workers, so
+// BenchmarkLoad can compare worker counts.
+func benchOptions() Options {
+	var o Options
 	if n, err := strconv.Atoi(os.Getenv("GITMESH_BENCH_WORKERS")); err == nil {
-		workers = n
+		o.tune.workers = n
 	}
+	return o
 }

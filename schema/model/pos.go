@@ -103,6 +103,20 @@ func Path(elems ...string) string {
 	return b.String()
 }
 
+// Join appends field names to a path, each quoted as in Path:
+// Join("a.match[0]", "headers", "x-user") == `a.match[0].headers."x-user"`.
+// Code that extends a path it was given uses Join, never Path, which would
+// quote the whole given path as one name.
+func Join(path string, elems ...string) string {
+	if path == "" {
+		return Path(elems...)
+	}
+	if len(elems) == 0 {
+		return path
+	}
+	return path + "." + Path(elems...)
+}
+
 // Index appends a list index to a path: Index("a.to", 1) == "a.to[1]".
 func Index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
