@@ -80,7 +80,7 @@ var brokenCases = []brokenCase{
 
 	// Loading and schema (GM00xx).
 	{name: "cue-syntax-error", code: "GM0001", sev: model.SeverityError},
-	{name: "yaml-syntax-error", code: "GM0001", sev: model.SeverityError, pendingOn: pendYAML},
+	{name: "yaml-syntax-error", code: "GM0001", sev: model.SeverityError},
 	{name: "json-syntax-error", code: "GM0001", sev: model.SeverityError},
 	{name: "port-out-of-range", code: "GM0002", sev: model.SeverityError},
 	{name: "missing-ports", code: "GM0003", sev: model.SeverityError},
@@ -91,11 +91,11 @@ var brokenCases = []brokenCase{
 		pendingOn: "a position for the evaluation timeout (today \"-\")"},
 	{name: "guardrail-invalid", code: "GM0008", sev: model.SeverityError},
 	{name: "guardrail-rejects", code: "GM0009", sev: model.SeverityError},
-	{name: "huge-integer", code: "GM0002", sev: model.SeverityError, line: 6, pendingOn: pendSchema},
-	{name: "maxconnections-overflow", code: "GM0002", sev: model.SeverityError, line: 6, pendingOn: pendSchema},
-	{name: "huge-duration", code: "GM0002", sev: model.SeverityError, line: 13, pendingOn: pendSchema},
+	{name: "huge-integer", code: "GM0002", sev: model.SeverityError, line: 6},
+	{name: "maxconnections-overflow", code: "GM0002", sev: model.SeverityError, line: 6},
+	{name: "huge-duration", code: "GM0002", sev: model.SeverityError, line: 13},
 	{name: "fault-percent-150", code: "GM0002", sev: model.SeverityError, line: 14,
-		notWant: []string{"set exactly one of httpStatus or grpcStatus", "empty disjunction"}, pendingOn: pendSchema},
+		notWant: []string{"set exactly one of httpStatus or grpcStatus", "empty disjunction"}},
 
 	// References (GM01xx).
 	{name: "unknown-service", code: "GM0101", sev: model.SeverityError},
@@ -140,8 +140,8 @@ var brokenCases = []brokenCase{
 	{name: "static-no-endpoints", code: "GM0503", sev: model.SeverityWarning},
 
 	// Render (GM08xx), reached by input.
-	{name: "bad-header-regex", code: "GM0808|GM0002", sev: model.SeverityError, line: 12, pendingOn: pendPipeline},
-	{name: "bad-path-regex", code: "GM0808|GM0002", sev: model.SeverityError, line: 12, pendingOn: pendPipeline},
+	{name: "bad-header-regex", code: "GM0002", sev: model.SeverityError, line: 12},
+	{name: "bad-path-regex", code: "GM0002", sev: model.SeverityError, line: 12},
 	{name: "oci-wasm", code: "GM0809|GM0002", sev: model.SeverityError, line: 24, pendingOn: pendPipeline},
 
 	// Guardrail packs (GM1xxx).
