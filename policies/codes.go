@@ -46,7 +46,7 @@ const (
 	CodeNoEndpoints      = "GM0503"
 	// CodeNeedsServe is reported by internal/pipeline, not by Check: a
 	// revision needs something only serve has (a gateway credential file).
-	CodeNeedsServe = "GM0601"
+	CodeNeedsServe       = "GM0601"
 	CodeUnknownGuardrail = "GM1000"
 	CodeStrictMTLS       = "GM1001"
 	CodeTimeouts         = "GM1002"

@@ -81,7 +81,9 @@ func TestRunWithCredentialsSourceLackingOne(t *testing.T) {
 
 type brokenSource struct{}
 
-func (brokenSource) Names() (map[string]bool, error) { return nil, errors.New("credentials dir: permission denied") }
+func (brokenSource) Names() (map[string]bool, error) {
+	return nil, errors.New("credentials dir: permission denied")
+}
 
 // An unreadable credentials source fails render as transient: the
 // revision is not at fault.
