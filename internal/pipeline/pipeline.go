@@ -41,11 +41,15 @@ const (
 	// StepLoad parses the repository and checks it against the CUE schema.
 	StepLoad = "load"
 	// StepPolicies runs the semantic checks (references, routing,
-	// security, guardrail packs) over a schema-valid model.
+	// security, guardrail packs) over a schema-valid model, and, when the
+	// input has no credentials source, reports the gateway credentials
+	// serve will need (GM0601 warnings, see NeedsCredentials).
 	StepPolicies = "policies"
-	// StepCredentials reports the gateway credentials serve will need when
-	// the input has no credentials source. It never fails: with a source,
-	// a missing credential is render's GM0804, as serve refuses it.
+	// StepCredentials reads the credential names from serve's source, for
+	// render to check every SDS name against: a credential the source
+	// lacks is render's GM0804, as serve refuses it. Without a source it
+	// does nothing; an unreadable source fails the run at render, as
+	// transient.
 	StepCredentials = "credentials"
 	// StepRender renders every proxy class and runs render's validation
 	// pass over every emitted resource (GM08xx).
@@ -192,9 +196,14 @@ func loadStep(ctx context.Context, in *Input, res *Result) bool {
 	return m != nil && !diags.HasErrors()
 }
 
-func policiesStep(_ context.Context, _ *Input, res *Result) bool {
+func policiesStep(_ context.Context, in *Input, res *Result) bool {
 	ds := policies.Check(res.Mesh)
 	res.Diagnostics = append(res.Diagnostics, ds...)
+	if in.Credentials == nil {
+		// A pure function of the model, reported with the policies' own
+		// findings so that a policy error elsewhere does not hide it.
+		res.Diagnostics = append(res.Diagnostics, NeedsCredentials(res.Mesh)...)
+	}
 	return !ds.HasErrors()
 }
 
@@ -203,7 +212,6 @@ func credentialsStep(_ context.Context, in *Input, res *Result) bool {
 		res.Mesh = in.Mesh
 	}
 	if in.Credentials == nil {
-		res.Diagnostics = append(res.Diagnostics, NeedsCredentials(res.Mesh)...)
 		return true
 	}
 	names, err := in.Credentials.Names()
