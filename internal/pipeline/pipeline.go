@@ -63,6 +63,12 @@ type CredentialNames interface {
 	Names() (map[string]bool, error)
 }
 
+// Fixed returns an Input.Endpoints that always returns eps, for endpoints
+// known before the run (an endpoint refresh compares them first).
+func Fixed(eps map[string][]model.Endpoint) func(*model.Mesh) map[string][]model.Endpoint {
+	return func(*model.Mesh) map[string][]model.Endpoint { return eps }
+}
+
 // StaticCredentials is a fixed set of credential names, such as the ones
 // the live revision was rendered with.
 type StaticCredentials map[string]bool
@@ -86,9 +92,11 @@ type Input struct {
 	// incremental; pass the same Cache to consecutive runs over revisions
 	// of one repository.
 	Load schema.Options
-	// Endpoints discovered at run time override Git's ("SERVICE/VERSION"
-	// keys, see render.Input); nil renders Git's endpoints only.
-	Endpoints map[string][]model.Endpoint
+	// Endpoints returns the endpoints discovered at run time for the loaded
+	// mesh (discovery needs the model to know which services it finds);
+	// they override Git's ("SERVICE/VERSION" keys, see render.Input). Nil
+	// renders Git's endpoints only.
+	Endpoints func(m *model.Mesh) map[string][]model.Endpoint
 	// Credentials is serve's credentials source. Nil means there is none
 	// (validate, check, render): the credentials step reports what serve
 	// will need (GM0601 warnings) and render trusts every credentialName.
@@ -226,7 +234,10 @@ func credentialsStep(_ context.Context, in *Input, res *Result) bool {
 }
 
 func renderStep(_ context.Context, in *Input, res *Result) bool {
-	res.Render.Mesh, res.Render.Endpoints = res.Mesh, in.Endpoints
+	res.Render.Mesh = res.Mesh
+	if in.Endpoints != nil {
+		res.Render.Endpoints = in.Endpoints(res.Mesh)
+	}
 	b, err := render.Render(res.Render)
 	if err != nil {
 		var ds model.Diagnostics

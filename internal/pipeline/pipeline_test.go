@@ -147,7 +147,7 @@ func TestRunFromAMesh(t *testing.T) {
 		t.Fatal(first.Errors())
 	}
 	eps := map[string][]model.Endpoint{"reviews/v1": {{Address: "10.9.9.9"}}}
-	res := Run(context.Background(), Input{Mesh: first.Mesh, Endpoints: eps, Credentials: StaticCredentials(first.Render.Credentials)})
+	res := Run(context.Background(), Input{Mesh: first.Mesh, Endpoints: Fixed(eps), Credentials: StaticCredentials(first.Render.Credentials)})
 	if !res.OK() || res.Mesh != first.Mesh || res.Render.Endpoints == nil {
 		t.Fatalf("failed at %q: %v", res.FailedStep, res.Errors())
 	}
