@@ -89,6 +89,9 @@ func (a *attempt) what() string {
 // verdict is always reported whichever way the steps end.
 func (r *Reconciler) reconcile(ctx context.Context, a *attempt, steps []reconcileStep) (next time.Duration) {
 	defer func() {
+		if p := recover(); p != nil {
+			panic(p) // a bug: not a verdict to summarise
+		}
 		next = r.summarize(a)
 		if a.failed == nil && !a.done && r.opts.OnApplied != nil {
 			r.opts.OnApplied()
