@@ -44,6 +44,9 @@ const (
 	CodeUnreachedService = "GM0501"
 	CodeUnusedGateway    = "GM0502"
 	CodeNoEndpoints      = "GM0503"
+	// CodeNeedsServe is reported by internal/pipeline, not by Check: a
+	// revision needs something only serve has (a gateway credential file).
+	CodeNeedsServe       = "GM0601"
 	CodeUnknownGuardrail = "GM1000"
 	CodeStrictMTLS       = "GM1001"
 	CodeTimeouts         = "GM1002"
@@ -102,6 +105,8 @@ var codes = []CodeInfo{
 	{CodeUnreachedService, infoS, "service is not reached by any route, gateway or dependsOn"},
 	{CodeUnusedGateway, infoS, "gateway has no routes"},
 	{CodeNoEndpoints, warnS, "traffic target has no endpoints"},
+
+	{CodeNeedsServe, warnS, "gateway credential that serve must find in its credentials dir"},
 	// Reported by gitmesh check about the suppressions file; listed here so
 	// one table holds every code.
 	{"GM0901", errS, "suppression without a reason"},

@@ -1,16 +1,16 @@
 package reconciler
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
+	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/source"
-	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -92,10 +92,13 @@ func (r *Reconciler) loadEndpoints() {
 }
 
 // RefreshEndpoints re-renders the live revision with the endpoints
-// discovery has now and applies the result. Render is pure and the update
-// reuses every class whose content did not change, so the xDS server sends
-// the changed ClusterLoadAssignments to the proxies that use them, and
-// nothing else. It runs on the loop goroutine (Run calls it, debounced).
+// discovery has now and applies the result, through the same render and
+// apply steps as a new revision, so the change shows in the Rendered and
+// Applied conditions ("(endpoints changed)", same revision). Render is pure
+// and the update reuses every class whose content did not change, so the
+// xDS server sends the changed ClusterLoadAssignments to the proxies that
+// use them, and nothing else. It runs on the loop goroutine (Run calls it,
+// debounced).
 func (r *Reconciler) RefreshEndpoints() {
 	r.mu.RLock()
 	live := r.live
@@ -110,34 +113,20 @@ func (r *Reconciler) RefreshEndpoints() {
 	if sameEndpoints(eps, live.endpoints) {
 		return
 	}
-	start := time.Now()
-	in := render.Input{Mesh: live.mesh, Endpoints: eps, Credentials: live.credentials}
-	b, err := render.Render(in)
-	if err != nil {
-		r.log.Error("could not render discovered endpoints; keeping the previous ones", "err", err)
-		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
-		return
+	a := &attempt{
+		start: r.opts.Now(), refresh: true, timings: map[string]float64{},
+		rev: source.Revision{ID: live.revision, Short: source.ShortID(live.revision)},
+		// The live mesh was loaded and checked; its credential names are
+		// the ones it was rendered with.
+		in: pipeline.Input{Mesh: live.mesh, Endpoints: pipeline.Fixed(eps)},
 	}
-	base, plan, se := r.serve(live.revision, in, b)
-	if se != nil {
-		r.log.Error("could not apply discovered endpoints; keeping the previous ones", "err", se.err)
-		r.metrics.endpointPushes.WithLabelValues("failed").Inc()
-		return
+	if live.credentials != nil {
+		a.in.Credentials = pipeline.StaticCredentials(live.credentials)
 	}
-	r.mu.RLock()
-	lg := r.lastGood
-	r.mu.RUnlock()
-	if lg != nil && lg.Revision == live.revision {
-		// The state dir keeps the last known endpoints, so a restart with
-		// Kubernetes unreachable serves them.
-		r.persistUpdate(lg, base, plan)
-		r.saveEndpoints(eps)
-	}
-	r.metrics.endpointPushes.WithLabelValues("applied").Inc()
-	r.log.Info("applied discovered endpoints", "revision", source.ShortID(live.revision), "took", time.Since(start).Round(time.Millisecond))
-	if r.opts.OnApplied != nil {
-		r.opts.OnApplied()
-	}
+	r.reconcile(context.Background(), a, []reconcileStep{
+		{"render", r.render},
+		{"apply", r.apply},
+	})
 }
 
 // sameEndpoints compares two endpoint maps by content.

@@ -152,3 +152,56 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestEndpointRefreshUpdatesConditions: an endpoint change goes through the
+// render and apply steps, so the conditions say what is served now: the
+// same revision, with new endpoints.
+func TestEndpointRefreshUpdatesConditions(t *testing.T) {
+	disc := &staticDiscovery{changed: make(chan struct{}, 1), synced: true,
+		eps: map[string][]model.Endpoint{"hello/v1": {{Address: "10.0.0.1"}}}}
+	h := newDiscoveryHarness(t, disc, t.TempDir())
+	h.rec.ReconcileOnce(context.Background())
+	st := h.rec.Status()
+	if !st.Ready {
+		t.Fatalf("not ready after the first revision: %+v", st.Conditions)
+	}
+	short := st.Live.Short
+	msg := func(st Status, typ string) string {
+		for _, c := range st.Conditions {
+			if c.Type == typ {
+				return string(c.Status) + "/" + c.Reason + ": " + c.Message
+			}
+		}
+		return "missing"
+	}
+	if got, want := msg(st, ConditionApplied), "True/Succeeded: serving "+short; got != want {
+		t.Errorf("Applied after the revision: %q, want %q", got, want)
+	}
+	applied := 0
+	h.rec.opts.OnApplied = func() { applied++ }
+
+	disc.set(map[string][]model.Endpoint{"hello/v1": {{Address: "10.0.0.1"}, {Address: "10.0.0.9"}}}, true)
+	h.rec.RefreshEndpoints()
+	st = h.rec.Status()
+	if got, want := msg(st, ConditionApplied), "True/Succeeded: serving "+short+" (endpoints changed)"; got != want {
+		t.Errorf("Applied after the refresh: %q, want %q", got, want)
+	}
+	if got := msg(st, ConditionRendered); !strings.HasSuffix(got, " of "+short+" (endpoints changed)") {
+		t.Errorf("Rendered after the refresh: %q", got)
+	}
+	if !st.Ready || st.Live.Short != short || applied != 1 {
+		t.Errorf("after the refresh: ready=%v live=%s OnApplied×%d; want ready, %s, 1", st.Ready, st.Live.Short, applied, short)
+	}
+
+	// Endpoints render refuses keep the previous ones serving, and say so.
+	disc.set(map[string][]model.Endpoint{"hello/v1": {{Address: "10.0.0.1", Ports: map[string]int{"http": 70000}}}}, true)
+	h.rec.RefreshEndpoints()
+	st = h.rec.Status()
+	got := msg(st, ConditionRendered)
+	if !strings.HasPrefix(got, "False/RenderFailed: ") || !strings.HasSuffix(got, "(endpoints changed)") || st.Ready {
+		t.Errorf("after refused endpoints: Rendered %q, ready=%v; want False/RenderFailed and not ready", got, st.Ready)
+	}
+	if !strings.Contains(cla(t, h, "sidecar/default/hello/v1"), "10.0.0.9") || applied != 1 {
+		t.Error("refused endpoints replaced the served ones")
+	}
+}

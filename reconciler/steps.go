@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gitmesh/gitmesh/policies"
+	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
-	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -30,123 +29,213 @@ func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
 // ReconcileOnce runs the steps once and returns how long to wait before the
 // next attempt. Run calls it; tests call it directly to step the loop.
 func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
-	start := r.opts.Now()
-	timings := map[string]float64{}
-	timed := func(step string, f func() error) error {
-		t := time.Now()
-		err := f()
-		timings[step] = float64(time.Since(t).Microseconds()) / 1000
-		return err
-	}
-
-	var rev source.Revision
-	err := timed("fetch", func() (err error) {
-		rev, err = r.opts.Source.Latest(ctx)
-		return err
+	a := &attempt{start: r.opts.Now(), timings: map[string]float64{}}
+	return r.reconcile(ctx, a, []reconcileStep{
+		{"fetch", r.fetch},
+		{"load", r.load},
+		{"check", r.check},
+		{"render", r.render},
+		{"apply", r.apply},
 	})
-	if err != nil {
-		return r.failed(start, source.Revision{}, timings, &stepError{
-			step: "fetch", reason: ReasonFetchFailed, condition: ConditionFetched,
-			transient: !source.Permanent(err), err: err,
-		})
-	}
+}
 
-	r.mu.Lock()
+// reconcileStep is one named step. It does its work on the attempt and owns
+// its condition: it marks it True itself, or returns the failure whose
+// condition and reason say why, as Flux's reconcileFunc steps do.
+type reconcileStep struct {
+	name string
+	run  func(ctx context.Context, a *attempt) *stepError
+}
+
+// attempt is one pass through the steps: a new revision, or (refresh) the
+// live revision with new discovered endpoints.
+type attempt struct {
+	start   time.Time
+	refresh bool
+	rev     source.Revision
+	// in is the pipeline's input; res its verdict, run once by the first
+	// step that needs it (load for a revision, render for a refresh).
+	in  pipeline.Input
+	res *pipeline.Result
+	// conds are the conditions the steps set, applied by summarize.
+	conds   []conditionChange
+	timings map[string]float64
+	// done: fetch found nothing new, the remaining steps are skipped;
+	// knownBad: and the newest revision is one that failed before.
+	done, knownBad bool
+	failed         *stepError
+}
+
+type conditionChange struct {
+	typ, message string
+}
+
+// succeeded marks a step's condition True.
+func (a *attempt) succeeded(typ, message string) {
+	a.conds = append(a.conds, conditionChange{typ, message})
+}
+
+// what names the attempt in condition messages: the revision, and for a
+// refresh what changed.
+func (a *attempt) what() string {
+	if a.refresh {
+		return a.rev.Short + " (endpoints changed)"
+	}
+	return a.rev.Short
+}
+
+// reconcile runs steps in order until one fails or says it is done, then
+// summarises every condition, Ready included, in one deferred place, so a
+// verdict is always reported whichever way the steps end.
+func (r *Reconciler) reconcile(ctx context.Context, a *attempt, steps []reconcileStep) (next time.Duration) {
+	defer func() {
+		if p := recover(); p != nil {
+			panic(p) // a bug: not a verdict to summarise
+		}
+		next = r.summarize(a)
+		if a.failed == nil && !a.done && r.opts.OnApplied != nil {
+			r.opts.OnApplied()
+		}
+	}()
+	for _, s := range steps {
+		t := time.Now()
+		se := s.run(ctx, a)
+		if _, ok := a.timings[s.name]; !ok {
+			a.timings[s.name] = ms(time.Since(t))
+		}
+		if se != nil {
+			se.step = s.name
+			a.failed = se
+			return
+		}
+		if a.done {
+			return
+		}
+	}
+	return
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fetch takes the newest revision from the source. A revision already
+// served, or already found bad, ends the attempt: nothing new to do.
+func (r *Reconciler) fetch(ctx context.Context, a *attempt) *stepError {
+	rev, err := r.opts.Source.Latest(ctx)
+	if err != nil {
+		return &stepError{reason: ReasonFetchFailed, condition: ConditionFetched,
+			transient: !source.Permanent(err), err: err}
+	}
+	a.rev = rev
+	a.succeeded(ConditionFetched, "fetched "+rev.Short)
+	r.mu.RLock()
 	// After a restore the live revision is served but not loaded: run it
 	// through the steps once more (same content, same versions, nothing
 	// pushed) so endpoint changes and drift have its mesh.
 	unchanged := rev.ID == r.liveID && r.live != nil
-	knownBad := rev.ID == r.failedID
-	if unchanged || knownBad {
+	a.knownBad = rev.ID == r.failedID
+	r.mu.RUnlock()
+	if unchanged || a.knownBad {
 		// Nothing new: keep serving, keep the verdict on a known bad revision.
-		now := r.opts.Now()
-		r.retries, r.settled = 0, true
-		r.conds.set(now, ConditionFetched, true, ReasonSucceeded, "fetched "+rev.Short)
-		r.summarizeLocked(now, knownBad, false)
-		r.mu.Unlock()
-		return r.opts.Interval
+		a.done = true
+		return nil
 	}
-	r.mu.Unlock()
-
 	r.log.Info("reconciling", "revision", rev.Short, "message", firstLine(rev.Message))
-	var (
-		mesh   *model.Mesh
-		diags  model.Diagnostics
-		bundle *render.Bundle
-		input  render.Input
-	)
-	steps := []struct {
-		name string
-		run  func() *stepError
-	}{
-		{"load", func() *stepError {
-			m, ds, err := schema.Load(ctx, rev.Files, r.opts.Load)
-			diags = ds
-			if err != nil {
-				return &stepError{reason: ReasonLoadFailed, condition: ConditionLoaded, err: err}
-			}
-			if ds.HasErrors() || m == nil {
-				return &stepError{reason: ReasonLoadFailed, condition: ConditionLoaded, diags: ds,
-					err: fmt.Errorf("%d errors, first: %s", ds.Count(model.SeverityError), firstError(ds))}
-			}
-			mesh = m
-			return nil
-		}},
-		{"check", func() *stepError {
-			diags = append(diags, policies.Check(mesh)...)
-			diags.Sort()
-			if diags.HasErrors() {
-				return &stepError{reason: ReasonCheckFailed, condition: ConditionChecked, diags: diags,
-					err: fmt.Errorf("%d errors, first: %s", diags.Count(model.SeverityError), firstError(diags))}
-			}
-			return nil
-		}},
-		{"render", func() *stepError {
-			in := render.Input{Mesh: mesh, Endpoints: r.discovered(mesh)}
-			if r.opts.Credentials != nil {
-				names, err := r.opts.Credentials.Names()
-				if err != nil {
-					return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, transient: true, err: err}
-				}
-				in.Credentials = names
-			}
-			b, err := render.Render(in)
-			if err != nil {
-				rd, _ := err.(model.Diagnostics)
-				return &stepError{reason: ReasonRenderFailed, condition: ConditionRendered, diags: append(diags, rd...), err: err}
-			}
-			bundle, input = b, in
-			return nil
-		}},
-		{"apply", func() *stepError {
-			base, plan, se := r.serve(rev.ID, input, bundle)
-			if se != nil {
-				return se
-			}
-			r.persist(rev, base, plan)
-			r.saveEndpoints(input.Endpoints)
-			return nil
-		}},
+	var creds pipeline.CredentialNames
+	if r.opts.Credentials != nil {
+		creds = r.opts.Credentials
 	}
-	for _, s := range steps {
-		var se *stepError
-		_ = timed(s.name, func() error {
-			se = s.run()
-			if se != nil {
-				return se
+	a.in = pipeline.Input{Files: rev.Files, Load: r.opts.Load, Endpoints: r.discovered, Credentials: creds}
+	return nil
+}
+
+// verdict runs the pipeline once per attempt: load, policies and render
+// are judged by one function, the one validate and check call, and the
+// steps below each report their part of its verdict.
+func (r *Reconciler) verdict(ctx context.Context, a *attempt) *pipeline.Result {
+	if a.res == nil {
+		a.res = pipeline.Run(ctx, a.in)
+		t := a.res.Timings
+		// Reading the credential names is part of rendering, as before.
+		if d, ok := t[pipeline.StepRender]; ok {
+			t[pipeline.StepRender] = d + t[pipeline.StepCredentials]
+		}
+		for step, name := range map[string]string{pipeline.StepLoad: "load", pipeline.StepPolicies: "check", pipeline.StepRender: "render"} {
+			if d, ok := t[step]; ok {
+				a.timings[name] = ms(d)
 			}
-			return nil
-		})
-		if se != nil {
-			se.step = s.name
-			return r.failed(start, rev, timings, se)
 		}
 	}
-	next := r.applied(start, rev, timings, diags)
-	if r.opts.OnApplied != nil {
-		r.opts.OnApplied()
+	return a.res
+}
+
+// failure turns the pipeline's verdict for one of its steps into the
+// failure of the reconcile step that owns condition, or nil when that
+// step passed.
+func failure(res *pipeline.Result, step, condition, reason string) *stepError {
+	if res.FailedStep != step {
+		return nil
 	}
-	return next
+	se := &stepError{reason: reason, condition: condition, transient: res.Transient, err: res.Err, diags: res.Diagnostics}
+	if se.err == nil {
+		errs := res.Errors()
+		se.err = fmt.Errorf("%d errors, first: %s", len(errs), firstError(errs))
+	}
+	return se
+}
+
+// load reports the load part of the verdict: the repository parses and
+// fits the schema.
+func (r *Reconciler) load(ctx context.Context, a *attempt) *stepError {
+	if se := failure(r.verdict(ctx, a), pipeline.StepLoad, ConditionLoaded, ReasonLoadFailed); se != nil {
+		return se
+	}
+	a.succeeded(ConditionLoaded, "")
+	return nil
+}
+
+// check reports the policies part of the verdict.
+func (r *Reconciler) check(ctx context.Context, a *attempt) *stepError {
+	if se := failure(r.verdict(ctx, a), pipeline.StepPolicies, ConditionChecked, ReasonCheckFailed); se != nil {
+		return se
+	}
+	a.succeeded(ConditionChecked, "")
+	return nil
+}
+
+// render reports the render part of the verdict (with the credentials
+// serve has and the endpoints discovery has now).
+func (r *Reconciler) render(ctx context.Context, a *attempt) *stepError {
+	res := r.verdict(ctx, a)
+	if se := failure(res, pipeline.StepRender, ConditionRendered, ReasonRenderFailed); se != nil {
+		return se
+	}
+	a.succeeded(ConditionRendered, fmt.Sprintf("rendered %d proxy classes of %s", len(res.Bundle.Classes()), a.what()))
+	return nil
+}
+
+// apply serves the bundle and keeps it as the last good state.
+func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
+	in, b := a.res.Render, a.res.Bundle
+	base, plan, se := r.serve(a.rev.ID, in, b)
+	if se != nil {
+		return se
+	}
+	if !a.refresh {
+		r.persist(a.rev, base, plan)
+		r.saveEndpoints(in.Endpoints)
+	} else {
+		r.mu.RLock()
+		lg := r.lastGood
+		r.mu.RUnlock()
+		if lg != nil && lg.Revision == a.rev.ID {
+			// The state dir keeps the last known endpoints, so a restart
+			// with Kubernetes unreachable serves them.
+			r.persistUpdate(lg, base, plan)
+			r.saveEndpoints(in.Endpoints)
+		}
+	}
+	a.succeeded(ConditionApplied, "serving "+a.what())
+	return nil
 }
 
 // serve hands a rendered bundle to the xDS server: the update reusing every
@@ -217,64 +306,79 @@ func (r *Reconciler) save(lg *state.LastGood) {
 	}
 }
 
-func (r *Reconciler) applied(start time.Time, rev source.Revision, timings map[string]float64, diags model.Diagnostics) time.Duration {
+// summarize is the one place an attempt's outcome is recorded: the
+// conditions its steps set, the failed step's condition, Ready, Stalled
+// and Reconciling, the last attempt, metrics and the log. It returns the
+// delay before the next attempt.
+func (r *Reconciler) summarize(a *attempt) time.Duration {
 	now := r.opts.Now()
-	capped, total := capDiagnostics(diags)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.liveID, r.failedID, r.retries, r.settled = rev.ID, "", 0, true
-	info := revisionInfo(rev)
-	info.AppliedAt = now
-	r.status.Live = &info
-	r.status.LastAttempt = &Attempt{
-		Revision: revisionInfo(rev), StartedAt: start, Result: "applied",
-		Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
-	}
-	for _, c := range stepConditions {
-		r.conds.set(now, c, true, ReasonSucceeded, "")
-	}
-	r.conds.set(now, ConditionApplied, true, ReasonSucceeded, "serving "+rev.Short)
-	r.summarizeLocked(now, false, false)
-	r.metrics.observe("applied", now.Sub(start))
-	r.metrics.success(now)
-	r.metrics.revision(rev.ID)
-	r.log.Info("applied", "revision", rev.Short, "duration", now.Sub(start).Round(time.Millisecond), "warnings", diags.Count(model.SeverityWarning))
-	return r.opts.Interval
-}
-
-func (r *Reconciler) failed(start time.Time, rev source.Revision, timings map[string]float64, se *stepError) time.Duration {
-	now := r.opts.Now()
-	capped, total := capDiagnostics(se.diags)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settled = true
-	if rev.ID != "" {
+	for _, c := range a.conds {
+		r.conds.set(now, c.typ, true, ReasonSucceeded, c.message)
+	}
+	switch {
+	case a.done:
+		r.retries = 0
+		r.summarizeLocked(now, a.knownBad, false)
+		return r.opts.Interval
+	case a.refresh:
+		// The live revision with new endpoints: a failure keeps the
+		// previous endpoints serving and says so in Rendered or Applied;
+		// a known bad newer revision stays the reason Ready is False.
+		result := "applied"
+		if se := a.failed; se != nil {
+			result = "failed"
+			r.conds.set(now, se.condition, false, se.reason, se.err.Error()+" (endpoints changed)")
+			r.log.Error("could not apply discovered endpoints; keeping the previous ones", "step", se.step, "err", se.err)
+		} else {
+			r.log.Info("applied discovered endpoints", "revision", a.rev.Short, "took", now.Sub(a.start).Round(time.Millisecond))
+		}
+		r.metrics.endpointPushes.WithLabelValues(result).Inc()
+		r.summarizeLocked(now, r.failedID != "", r.retries > 0)
+		return r.opts.Interval
+	case a.failed == nil:
+		r.liveID, r.failedID, r.retries = a.rev.ID, "", 0
+		capped, total := capDiagnostics(a.res.Diagnostics)
+		info := revisionInfo(a.rev)
+		info.AppliedAt = now
+		r.status.Live = &info
 		r.status.LastAttempt = &Attempt{
-			Revision: revisionInfo(rev), StartedAt: start, Result: "failed", FailedStep: se.step,
-			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
+			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: "applied",
+			Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
+		}
+		r.summarizeLocked(now, false, false)
+		r.metrics.observe("applied", now.Sub(a.start))
+		r.metrics.success(now)
+		r.metrics.revision(a.rev.ID)
+		r.log.Info("applied", "revision", a.rev.Short, "duration", now.Sub(a.start).Round(time.Millisecond),
+			"warnings", a.res.Diagnostics.Count(model.SeverityWarning))
+		return r.opts.Interval
+	}
+	se := a.failed
+	if a.rev.ID != "" {
+		capped, total := capDiagnostics(se.diags)
+		r.status.LastAttempt = &Attempt{
+			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: "failed", FailedStep: se.step,
+			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
 		}
 	}
-	// Steps before the failed one passed; the failed one says why; those
-	// after it are unknown for this revision, so they keep their last value.
-	for _, c := range stepConditions {
-		if c == se.condition {
-			break
-		}
-		r.conds.set(now, c, true, ReasonSucceeded, "")
-	}
+	// Steps before the failed one marked themselves True; the failed one
+	// says why; those after it are unknown for this revision, so they
+	// keep their last value.
 	r.conds.set(now, se.condition, false, se.reason, se.err.Error())
-	r.metrics.observe("failed", now.Sub(start))
+	r.metrics.observe("failed", now.Sub(a.start))
 	r.metrics.failure(se.step)
-
 	next := r.opts.Interval
 	if se.transient {
 		r.retries++
 		next = r.backoff(r.retries)
 		r.log.Warn("reconcile failed, will retry", "step", se.step, "err", se.err, "retry_in", next.Round(time.Millisecond))
 	} else {
-		r.failedID = rev.ID
+		r.failedID = a.rev.ID
 		r.retries = 0
-		r.log.Error("revision rejected; serving the last good one", "step", se.step, "revision", rev.Short, "err", se.err)
+		r.log.Error("revision rejected; serving the last good one", "step", se.step, "revision", a.rev.Short, "err", se.err)
 	}
 	r.summarizeLocked(now, !se.transient, se.transient)
 	return next

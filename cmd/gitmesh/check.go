@@ -21,7 +21,8 @@ func newCheckCmd(_ *globalFlags) *cobra.Command {
 		Short: "Check a pull request: new findings and what every proxy will receive",
 		Long: `check loads the mesh in DIR (default: the current directory) from the working
 tree (or --head REV) and from --base REV read straight from the Git object
-store, runs the schema, policies and render on both, and reports:
+store, runs both through the pipeline validate runs (schema, policies, render;
+no credentials dir or discovered endpoints: see gitmesh validate), and reports:
 
   - every finding, with findings already present at base marked pre-existing
     (matched on code, path and message, not lines) and suppressed ones with

@@ -21,8 +21,10 @@ func newRenderCmd(_ *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render [DIR] (--list | --proxy ID)",
 		Short: "Render a mesh repository into Envoy configuration",
-		Long: `render validates the mesh repository in DIR (default: the current
-directory) and renders it into the Envoy resources each proxy receives.
+		Long: `render runs the mesh repository in DIR (default: the current directory)
+through the same pipeline as validate and serve, and prints the Envoy
+resources each proxy receives (Git's endpoints; gateway credentials are
+trusted by name, see gitmesh validate).
 
 --list prints the proxy classes (sidecar/NS/SVC/VER, proxyless/NS/SVC/VER,
 ingress/GW, egress/GW). --proxy prints one proxy's resources in the shape of
@@ -35,22 +37,15 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 			if err := checkOutput(output, "json", "yaml"); err != nil {
 				return err
 			}
-			dir, m, diags, err := load.validateArg(cmd, args)
+			dir, res, err := load.runArg(cmd, args)
 			if err != nil {
 				return err
 			}
-			if diags.HasErrors() {
-				printErrors(cmd, dir, diags)
+			if !res.OK() {
+				printErrors(cmd, dir, res.Diagnostics)
 				return errFindings
 			}
-			b, err := render.Render(render.Input{Mesh: m})
-			if err != nil {
-				if ds, ok := err.(model.Diagnostics); ok {
-					printErrors(cmd, dir, ds)
-					return errFindings
-				}
-				return internalError(err)
-			}
+			b := res.Bundle
 			w := cmd.OutOrStdout()
 			if list {
 				for _, c := range b.Classes() {

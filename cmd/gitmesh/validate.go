@@ -48,18 +48,20 @@ func meshDir(args []string) (string, error) {
 	return dir, nil
 }
 
-// validateArg loads and checks the mesh repository named by the optional
-// DIR argument, the way validate and render both start.
-func (f *loadFlags) validateArg(cmd *cobra.Command, args []string) (string, *model.Mesh, model.Diagnostics, error) {
+// runArg runs the pipeline over the mesh repository named by the optional
+// DIR argument, the way validate and render both start: without a
+// credentials source or discovered endpoints, which only serve has (see
+// internal/pipeline).
+func (f *loadFlags) runArg(cmd *cobra.Command, args []string) (string, *pipeline.Result, error) {
 	dir, err := meshDir(args)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, err
 	}
-	m, diags, err := pipeline.ValidateDir(cmd.Context(), dir, f.options())
-	if err != nil {
-		return "", nil, nil, internalError(err)
+	res := pipeline.Run(cmd.Context(), pipeline.Input{Dir: dir, Load: f.options()})
+	if res.Err != nil {
+		return "", nil, internalError(res.Err)
 	}
-	return dir, m, diags, nil
+	return dir, res, nil
 }
 
 func newValidateCmd(g *globalFlags) *cobra.Command {
@@ -69,10 +71,15 @@ func newValidateCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
-		Short: "Validate a mesh repository against the schema and policies",
-		Long: `validate loads the mesh repository in DIR (default: the current directory),
-checks it against the CUE schema and gitmesh's policies and guardrails, and
-prints every finding with its file:line:col.
+		Short: "Validate a mesh repository: schema, policies and render, as serve runs them",
+		Long: `validate runs the mesh repository in DIR (default: the current directory)
+through everything serve runs before it serves a revision — the CUE schema,
+gitmesh's policies and guardrails, and render with its check of every
+Envoy resource — and prints every finding with its file:line:col.
+
+What needs the cluster is not available here: gateway credentials are
+reported as warnings (GM0601) naming the files serve will need, and
+endpoints discovered from Kubernetes are not rendered.
 
 Exit status: 0 when there is no error, 1 when there are errors, 2 for usage
 or internal errors.`,
@@ -81,15 +88,15 @@ or internal errors.`,
 			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			dir, m, diags, err := load.validateArg(cmd, args)
+			dir, res, err := load.runArg(cmd, args)
 			if err != nil {
 				return err
 			}
-			rep := newValidateReport(dir, m, diags)
+			rep := newValidateReport(dir, res.Mesh, res.Diagnostics)
 			if err := rep.write(cmd.OutOrStdout(), output); err != nil {
 				return internalError(err)
 			}
-			if diags.HasErrors() {
+			if !res.OK() {
 				return errFindings
 			}
 			return nil

@@ -1,6 +1,6 @@
 // Command meshbench measures the whole gitmesh control plane under load:
 // a generated mesh (internal/meshgen) goes through the real pipeline —
-// schema.Load → policies.Check → render.Render → reconciler.ToUpdate →
+// pipeline.Run (load → policies → render) → reconciler.ToUpdate →
 // xds.Server.Apply — and is served over gRPC on loopback to M ADS streams
 // that behave like proxies (internal/adsload), run in a child process so
 // that the control plane's CPU time and peak RSS are measured alone.

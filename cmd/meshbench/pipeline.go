@@ -10,12 +10,11 @@ import (
 
 	"github.com/gitmesh/gitmesh/internal/adsload"
 	"github.com/gitmesh/gitmesh/internal/meshgen"
-	"github.com/gitmesh/gitmesh/policies"
+	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema"
-	"github.com/gitmesh/gitmesh/schema/model"
 )
 
 // revision is one mesh revision taken through the real pipeline, as the
@@ -30,47 +29,29 @@ type revision struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// buildRevision runs fsys through the pipeline. A generated mesh must be
+// buildRevision runs fsys through the pipeline, as the reconciler's steps
+// do (no credentials source: meshgen names none). A generated mesh must be
 // valid: any error finding is a bug in meshgen or the tool, so it fails.
 // The schema cache is shared between revisions, as the reconciler's is, so
 // a one-service change re-checks one entity.
 func buildRevision(ctx context.Context, id string, fsys fstest.MapFS, cache *schema.Cache) (*revision, error) {
 	r := &revision{id: id}
+	res := pipeline.Run(ctx, pipeline.Input{Files: fsys, Load: schema.Options{Timeout: 10 * time.Minute, Cache: cache}})
+	r.loadMS = ms(res.Timings[pipeline.StepLoad])
+	r.checkMS = ms(res.Timings[pipeline.StepPolicies])
+	r.renderMS = ms(res.Timings[pipeline.StepRender])
+	if res.Err != nil {
+		return nil, fmt.Errorf("%s %s: %w", res.FailedStep, id, res.Err)
+	}
+	if !res.OK() {
+		errs := res.Errors()
+		return nil, fmt.Errorf("%s %s: %d errors, first: %s", res.FailedStep, id, len(errs), errs[0].Error())
+	}
 	t := time.Now()
-	m, diags, err := schema.Load(ctx, fsys, schema.Options{Timeout: 10 * time.Minute, Cache: cache})
-	r.loadMS = ms(time.Since(t))
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", id, err)
-	}
-	if diags.HasErrors() || m == nil {
-		return nil, fmt.Errorf("load %s: %d errors, first: %s", id, diags.Count(model.SeverityError), firstError(diags))
-	}
-	t = time.Now()
-	diags = append(diags, policies.Check(m)...)
-	r.checkMS = ms(time.Since(t))
-	if diags.HasErrors() {
-		return nil, fmt.Errorf("check %s: %d errors, first: %s", id, diags.Count(model.SeverityError), firstError(diags))
-	}
-	t = time.Now()
-	b, err := render.Render(render.Input{Mesh: m})
-	r.renderMS = ms(time.Since(t))
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", id, err)
-	}
-	t = time.Now()
-	r.bundle = b
-	r.update = reconciler.ToUpdate(id, b)
+	r.bundle = res.Bundle
+	r.update = reconciler.ToUpdate(id, res.Bundle)
 	r.updateMS = ms(time.Since(t))
 	return r, nil
-}
-
-func firstError(ds model.Diagnostics) string {
-	for _, d := range ds {
-		if d.Severity == model.SeverityError {
-			return d.Error()
-		}
-	}
-	return "none"
 }
 
 // generate returns the meshgen repository of the run; every k-th service

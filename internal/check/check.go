@@ -164,10 +164,11 @@ func revisionFS(repo *git.Repository, rev, sub string) (fs.FS, string, error) {
 type Side struct {
 	// Mesh is the loaded model; nil when loading failed outright.
 	Mesh *model.Mesh
-	// Diags holds load, policy and render findings (render ones only when
-	// the model was clean, as the server would render it).
+	// Diags holds the findings of every pipeline step that ran (load,
+	// policies, credentials, render) and of the suppressions file.
 	Diags model.Diagnostics
-	// Bundle is the rendered config; nil when the revision does not render.
+	// Bundle is the rendered config; nil when the revision would not be
+	// served (a step failed).
 	Bundle *render.Bundle
 	// RenderNote says why Bundle is nil, for the report.
 	RenderNote string
@@ -175,57 +176,39 @@ type Side struct {
 	Suppressions []Suppression
 }
 
-// loadWorkTree loads a directory on disk through schema.LoadDir, which
-// refuses symlinks leaving it; suppressions are read through os.Root.
+// loadWorkTree runs a directory on disk through the pipeline (its loader
+// refuses symlinks leaving it); suppressions are read through os.Root.
 func loadWorkTree(ctx context.Context, dir string, opts schema.Options) (*Side, error) {
-	m, diags, err := pipeline.ValidateDir(ctx, dir, opts)
-	if err != nil {
-		return nil, err
-	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
-	return finishSide(m, diags, root.FS())
+	return runSide(ctx, pipeline.Input{Dir: dir, Load: opts}, root.FS())
 }
 
-// LoadSide runs one revision held in fsys through load, policies, render and
-// suppression parsing. It is exported for tests and the fuzz target, which
+// LoadSide runs one revision held in fsys through the pipeline and parses
+// its suppressions. It is exported for tests and the fuzz target, which
 // build revisions in memory.
 func LoadSide(ctx context.Context, fsys fs.FS, opts schema.Options) (*Side, error) {
-	m, diags, err := pipeline.Validate(ctx, fsys, opts)
-	if err != nil {
-		return nil, err
-	}
-	return finishSide(m, diags, fsys)
+	return runSide(ctx, pipeline.Input{Files: fsys, Load: opts}, fsys)
 }
 
-func finishSide(m *model.Mesh, diags model.Diagnostics, fsys fs.FS) (*Side, error) {
-	s := &Side{Mesh: m, Diags: diags}
-	clean := !diags.HasErrors()
+// runSide runs the pipeline as validate does: a pull request has no
+// credentials source and no discovered endpoints (see internal/pipeline).
+func runSide(ctx context.Context, in pipeline.Input, fsys fs.FS) (*Side, error) {
+	res := pipeline.Run(ctx, in)
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	s := &Side{Mesh: res.Mesh, Diags: res.Diagnostics, Bundle: res.Bundle}
 	switch {
-	case m == nil:
+	case res.Mesh == nil:
 		s.RenderNote = "the mesh did not load"
-	default:
-		b, rdiags, err := safeRender(m)
-		if err != nil && clean {
-			// A clean model that render cannot handle is a bug in gitmesh,
-			// not in the input: surface it.
-			return nil, err
-		}
-		switch {
-		case err != nil:
-			s.RenderNote = "the mesh has errors and does not render"
-		case len(rdiags) > 0 && clean:
-			s.Diags = append(s.Diags, rdiags...)
-			s.Diags.Sort()
-			s.RenderNote = "the mesh does not render"
-		case len(rdiags) > 0:
-			s.RenderNote = "the mesh has errors and does not render"
-		default:
-			s.Bundle = b
-		}
+	case res.FailedStep == pipeline.StepRender:
+		s.RenderNote = "the mesh does not render"
+	case res.FailedStep != "":
+		s.RenderNote = "the mesh has errors and does not render"
 	}
 	sups, sdiags := readSuppressions(fsys)
 	s.Suppressions = sups
@@ -234,25 +217,6 @@ func finishSide(m *model.Mesh, diags model.Diagnostics, fsys fs.FS) (*Side, erro
 		s.Diags.Sort()
 	}
 	return s, nil
-}
-
-// safeRender renders m, turning a panic (possible on a half-decoded model
-// with errors) into an error instead of a crash.
-func safeRender(m *model.Mesh) (b *render.Bundle, diags model.Diagnostics, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			b, diags, err = nil, nil, fmt.Errorf("render panicked: %v", p)
-		}
-	}()
-	b, rerr := render.Render(render.Input{Mesh: m})
-	if rerr != nil {
-		var ds model.Diagnostics
-		if errors.As(rerr, &ds) {
-			return nil, ds, nil
-		}
-		return nil, nil, fmt.Errorf("render: %w", rerr)
-	}
-	return b, nil, nil
 }
 
 // repoPath turns a mesh-relative file into a repository-relative one, the

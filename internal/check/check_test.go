@@ -102,7 +102,7 @@ func TestPullRequests(t *testing.T) {
 			},
 			want: []string{
 				`mesh/services/reviews.cue:28:10: error GM0102: services.reviews.routes[0].to[0].version: unknown version "v9" of service "reviews" (pre-existing)`,
-				"ok: 0 new errors, 0 new warnings, 0 new infos, 1 pre-existing",
+				"ok: 0 new errors, 0 new warnings, 0 new infos, 2 pre-existing",
 			},
 		},
 		{

@@ -1,46 +1,31 @@
-// Package pipeline strings the pure stages together — load, check, render —
-// the same way for every entry point (validate, render, check, serve), so
-// that a revision passes or fails for the same reasons everywhere.
 package pipeline
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 
-	"github.com/gitmesh/gitmesh/policies"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
-// Validate loads the mesh repository in fsys and runs the policies over it.
-// The diagnostics hold every finding, sorted; mesh is nil when loading
-// failed. err is for internal failures only, never for bad input.
+// Validate runs the pipeline (Run) over fsys without credentials or
+// discovered endpoints, as `gitmesh validate` does, for callers that need
+// only the model and the findings. err is for internal failures only.
 func Validate(ctx context.Context, fsys fs.FS, opts schema.Options) (*model.Mesh, model.Diagnostics, error) {
-	m, diags, err := schema.Load(ctx, fsys, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load: %w", err)
-	}
-	return check(m, diags)
+	res := Run(ctx, Input{Files: fsys, Load: opts})
+	return res.Mesh, res.Diagnostics, internal(res)
 }
 
-// ValidateDir is Validate over a directory on disk; it refuses symlinks that
-// leave the directory.
+// ValidateDir is Validate over a directory on disk; it refuses symlinks
+// that leave the directory.
 func ValidateDir(ctx context.Context, dir string, opts schema.Options) (*model.Mesh, model.Diagnostics, error) {
-	m, diags, err := schema.LoadDir(ctx, dir, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: %w", dir, err)
-	}
-	return check(m, diags)
+	res := Run(ctx, Input{Dir: dir, Load: opts})
+	return res.Mesh, res.Diagnostics, internal(res)
 }
 
-// check runs the policies unless loading already failed: policies assume a
-// schema-valid model, and reporting reference errors on a half-decoded one
-// would only add noise to the real error.
-func check(m *model.Mesh, diags model.Diagnostics) (*model.Mesh, model.Diagnostics, error) {
-	if m != nil && !diags.HasErrors() {
-		diags = append(diags, policies.Check(m)...)
+func internal(res *Result) error {
+	if res.Err != nil && !res.Transient {
+		return res.Err
 	}
-	diags.Sort()
-	return m, diags, nil
+	return nil
 }

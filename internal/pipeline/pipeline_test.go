@@ -1,0 +1,157 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gitmesh/gitmesh/policies"
+	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/schema"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+func testdata(t *testing.T, name string) fstest.MapFS {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "render", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fstest.MapFS{"mesh.cue": {Data: b}}
+}
+
+func codes(ds model.Diagnostics, sev model.Severity) []string {
+	var out []string
+	for _, d := range ds {
+		if d.Severity == sev {
+			out = append(out, d.Code)
+		}
+	}
+	return out
+}
+
+// Without a credentials source (validate, check) the revision passes and
+// every credential a gateway names is a warning at the listener that says
+// what serve will need.
+func TestRunWithoutCredentialsWarnsWhatServeNeeds(t *testing.T) {
+	res := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue")})
+	if !res.OK() || res.Err != nil || res.Bundle == nil {
+		t.Fatalf("failed at %q: %v %v", res.FailedStep, res.Err, res.Errors())
+	}
+	var got []string
+	for _, d := range res.Diagnostics {
+		if d.Code == policies.CodeNeedsServe {
+			got = append(got, d.Severity.String()+" "+d.Error())
+		}
+	}
+	want := `warning mesh.cue:173:26: gateways."bookinfo-gateway".listeners[1].tls.credentialName: serve needs credential "bookinfo-credential" in --credentials-dir (DIR/bookinfo-credential/{tls.crt,tls.key})`
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("GM0601 findings:\n got %q\nwant %q", got, want)
+	}
+	for _, s := range []string{StepLoad, StepPolicies, StepCredentials, StepRender} {
+		if _, ok := res.Timings[s]; !ok {
+			t.Errorf("no timing for step %s", s)
+		}
+	}
+}
+
+// With a credentials source that lacks the credential, the run fails at
+// render as serve does (GM0804), and the warning is not repeated.
+func TestRunWithCredentialsSourceLackingOne(t *testing.T) {
+	res := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue"), Credentials: StaticCredentials{"other": true}})
+	if res.FailedStep != StepRender || res.Err != nil || res.Bundle != nil {
+		t.Fatalf("failed step %q, err %v, bundle %v", res.FailedStep, res.Err, res.Bundle != nil)
+	}
+	if got := codes(res.Diagnostics, model.SeverityError); len(got) == 0 || got[0] != render.CodeSecret {
+		t.Errorf("errors: %v, want %s", got, render.CodeSecret)
+	}
+	if got := codes(res.Diagnostics, model.SeverityWarning); strings.Contains(strings.Join(got, " "), policies.CodeNeedsServe) {
+		t.Errorf("warned about credentials although a source was given: %v", got)
+	}
+
+	ok := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue"), Credentials: StaticCredentials{"bookinfo-credential": true}})
+	if !ok.OK() || !ok.Render.Credentials["bookinfo-credential"] {
+		t.Fatalf("with the credential: failed at %q: %v", ok.FailedStep, ok.Errors())
+	}
+}
+
+type brokenSource struct{}
+
+func (brokenSource) Names() (map[string]bool, error) {
+	return nil, errors.New("credentials dir: permission denied")
+}
+
+// An unreadable credentials source fails render as transient: the
+// revision is not at fault.
+func TestRunCredentialsSourceFails(t *testing.T) {
+	res := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue"), Credentials: brokenSource{}})
+	if res.FailedStep != StepRender || !res.Transient || res.Err == nil {
+		t.Fatalf("failed step %q, transient %v, err %v", res.FailedStep, res.Transient, res.Err)
+	}
+}
+
+const badRegex = `
+package mesh
+
+mesh: name: "test"
+services: hello: {
+	ports: [{name: "http", number: 8080}]
+	versions: v1: endpoints: [{address: "10.0.0.1"}]
+	routes: [{
+		match: [{path: regex: "^/api/(v1"}]
+		to: [{version: "v1"}]
+	}]
+}
+`
+
+// A revision that only render can refuse fails the run at render, with the
+// finding's position: validate and serve agree.
+func TestRunReportsRenderFindings(t *testing.T) {
+	res := Run(context.Background(), Input{Files: fstest.MapFS{"mesh.cue": {Data: []byte(badRegex)}}})
+	if res.FailedStep != StepRender || res.Bundle != nil {
+		t.Fatalf("failed step %q, bundle %v; findings %v", res.FailedStep, res.Bundle != nil, res.Diagnostics)
+	}
+	errs := res.Errors()
+	if len(errs) == 0 || errs[0].Code != render.CodeInvalidValue || !errs[0].Pos.IsValid() {
+		t.Fatalf("render errors: %v", errs)
+	}
+}
+
+// A policy error stops the run before render; a load error before policies.
+func TestRunStopsAtTheFirstFailingStep(t *testing.T) {
+	bad := strings.Replace(badRegex, `path: regex: "^/api/(v1"`, `path: prefix: "/"`, 1)
+	bad = strings.Replace(bad, `version: "v1"`, `version: "v9"`, 1)
+	res := Run(context.Background(), Input{Files: fstest.MapFS{"mesh.cue": {Data: []byte(bad)}}})
+	if res.FailedStep != StepPolicies || res.Bundle != nil {
+		t.Fatalf("failed step %q: %v", res.FailedStep, res.Diagnostics)
+	}
+	if _, ok := res.Timings[StepRender]; ok {
+		t.Error("render ran after a policy error")
+	}
+	res = Run(context.Background(), Input{Files: fstest.MapFS{"mesh.cue": {Data: []byte("services: {")}}})
+	if res.FailedStep != StepLoad || res.Mesh != nil && !res.Diagnostics.HasErrors() {
+		t.Fatalf("failed step %q: %v", res.FailedStep, res.Diagnostics)
+	}
+}
+
+// Given a loaded model (an endpoint refresh), only the credentials and
+// render steps run, with the endpoints given.
+func TestRunFromAMesh(t *testing.T) {
+	cache := schema.NewCache()
+	first := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue"), Load: schema.Options{Cache: cache}})
+	if !first.OK() {
+		t.Fatal(first.Errors())
+	}
+	eps := map[string][]model.Endpoint{"reviews/v1": {{Address: "10.9.9.9"}}}
+	res := Run(context.Background(), Input{Mesh: first.Mesh, Endpoints: Fixed(eps), Credentials: StaticCredentials(first.Render.Credentials)})
+	if !res.OK() || res.Mesh != first.Mesh || res.Render.Endpoints == nil {
+		t.Fatalf("failed at %q: %v", res.FailedStep, res.Errors())
+	}
+	if _, ok := res.Timings[StepLoad]; ok {
+		t.Error("load ran although a mesh was given")
+	}
+}
