@@ -1,6 +1,6 @@
 // Command meshbench measures the whole gitmesh control plane under load:
 // a generated mesh (internal/meshgen) goes through the real pipeline —
-// schema.Load → policies.Check → render.Render → reconciler.ToUpdate →
+// schema.Load → policies.Check → render.Render → Bundle.Update →
 // xds.Server.Apply — and is served over gRPC on loopback to M ADS streams
 // that behave like proxies (internal/adsload), run in a child process so
 // that the control plane's CPU time and peak RSS are measured alone.
@@ -92,7 +92,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&o.proxylessEvery, "proxyless-every", 0, "make every k-th service proxyless (grpc-go style streams); 0 means none")
 	fs.IntVar(&o.change, "change", -1, "index of the service whose weights change; -1 means services/2")
 	fs.DurationVar(&o.quiet, "quiet", 300*time.Millisecond, "pause before the change, and after it for stray pushes")
-	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "what-if: reuse unchanged classes' configs in the change's update, as a ToUpdate that knew the previous revision would")
+	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "report how many classes the change's update leaves unchanged (same content version), which Apply skips in O(1)")
 	fs.BoolVar(&o.verbose, "v", false, "log the xDS server at info level")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"github.com/gitmesh/gitmesh/internal/adsload"
 	"github.com/gitmesh/gitmesh/internal/meshgen"
 	"github.com/gitmesh/gitmesh/policies"
-	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema"
@@ -19,7 +18,7 @@ import (
 )
 
 // revision is one mesh revision taken through the real pipeline, as the
-// reconciler's steps do: load → check → render → ToUpdate.
+// reconciler's steps do: load → check → render → Bundle.Update.
 type revision struct {
 	id     string
 	bundle *render.Bundle
@@ -59,7 +58,7 @@ func buildRevision(ctx context.Context, id string, fsys fstest.MapFS, cache *sch
 	}
 	t = time.Now()
 	r.bundle = b
-	r.update = reconciler.ToUpdate(id, b)
+	r.update = b.Update(id) // render's own snapshot: no conversion left to time
 	r.updateMS = ms(time.Since(t))
 	return r, nil
 }
@@ -194,18 +193,14 @@ func expect(e *adsload.Expecter, streams []adsload.Stream, u xds.Update, prev *x
 	return ex, nil
 }
 
-// reuseUnchanged hands next the previous *ClassConfig of every class whose
-// rendered config is unchanged (same Proxy.Version), so Apply skips it in
-// O(1). reconciler.ToUpdate builds every class anew; this is the what-if
-// of a ToUpdate that knew the previous revision (-reuse-unchanged). It
-// returns the number of classes reused.
+// reuseUnchanged counts the classes of next whose config is Same as in
+// prev (one content version), which Apply skips in O(1). Render versions
+// every config, so the server does this reuse on its own; the flag only
+// reports it (-reuse-unchanged).
 func reuseUnchanged(prev, next *revision) int {
 	n := 0
-	for _, class := range next.bundle.Classes() {
-		old := prev.bundle.Proxy(class)
-		cfg, ok := prev.update.Classes[class]
-		if old != nil && ok && old.Version() == next.bundle.Proxy(class).Version() {
-			next.update.Classes[class] = cfg
+	for class, cfg := range next.update.Classes {
+		if prev.update.Classes[class].Same(cfg) {
 			n++
 		}
 	}
