@@ -242,16 +242,16 @@ func TestBackoffGrowsAndIsBounded(t *testing.T) {
 }
 
 // TestOneServiceChangeReusesOtherClasses: after a commit that changes one
-// service, every class that does not see that service keeps its config's
-// content version, so the xDS server skips it in O(1), and the schema
-// cache re-checks only the changed entity.
+// service, every class that does not see that service keeps the very same
+// config object, so the xDS server skips it and the schema cache re-checks
+// only the changed entity.
 func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	writeOther(t, h.dir)
 	h.rec.ReconcileOnce(ctx)
-	first := h.rec.lastGood
-	if first == nil || h.rec.Status().LastAttempt.Result != "applied" {
+	first := h.rec.served
+	if first.Classes == nil || h.rec.Status().LastAttempt.Result != "applied" {
 		t.Fatalf("first revision not applied: %+v", h.rec.Status().LastAttempt)
 	}
 	h.write(`{version: "v1", weight: 90}`, `{version: "v1", weight: 80}`)
@@ -260,12 +260,12 @@ func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
 	if got := h.rec.Status().LastAttempt.Result; got != "applied" {
 		t.Fatalf("second revision: %s", got)
 	}
-	second := h.rec.lastGood
+	second := h.rec.served
 	const untouched = "sidecar/default/other/v1" // calls nothing, so hello's weights are invisible to it
-	if !first.Update.Classes[untouched].Same(second.Update.Classes[untouched]) {
-		t.Errorf("%s got a new config version for a change it cannot see", untouched)
+	if first.Classes[untouched] != second.Classes[untouched] {
+		t.Errorf("%s got a new config object for a change it cannot see", untouched)
 	}
-	if first.Update.Classes["sidecar/default/hello/v1"].Same(second.Update.Classes["sidecar/default/hello/v1"]) {
+	if first.Classes["sidecar/default/hello/v1"] == second.Classes["sidecar/default/hello/v1"] {
 		t.Error("hello's own class kept its old config after its routes changed")
 	}
 	st := h.rec.opts.Load.Cache.Stats()

@@ -156,7 +156,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 // secrets and the secrets plan, which the state file keeps. A new revision
 // and new discovered endpoints both go through it.
 func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (xds.Update, map[string]state.ClassSecrets, *stepError) {
-	base, plan := b.Update(revision), b.Secrets()
+	base, plan := reuse(r.served, b.Update(revision)), b.Secrets()
 	u, err := r.withSecrets(base, plan)
 	if err != nil {
 		// The CA or a credential file failed, not the revision.
@@ -165,6 +165,7 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	if err := r.opts.Server.Apply(u); err != nil {
 		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
 	}
+	r.served = base
 	r.setServed(u)
 	r.mu.Lock()
 	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, credentials: in.Credentials}
