@@ -140,7 +140,7 @@ type Result struct {
 	LoadMS     float64 `json:"load_ms"`
 	CheckMS    float64 `json:"check_ms"`
 	RenderMS   float64 `json:"render_ms"`
-	ToUpdateMS float64 `json:"to_update_ms"`
+	ToUpdateMS float64 `json:"to_update_ms"` // Bundle.Update: ~0 since render emits the snapshot; kept for comparable output
 	ApplyMS    float64 `json:"apply_ms"`
 
 	// FullConvergenceMS: first Apply → every stream holds and has ACKed
@@ -152,7 +152,7 @@ type Result struct {
 	BytesSentFull     int64   `json:"bytes_sent_full"`
 	BytesPerStream    int64   `json:"bytes_per_stream_full"`
 
-	// The one-service weight change: reload (load+check+render+ToUpdate of
+	// The one-service weight change: reload (load+check+render+Bundle.Update of
 	// the edited revision), Apply, then per affected stream the time from
 	// Apply until it holds the changed resources.
 	ChangeService            string  `json:"change_service"`
