@@ -11,6 +11,12 @@
 // egress.go, proxyless.go). A final pass (validate.go) checks every emitted
 // resource and every proxy's references before the bundle is returned.
 //
+// The bundle is also what the xDS server serves: Bundle.Update is an
+// internal/snapshot update made of render's own objects (each distinct
+// resource marshalled once, a shared layer as one ClassConfig, every
+// config carrying its content version), and Bundle.Secrets is the secrets
+// plan whose protos Secret builds from PEM bytes the reconciler supplies.
+//
 // Resource names and proxy classes are documented in NAMES.md.
 package render
 

@@ -1,7 +1,12 @@
 package render
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -158,5 +163,38 @@ func TestUpdateIsTheBundle(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOneSecretBuilder: Secret is the only code in the module that builds
+// a Secret proto (tests included; parsing one is fine), so the names,
+// layout and versions of secrets have one owner.
+func TestOneSecretBuilder(t *testing.T) {
+	build := regexp.MustCompile(`(^|[^*\w.])\w+\.Secret\{|\.Secret_\w+\{`)
+	var found []string
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != ".." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if build.Match(src) {
+			found = append(found, filepath.ToSlash(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(found, []string{"../render/secrets.go"}) {
+		t.Errorf("Secret protos are built in %q, want only render/secrets.go", found)
 	}
 }
