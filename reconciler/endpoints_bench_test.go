@@ -39,7 +39,7 @@ func BenchmarkEndpointChurn(b *testing.B) {
 			r.RefreshEndpoints() // the first full apply
 			disc.set(map[string][]model.Endpoint{"svc00000/v1": {{Address: "10.0.0.1"}}}, true)
 			r.RefreshEndpoints()
-			before := r.served.update
+			before := r.served
 			changed := 0
 			b.ResetTimer()
 			start := time.Now()
@@ -48,7 +48,7 @@ func BenchmarkEndpointChurn(b *testing.B) {
 				r.RefreshEndpoints()
 			}
 			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/change")
-			for class, cfg := range r.served.update.Classes {
+			for class, cfg := range r.served.Classes {
 				if before.Classes[class] != cfg {
 					changed++
 				}

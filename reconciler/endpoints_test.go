@@ -69,7 +69,7 @@ func newDiscoveryHarness(t *testing.T, disc *staticDiscovery, stateDir string) *
 // cla returns the served ClusterLoadAssignment of hello v1 as text.
 func cla(t *testing.T, h *harness, class string) string {
 	t.Helper()
-	for _, r := range h.rec.served.update.Classes[class].List(resource.EndpointType) {
+	for _, r := range h.rec.served.Classes[class].List(resource.EndpointType) {
 		if strings.Contains(r.Name, "|v1|hello") {
 			return string(r.Any.Value)
 		}
@@ -81,7 +81,7 @@ func cla(t *testing.T, h *harness, class string) string {
 // versionsOf maps resource name → version for one type of a class.
 func versionsOf(h *harness, class, typeURL string) map[string]string {
 	out := map[string]string{}
-	for _, r := range h.rec.served.update.Classes[class].List(typeURL) {
+	for _, r := range h.rec.served.Classes[class].List(typeURL) {
 		out[r.Name] = r.Version
 	}
 	return out
@@ -97,7 +97,7 @@ func TestDiscoveredEndpointsPushOnlyEDS(t *testing.T) {
 	if !strings.Contains(cla(t, h, caller), "10.0.0.1") {
 		t.Fatal("the first render did not use the discovered endpoints")
 	}
-	before := h.rec.served.update
+	before := h.rec.served
 	lds, cds := versionsOf(h, caller, resource.ListenerType), versionsOf(h, caller, resource.ClusterType)
 
 	// New endpoints: no revision, only EDS changes, only where it is used.
@@ -112,7 +112,7 @@ func TestDiscoveredEndpointsPushOnlyEDS(t *testing.T) {
 	if got := versionsOf(h, caller, resource.ClusterType); !mapsEqual(got, cds) {
 		t.Error("clusters changed for an endpoint change")
 	}
-	if before.Classes["sidecar/default/other/v1"] != h.rec.served.update.Classes["sidecar/default/other/v1"] {
+	if before.Classes["sidecar/default/other/v1"] != h.rec.served.Classes["sidecar/default/other/v1"] {
 		t.Error("a class that does not call hello got a new config")
 	}
 	if h.srv.Revision() != before.Revision {

@@ -92,9 +92,10 @@ type Reconciler struct {
 	failedID string // the newest revision, known bad: not retried until a new one
 	retries  int
 	lastGood *state.LastGood
-	// served is the last update built from a bundle; only the loop
-	// goroutine reads or writes it.
-	served *served
+	// served is the last update applied from a bundle, without secrets:
+	// the next one reuses its objects where versions hold (update.go).
+	// Only the loop goroutine reads or writes it.
+	served xds.Update
 	// live is what the served update was rendered from: the mesh, the
 	// discovered endpoints and the revision. Written by the loop goroutine
 	// under mu; nil after a restore from disk until a revision is loaded.

@@ -251,7 +251,7 @@ func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
 	writeOther(t, h.dir)
 	h.rec.ReconcileOnce(ctx)
 	first := h.rec.served
-	if first == nil || h.rec.Status().LastAttempt.Result != "applied" {
+	if first.Classes == nil || h.rec.Status().LastAttempt.Result != "applied" {
 		t.Fatalf("first revision not applied: %+v", h.rec.Status().LastAttempt)
 	}
 	h.write(`{version: "v1", weight: 90}`, `{version: "v1", weight: 80}`)
@@ -262,10 +262,10 @@ func TestOneServiceChangeReusesOtherClasses(t *testing.T) {
 	}
 	second := h.rec.served
 	const untouched = "sidecar/default/other/v1" // calls nothing, so hello's weights are invisible to it
-	if first.update.Classes[untouched] != second.update.Classes[untouched] {
+	if first.Classes[untouched] != second.Classes[untouched] {
 		t.Errorf("%s got a new config object for a change it cannot see", untouched)
 	}
-	if first.update.Classes["sidecar/default/hello/v1"] == second.update.Classes["sidecar/default/hello/v1"] {
+	if first.Classes["sidecar/default/hello/v1"] == second.Classes["sidecar/default/hello/v1"] {
 		t.Error("hello's own class kept its old config after its routes changed")
 	}
 	st := h.rec.opts.Load.Cache.Stats()

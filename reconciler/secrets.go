@@ -2,8 +2,6 @@ package reconciler
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,23 +14,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
-	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
-	"github.com/gitmesh/gitmesh/schema/model"
 )
 
-// secretStore turns the CA and the gateway credentials into the SDS
-// secrets each class receives, under the names render emits: `default` (the
+// secretStore supplies the PEM bytes of the SDS secrets render planned
+// (Bundle.Secrets) from the CA and the gateway credentials: `default` (the
 // class's own certificate and key), `ROOTCA` (the trust bundle) and, for
-// gateways, each credentialName (and NAME-cacert for MUTUAL).
+// gateways, each credentialName (and NAME-cacert for MUTUAL). render.Secret
+// builds the protos; the store decides when to issue and what to keep.
 //
 // Certificates are issued once per identity — every instance of a class,
 // and every class with the same service account, shares one — and cached
@@ -60,7 +52,7 @@ type secretStore struct {
 	// What was served last: the update without secrets, the plan, and the
 	// per-class configs and secret lists built from them.
 	base  xds.Update
-	plan  map[string]state.ClassSecrets
+	plan  map[string]snapshot.ClassSecrets
 	out   map[string]*xds.ClassConfig
 	lists map[string][]*xds.Resource
 	// retryAt is set after a failed rotation, so the loop tries again.
@@ -78,46 +70,10 @@ func newSecretStore(o Options, m *metrics, log *slog.Logger) *secretStore {
 // enabled reports whether there is anything to serve.
 func (s *secretStore) enabled() bool { return s.ca != nil || s.creds != nil }
 
-// planSecrets names what each class's secrets are made of: its identity and
-// the gateway credentials its listeners name. It holds no key material, so
-// it is what the state file keeps to rebuild secrets after a restart.
-func planSecrets(m *model.Mesh, classes []string) (map[string]state.ClassSecrets, error) {
-	plan := make(map[string]state.ClassSecrets, len(classes))
-	ids := map[string]string{} // intern: 10,000 classes share few strings
-	for _, class := range classes {
-		id, err := render.Identity(m, class)
-		if err != nil {
-			return nil, err
-		}
-		if v, ok := ids[id]; ok {
-			id = v
-		} else {
-			ids[id] = id
-		}
-		cs := state.ClassSecrets{Identity: id}
-		kind, name, _ := strings.Cut(class, "/")
-		if g := m.Gateways[name]; g != nil && (kind == render.KindIngress || kind == render.KindEgress) {
-			for _, l := range g.Listeners {
-				if l.TLS == nil || l.TLS.CredentialName == "" || l.TLS.Mode == model.TLSPassthrough {
-					continue
-				}
-				cs.Credentials = append(cs.Credentials, l.TLS.CredentialName)
-				if l.TLS.Mode == model.TLSMutual {
-					cs.Credentials = append(cs.Credentials, l.TLS.CredentialName+"-cacert")
-				}
-			}
-			slices.Sort(cs.Credentials)
-			cs.Credentials = slices.Compact(cs.Credentials)
-		}
-		plan[class] = cs
-	}
-	return plan, nil
-}
-
 // build overlays secrets on base according to plan, issuing what is missing
 // or due, and returns the update to serve with the number of classes whose
 // secrets changed. On error nothing is remembered: the previous state stays.
-func (s *secretStore) build(base xds.Update, plan map[string]state.ClassSecrets) (xds.Update, int, error) {
+func (s *secretStore) build(base xds.Update, plan map[string]snapshot.ClassSecrets) (xds.Update, int, error) {
 	if !s.enabled() {
 		return base, 0, nil
 	}
@@ -145,8 +101,9 @@ func (s *secretStore) build(base xds.Update, plan map[string]state.ClassSecrets)
 			list = s.listFor(cs, creds)
 			memo[key] = list
 		}
-		if prev := s.lists[class]; prev != nil && s.base.Classes[class] == cfg && slices.Equal(prev, list) {
-			// Unchanged: the very same pointer, which Apply skips in O(1).
+		if prev := s.lists[class]; prev != nil && s.base.Classes[class].Same(cfg) && slices.Equal(prev, list) {
+			// Unchanged (the same content version, or the same object): the
+			// config served last, which Apply skips in O(1).
 			lists[class], outCfg[class], out.Classes[class] = prev, s.out[class], s.out[class]
 			continue
 		}
@@ -158,9 +115,9 @@ func (s *secretStore) build(base xds.Update, plan map[string]state.ClassSecrets)
 			shared = cfg.Shared
 		}
 		if len(list) > 0 {
-			res[resource.SecretType] = list
+			res[snapshot.SecretType] = list
 		} else {
-			delete(res, resource.SecretType)
+			delete(res, snapshot.SecretType)
 		}
 		c := &xds.ClassConfig{Resources: res, Shared: shared}
 		lists[class], outCfg[class], out.Classes[class] = list, c, c
@@ -170,7 +127,7 @@ func (s *secretStore) build(base xds.Update, plan map[string]state.ClassSecrets)
 }
 
 // listFor is one class's secrets, sorted by name as xds.Update requires.
-func (s *secretStore) listFor(cs state.ClassSecrets, creds map[string]*xds.Resource) []*xds.Resource {
+func (s *secretStore) listFor(cs snapshot.ClassSecrets, creds map[string]*xds.Resource) []*xds.Resource {
 	var list []*xds.Resource
 	if s.root != nil {
 		list = append(list, s.root)
@@ -197,9 +154,7 @@ func (s *secretStore) refreshRoot() error {
 	if s.root != nil && bytes.Equal(bundle, s.rootPEM) {
 		return nil
 	}
-	r, err := secretResource(&tlsv3.Secret{Name: render.SecretRootCA, Type: &tlsv3.Secret_ValidationContext{
-		ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline(bundle)},
-	}})
+	r, err := render.Secret(render.SecretRootCA, render.SecretPEM{TrustedCA: bundle})
 	if err != nil {
 		return err
 	}
@@ -210,7 +165,7 @@ func (s *secretStore) refreshRoot() error {
 // refreshIdentities issues a certificate for every identity in plan that
 // has none, is due for renewal or was signed under an older root, and
 // forgets identities no class has any more.
-func (s *secretStore) refreshIdentities(plan map[string]state.ClassSecrets) error {
+func (s *secretStore) refreshIdentities(plan map[string]snapshot.ClassSecrets) error {
 	if s.ca == nil || s.withholdKeys {
 		return nil
 	}
@@ -297,9 +252,7 @@ func (s *secretStore) issueOne(id string) (issueResult, error) {
 	if err != nil {
 		return issueResult{}, fmt.Errorf("issue certificate for %s: %w", id, err)
 	}
-	r, err := secretResource(&tlsv3.Secret{Name: render.SecretDefault, Type: &tlsv3.Secret_TlsCertificate{
-		TlsCertificate: &tlsv3.TlsCertificate{CertificateChain: inline(is.CertPEM), PrivateKey: inline(is.KeyPEM)},
-	}})
+	r, err := render.Secret(render.SecretDefault, render.SecretPEM{CertChain: is.CertPEM, Key: is.KeyPEM})
 	if err != nil {
 		return issueResult{}, err
 	}
@@ -309,7 +262,7 @@ func (s *secretStore) issueOne(id string) (issueResult, error) {
 // loadCredentials reads every gateway credential the plan names. Without a
 // credential source they are not served (and render was not told to check
 // them), which is logged once per build.
-func (s *secretStore) loadCredentials(plan map[string]state.ClassSecrets) (map[string]*xds.Resource, error) {
+func (s *secretStore) loadCredentials(plan map[string]snapshot.ClassSecrets) (map[string]*xds.Resource, error) {
 	want := map[string]bool{}
 	for _, cs := range plan {
 		for _, n := range cs.Credentials {
@@ -327,7 +280,7 @@ func (s *secretStore) loadCredentials(plan map[string]state.ClassSecrets) (map[s
 	out := map[string]*xds.Resource{}
 	loaded := map[string]*Credential{}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
-		base, cacert := strings.CutSuffix(name, "-cacert")
+		base, cacert := strings.CutSuffix(name, render.CACertSuffix)
 		c, ok := loaded[base]
 		if !ok {
 			var err error
@@ -336,22 +289,18 @@ func (s *secretStore) loadCredentials(plan map[string]state.ClassSecrets) (map[s
 			}
 			loaded[base] = c
 		}
-		var sec *tlsv3.Secret
+		var pem render.SecretPEM
 		switch {
 		case cacert && len(c.CACertPEM) == 0:
 			return nil, fmt.Errorf("credential %q: a MUTUAL listener needs its client CA (ca.crt)", base)
 		case cacert:
-			sec = &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_ValidationContext{
-				ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline(c.CACertPEM)},
-			}}
+			pem = render.SecretPEM{TrustedCA: c.CACertPEM}
 		case s.withholdKeys:
 			continue // a server key never crosses a plaintext xDS stream
 		default:
-			sec = &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_TlsCertificate{
-				TlsCertificate: &tlsv3.TlsCertificate{CertificateChain: inline(c.CertPEM), PrivateKey: inline(c.KeyPEM)},
-			}}
+			pem = render.SecretPEM{CertChain: c.CertPEM, Key: c.KeyPEM}
 		}
-		r, err := secretResource(sec)
+		r, err := render.Secret(name, pem)
 		if err != nil {
 			return nil, err
 		}
@@ -385,26 +334,10 @@ func (s *secretStore) due() time.Time {
 }
 
 // identities returns class → SPIFFE id of the plan, for admission.
-func identities(plan map[string]state.ClassSecrets) map[string]string {
+func identities(plan map[string]snapshot.ClassSecrets) map[string]string {
 	out := make(map[string]string, len(plan))
 	for class, cs := range plan {
 		out[class] = cs.Identity
 	}
 	return out
-}
-
-// secretResource marshals a secret deterministically; its version is a
-// hash of the content, so a re-issued certificate is a new version and an
-// unchanged one is not.
-func secretResource(sec *tlsv3.Secret) (*xds.Resource, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(sec)
-	if err != nil {
-		return nil, fmt.Errorf("marshal secret %q: %w", sec.GetName(), err)
-	}
-	sum := sha256.Sum256(b)
-	return &xds.Resource{Name: sec.GetName(), Version: hex.EncodeToString(sum[:8]), Any: &anypb.Any{TypeUrl: resource.SecretType, Value: b}}, nil
-}
-
-func inline(b []byte) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
 }

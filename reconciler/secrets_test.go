@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
@@ -261,7 +262,7 @@ func TestRotationIsSecretsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := &corev3.Node{Id: "sidecar/default/reviews/v2/r-0"}
-	types := []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType}
+	types := snapshot.Types()
 	for _, typ := range types {
 		stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: []string{"*"}})
 	}

@@ -238,17 +238,14 @@ func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
 	return nil
 }
 
-// serve hands a rendered bundle to the xDS server: the update reusing every
-// unchanged class, the secrets overlaid, applied; then it records what is
-// live. It returns the update without secrets and the secrets plan, which
-// the state file keeps. A new revision and new discovered endpoints both
-// go through it.
+// serve hands a rendered bundle to the xDS server: render's snapshot as it
+// is (every config carries its content version, so the server skips each
+// unchanged class in O(1)) with the secrets render planned overlaid,
+// applied; then it records what is live. It returns the update without
+// secrets and the secrets plan, which the state file keeps. A new revision
+// and new discovered endpoints both go through it.
 func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (xds.Update, map[string]state.ClassSecrets, *stepError) {
-	base := r.toUpdate(revision, b)
-	plan, err := planSecrets(in.Mesh, b.Classes())
-	if err != nil {
-		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
-	}
+	base, plan := reuse(r.served, b.Update(revision)), b.Secrets()
 	u, err := r.withSecrets(base, plan)
 	if err != nil {
 		// The CA or a credential file failed, not the revision.
@@ -257,6 +254,7 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	if err := r.opts.Server.Apply(u); err != nil {
 		return xds.Update{}, nil, &stepError{reason: ReasonApplyFailed, condition: ConditionApplied, err: err}
 	}
+	r.served = base
 	r.setServed(u)
 	r.mu.Lock()
 	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, credentials: in.Credentials}

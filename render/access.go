@@ -6,12 +6,13 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/internal/sorted"
 )
 
-// Any wraps the resource's deterministic bytes for xDS without marshalling
-// again: the server sends exactly what render hashed.
-func (r *Resource) Any() *anypb.Any { return &anypb.Any{TypeUrl: r.typeURL, Value: r.bytes} }
+// Any is the resource's deterministic bytes for xDS, marshalled once: the
+// server sends exactly what render hashed.
+func (r *Resource) Any() *anypb.Any { return r.served.Any }
 
 // Types returns the type URLs the proxy has resources of, sorted.
 func (p *Proxy) Types() []string {
@@ -48,7 +49,13 @@ type content struct {
 	// own holds the proxy's resources that are not in shared.
 	own     map[string][]*Resource
 	version string
+	// cfg is the same content as the xDS server serves it.
+	cfg *snapshot.ClassConfig
 }
+
+// Config returns the proxy's config as the xDS server serves it (the
+// bundle's Update holds the same object).
+func (p *Proxy) Config() *snapshot.ClassConfig { return p.cfg }
 
 // Resources returns the proxy's resources of one type URL, sorted by name:
 // its layer's and its own, merged (allocating when both exist).

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-
 	"github.com/gitmesh/gitmesh/internal/meshgen"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -94,7 +92,7 @@ func heapAlloc() int64 {
 func distinct(b *Bundle) int {
 	seen := map[*Resource]bool{}
 	for _, c := range b.Classes() {
-		for _, t := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType} {
+		for _, t := range ResourceTypes {
 			for _, r := range b.Proxy(c).Resources(t) {
 				seen[r] = true
 			}

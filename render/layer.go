@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"sort"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // Layer is a set of resources that many proxy classes receive whole: the
@@ -16,6 +18,9 @@ import (
 // O(layer + classes) instead of O(layer × classes).
 type Layer struct {
 	byType map[string][]*Resource
+	// cfg is the layer as the xDS server serves it: the Shared of every
+	// class that has the layer, with the layer's Version.
+	cfg *snapshot.ClassConfig
 	// digest hashes every name and version of the layer; a proxy's
 	// Version hashes it instead of the layer's entries.
 	digest [sha256.Size]byte
@@ -49,8 +54,15 @@ func (b *builder) newLayer(class string, rs []*Resource) *Layer {
 	h := sha256.New()
 	writeEntries(h, l.byType)
 	h.Sum(l.digest[:0])
+	l.cfg = &snapshot.ClassConfig{Resources: make(map[string][]*snapshot.Resource, len(l.byType)), Version: l.Version()}
+	for t, rs := range l.byType {
+		l.cfg.Resources[t] = servedList(rs)
+	}
 	return l
 }
+
+// Config returns the layer as the xDS server serves it.
+func (l *Layer) Config() *snapshot.ClassConfig { return l.cfg }
 
 // writeEntries feeds every name and version of byType, in type order, to
 // h: the input of the version hashes. It streams through one small buffer:

@@ -11,6 +11,12 @@
 // egress.go, proxyless.go). A final pass (validate.go) checks every emitted
 // resource and every proxy's references before the bundle is returned.
 //
+// The bundle is also what the xDS server serves: Bundle.Update is an
+// internal/snapshot update made of render's own objects (each distinct
+// resource marshalled once, a shared layer as one ClassConfig, every
+// config carrying its content version), and Bundle.Secrets is the secrets
+// plan whose protos Secret builds from PEM bytes the reconciler supplies.
+//
 // Resource names and proxy classes are documented in NAMES.md.
 package render
 
@@ -27,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -42,18 +49,17 @@ type Input struct {
 	Credentials map[string]bool
 }
 
-// ResourceTypes lists the xDS type URLs a Proxy holds, in the order Envoy
-// wants them applied (CDS before EDS, LDS before RDS).
-var ResourceTypes = []string{
-	resource.ClusterType,
-	resource.EndpointType,
-	resource.ListenerType,
-	resource.RouteType,
-}
+// ResourceTypes is snapshot.Rendered(): the xDS type URLs a Proxy holds, in
+// the order Envoy wants them applied (CDS before EDS, LDS before RDS). The
+// list is owned by snapshot; this array is render's copy of it, indexed by
+// Resource.typeIndex.
+var ResourceTypes = snapshot.Rendered()
 
 // Resource is one named xDS resource with its content version. A Resource is
 // immutable once rendered and may be shared by pointer between proxies: a
-// cluster that 500 sidecars call is one Resource.
+// cluster that 500 sidecars call is one Resource. Its Served form (name,
+// version and the marshalled Any, without the proto tree and render's
+// bookkeeping) is what the xDS server keeps.
 type Resource struct {
 	// Name is the xDS resource name.
 	Name string
@@ -76,24 +82,53 @@ type Resource struct {
 	// refs caches what the resource references, filled by the validation
 	// pass once per distinct resource.
 	refs *refs
+	// served is what the xDS server serves, allocated with its Any.
+	served *snapshot.Resource
+}
+
+// servedResource holds a snapshot.Resource and its Any in one allocation.
+type servedResource struct {
+	snapshot.Resource
+	any anypb.Any
 }
 
 // Bytes returns the deterministic protobuf encoding the version was computed
 // from, so servers and dumps need not marshal the resource again.
 func (r *Resource) Bytes() []byte { return r.bytes }
 
+// Served returns the resource as the xDS server serves it: the same name,
+// version and bytes, one object for every class that has the resource.
+func (r *Resource) Served() *snapshot.Resource { return r.served }
+
 // TypeURL returns the xDS type URL of the resource.
 func (r *Resource) TypeURL() string { return r.typeURL }
 
 // Bundle is the rendered config of a whole mesh: every proxy class's
-// resources.
+// resources, both as render's Proxies (with protos, for tools) and as the
+// snapshot the xDS server indexes.
 type Bundle struct {
 	classes []string
 	proxies map[string]*Proxy
+	// configs is every class's snapshot config; the classes of a service's
+	// versions share one.
+	configs map[string]*snapshot.ClassConfig
+	// secrets is the secrets plan by class (secrets.go).
+	secrets map[string]snapshot.ClassSecrets
 }
 
 // Classes returns the proxy class names, sorted.
 func (b *Bundle) Classes() []string { return b.classes }
+
+// Update is the bundle as the xDS server serves it, labelled revision. The
+// configs are render's own: each distinct resource is one
+// snapshot.Resource shared by pointer, a layer is one ClassConfig every
+// class of it names as Shared, and every config carries its content
+// Version, so a server compares an unchanged class with what it serves in
+// O(1). Its Classes map is the bundle's: callers must not modify it.
+// Secrets are not in it: they are the reconciler's (see Secrets).
+func (b *Bundle) Update(revision string) snapshot.Update {
+	return snapshot.Update{Revision: revision, Classes: b.configs}
+}
 
 // Proxy returns the resources of one proxy class, or nil if the class is
 // unknown.
@@ -111,6 +146,9 @@ func Render(in Input) (*Bundle, error) {
 	b.buildAll()
 	if len(b.diags) == 0 {
 		b.validate()
+	}
+	if len(b.diags) == 0 {
+		b.planSecrets()
 	}
 	if len(b.diags) > 0 {
 		b.diags.Sort()
@@ -172,7 +210,7 @@ func newBuilder(in Input) *builder {
 		m:         in.Mesh,
 		ix:        newIndex(in.Mesh),
 		memo:      map[memoKey]*Resource{},
-		bundle:    &Bundle{proxies: map[string]*Proxy{}},
+		bundle:    &Bundle{proxies: map[string]*Proxy{}, configs: map[string]*snapshot.ClassConfig{}},
 		refOrigin: map[string]string{},
 		outbound:  map[string][]*Resource{},
 		layers:    map[string]*Layer{},
@@ -216,15 +254,29 @@ func (b *builder) newResource(typeURL, name, origin string, msg proto.Message) *
 		b.errorf(CodeInvalidResource, origin, "marshal %s %q: %v", shortType(typeURL), name, err)
 	}
 	sum := sha256.Sum256(raw)
+	version := hex.EncodeToString(sum[:8])
+	sv := &servedResource{Resource: snapshot.Resource{Name: name, Version: version}}
+	sv.any.TypeUrl, sv.any.Value = typeURL, raw
+	sv.Resource.Any = &sv.any
 	return &Resource{
 		Name:      name,
-		Version:   hex.EncodeToString(sum[:8]),
+		Version:   version,
 		Message:   msg,
 		typeURL:   typeURL,
 		typeIndex: typeIndex(typeURL),
 		bytes:     raw,
 		origin:    origin,
+		served:    &sv.Resource,
 	}
+}
+
+// servedList is rs as the xDS server serves them.
+func servedList(rs []*Resource) []*snapshot.Resource {
+	out := make([]*snapshot.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = r.served
+	}
+	return out
 }
 
 // compact drops nil entries (resources whose build failed with a diagnostic).
@@ -308,6 +360,7 @@ func (p *proxyBuilder) add(rs ...*Resource) {
 // again; only the first class is checked by the consistency pass.
 func (p *proxyBuilder) finish(aliases ...string) {
 	c := &content{shared: p.shared, own: map[string][]*Resource{}}
+	cfg := &snapshot.ClassConfig{Resources: map[string][]*snapshot.Resource{}}
 	for ti, list := range p.lists {
 		out := p.sortDedupe(list)
 		if p.shared != nil {
@@ -315,15 +368,22 @@ func (p *proxyBuilder) finish(aliases ...string) {
 		}
 		if len(out) > 0 {
 			c.own[ResourceTypes[ti]] = append([]*Resource(nil), out...)
+			cfg.Resources[ResourceTypes[ti]] = servedList(out)
 		}
 	}
 	c.version = proxyVersion(c.shared, c.own)
+	cfg.Version = c.version
+	if c.shared != nil {
+		cfg.Shared = c.shared.cfg
+	}
+	c.cfg = cfg
 	px := &Proxy{Class: p.class, Kind: p.kind, content: c}
 	if _, dup := p.b.bundle.proxies[p.class]; dup {
 		p.b.errorf(CodeConflict, "", "two proxies render to class %q", p.class)
 		return
 	}
 	p.b.bundle.proxies[p.class] = px
+	p.b.bundle.configs[p.class] = cfg
 	p.b.bundle.classes = append(p.b.bundle.classes, p.class)
 	p.b.checked = append(p.b.checked, px)
 	for _, a := range aliases {
@@ -332,6 +392,7 @@ func (p *proxyBuilder) finish(aliases ...string) {
 			continue
 		}
 		p.b.bundle.proxies[a] = &Proxy{Class: a, Kind: p.kind, content: c}
+		p.b.bundle.configs[a] = cfg
 		p.b.bundle.classes = append(p.b.bundle.classes, a)
 	}
 }

@@ -135,7 +135,7 @@ func (b *builder) gatewayDownstreamTLS(path string, t *model.GatewayTLS) *corev3
 	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: common}
 	if t.Mode == model.TLSMutual {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
-			ValidationContextSdsSecretConfig: sdsSecret(t.CredentialName + "-cacert"),
+			ValidationContextSdsSecretConfig: sdsSecret(CACertSecret(t.CredentialName)),
 		}
 		ctx.RequireClientCertificate = wrapperspb.Bool(true)
 	}

@@ -1,6 +1,6 @@
 // Command meshbench measures the whole gitmesh control plane under load:
 // a generated mesh (internal/meshgen) goes through the real pipeline —
-// pipeline.Run (load → policies → render) → reconciler.ToUpdate →
+// pipeline.Run (load → policies → render) → Bundle.Update →
 // xds.Server.Apply — and is served over gRPC on loopback to M ADS streams
 // that behave like proxies (internal/adsload), run in a child process so
 // that the control plane's CPU time and peak RSS are measured alone.
@@ -92,7 +92,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&o.proxylessEvery, "proxyless-every", 0, "make every k-th service proxyless (grpc-go style streams); 0 means none")
 	fs.IntVar(&o.change, "change", -1, "index of the service whose weights change; -1 means services/2")
 	fs.DurationVar(&o.quiet, "quiet", 300*time.Millisecond, "pause before the change, and after it for stray pushes")
-	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "what-if: reuse unchanged classes' configs in the change's update, as a ToUpdate that knew the previous revision would")
+	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "report how many classes the change's update leaves unchanged (same content version), which Apply skips in O(1)")
 	fs.BoolVar(&o.verbose, "v", false, "log the xDS server at info level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,7 +140,7 @@ type Result struct {
 	LoadMS     float64 `json:"load_ms"`
 	CheckMS    float64 `json:"check_ms"`
 	RenderMS   float64 `json:"render_ms"`
-	ToUpdateMS float64 `json:"to_update_ms"`
+	ToUpdateMS float64 `json:"to_update_ms"` // Bundle.Update: ~0 since render emits the snapshot; kept for comparable output
 	ApplyMS    float64 `json:"apply_ms"`
 
 	// FullConvergenceMS: first Apply → every stream holds and has ACKed
@@ -152,7 +152,7 @@ type Result struct {
 	BytesSentFull     int64   `json:"bytes_sent_full"`
 	BytesPerStream    int64   `json:"bytes_per_stream_full"`
 
-	// The one-service weight change: reload (load+check+render+ToUpdate of
+	// The one-service weight change: reload (load+check+render+Bundle.Update of
 	// the edited revision), Apply, then per affected stream the time from
 	// Apply until it holds the changed resources.
 	ChangeService            string  `json:"change_service"`

@@ -11,14 +11,13 @@ import (
 	"github.com/gitmesh/gitmesh/internal/adsload"
 	"github.com/gitmesh/gitmesh/internal/meshgen"
 	"github.com/gitmesh/gitmesh/internal/pipeline"
-	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema"
 )
 
 // revision is one mesh revision taken through the real pipeline, as the
-// reconciler's steps do: load → check → render → ToUpdate.
+// reconciler's steps do: load → check → render → Bundle.Update.
 type revision struct {
 	id     string
 	bundle *render.Bundle
@@ -49,7 +48,7 @@ func buildRevision(ctx context.Context, id string, fsys fstest.MapFS, cache *sch
 	}
 	t := time.Now()
 	r.bundle = res.Bundle
-	r.update = reconciler.ToUpdate(id, res.Bundle)
+	r.update = res.Bundle.Update(id) // render's own snapshot: no conversion left to time
 	r.updateMS = ms(time.Since(t))
 	return r, nil
 }
@@ -175,18 +174,14 @@ func expect(e *adsload.Expecter, streams []adsload.Stream, u xds.Update, prev *x
 	return ex, nil
 }
 
-// reuseUnchanged hands next the previous *ClassConfig of every class whose
-// rendered config is unchanged (same Proxy.Version), so Apply skips it in
-// O(1). reconciler.ToUpdate builds every class anew; this is the what-if
-// of a ToUpdate that knew the previous revision (-reuse-unchanged). It
-// returns the number of classes reused.
+// reuseUnchanged counts the classes of next whose config is Same as in
+// prev (one content version), which Apply skips in O(1). Render versions
+// every config, so the server does this reuse on its own; the flag only
+// reports it (-reuse-unchanged).
 func reuseUnchanged(prev, next *revision) int {
 	n := 0
-	for _, class := range next.bundle.Classes() {
-		old := prev.bundle.Proxy(class)
-		cfg, ok := prev.update.Classes[class]
-		if old != nil && ok && old.Version() == next.bundle.Proxy(class).Version() {
-			next.update.Classes[class] = cfg
+	for class, cfg := range next.update.Classes {
+		if prev.update.Classes[class].Same(cfg) {
 			n++
 		}
 	}

@@ -103,7 +103,7 @@ func (f Followed) Changed(old Followed) int {
 }
 
 // Expecter computes what a following stream of a class ends up holding. It
-// memoises every resource's references by pointer (ToUpdate shares one
+// memoises every resource's references by pointer (render shares one
 // *xds.Resource between the classes that hold it) and by content (name and
 // version), so a second revision decodes only what changed.
 type Expecter struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/render"
 )
 
@@ -49,7 +50,7 @@ func computeImpact(base, head *Side) Impact {
 		case bp == nil:
 			g.Change = "added"
 			g.Types = wholeProxy(hp, true)
-			for _, t := range render.ResourceTypes {
+			for _, t := range snapshot.Rendered() {
 				for _, r := range hp.Resources(t) {
 					count("a", t, r.Name, "", r.Version, &imp.Added)
 				}
@@ -57,7 +58,7 @@ func computeImpact(base, head *Side) Impact {
 		case hp == nil:
 			g.Change = "removed"
 			g.Types = wholeProxy(bp, false)
-			for _, t := range render.ResourceTypes {
+			for _, t := range snapshot.Rendered() {
 				for _, r := range bp.Resources(t) {
 					count("r", t, r.Name, r.Version, "", &imp.Removed)
 				}
@@ -66,7 +67,7 @@ func computeImpact(base, head *Side) Impact {
 			continue
 		default:
 			g.Change = "changed"
-			for _, t := range render.ResourceTypes {
+			for _, t := range snapshot.Rendered() {
 				td := TypeDiff{Type: typeNames[t]}
 				olds, news := index(bp.Resources(t)), index(hp.Resources(t))
 				for _, name := range unionSorted(slices.Collect(maps.Keys(olds)), slices.Collect(maps.Keys(news))) {
@@ -109,7 +110,7 @@ func computeImpact(base, head *Side) Impact {
 // wholeProxy lists every resource of a proxy class that appears or goes.
 func wholeProxy(p *render.Proxy, added bool) []TypeDiff {
 	var out []TypeDiff
-	for _, t := range render.ResourceTypes {
+	for _, t := range snapshot.Rendered() {
 		names := p.Names(t)
 		if len(names) == 0 {
 			continue

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gitmesh/gitmesh/examples/grpc-canary/hello"
-	"github.com/gitmesh/gitmesh/reconciler"
 )
 
 // Node ids of the test's workloads (CLASS/INSTANCE).
@@ -148,7 +147,7 @@ func TestProxylessConformance(t *testing.T) {
 		vars.V1Weight, vars.V2Weight = 50, 50
 		next := loadMesh(t, "testdata/mesh.cue.tmpl", vars)
 		applied := time.Now()
-		if err := m.srv.Apply(reconciler.ToUpdate("conformance-2", next)); err != nil {
+		if err := m.srv.Apply(next.Update("conformance-2")); err != nil {
 			t.Fatal(err)
 		}
 		waitAcked(t, m.srv, clientNode, resource.RouteType, "conformance-2")

@@ -24,7 +24,6 @@ import (
 
 	"github.com/gitmesh/gitmesh/examples/grpc-canary/hello"
 	"github.com/gitmesh/gitmesh/internal/pipeline"
-	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/render/bootstrap"
@@ -135,7 +134,7 @@ func startMesh(t testing.TB, rev string, bundle *render.Bundle) *mesh {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Apply(reconciler.ToUpdate(rev, bundle)); err != nil {
+	if err := srv.Apply(bundle.Update(rev)); err != nil {
 		t.Fatalf("apply %s: %v", rev, err)
 	}
 	lis := listen(t, "127.0.0.1:0")

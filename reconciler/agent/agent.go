@@ -24,12 +24,12 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/render"
 )
@@ -140,7 +140,7 @@ func (a *agent) session(ctx context.Context) (got bool, err error) {
 	}
 	node := &corev3.Node{Id: a.o.NodeID}
 	names := []string{render.SecretDefault, render.SecretRootCA}
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.SecretType, ResourceNames: names}); err != nil {
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: snapshot.SecretType, ResourceNames: names}); err != nil {
 		return false, err
 	}
 	for {
@@ -149,7 +149,7 @@ func (a *agent) session(ctx context.Context) (got bool, err error) {
 			return got, err
 		}
 		got = true
-		ack := &discovery.DiscoveryRequest{TypeUrl: resource.SecretType, ResourceNames: names,
+		ack := &discovery.DiscoveryRequest{TypeUrl: snapshot.SecretType, ResourceNames: names,
 			VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
 		if err := a.write(resp); err != nil {
 			a.log.Error("could not write the pushed certificates; rejecting them", "err", err)

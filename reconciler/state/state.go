@@ -22,11 +22,12 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
 // secretType is the SDS Secret type URL, the one type never persisted.
-const secretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+const secretType = snapshot.SecretType
 
 // fileName is the last good state inside the state dir.
 const fileName = "last-good.gob"
@@ -55,13 +56,12 @@ type LastGood struct {
 	Secrets map[string]ClassSecrets
 }
 
-// ClassSecrets names the secrets of one proxy class: its SPIFFE identity
-// and the SDS names of the gateway credentials it serves. Names only: the
-// certificates and keys are re-issued or re-read, never stored.
-type ClassSecrets struct {
-	Identity    string
-	Credentials []string
-}
+// ClassSecrets is the secrets plan of one class as render emits it
+// (render.Bundle.Secrets): its SPIFFE identity and the SDS names of the
+// gateway credentials it serves. Names only: the certificates and keys are
+// re-issued or re-read, never stored. gob encodes it by field names, so
+// files written when the type was declared here still load.
+type ClassSecrets = snapshot.ClassSecrets
 
 // ErrNotFound means the state dir holds no last good state yet.
 var ErrNotFound = errors.New("no last good state")

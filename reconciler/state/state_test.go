@@ -2,6 +2,8 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
 	"errors"
 	"os"
 	"path/filepath"
@@ -143,5 +145,56 @@ func TestSaveDropsSecrets(t *testing.T) {
 	}
 	if got.Secrets["sidecar/default/a/v1"].Identity != "spiffe://cluster.local/ns/default/sa/a" {
 		t.Errorf("plan not kept: %+v", got.Secrets)
+	}
+}
+
+// TestLoadFormat1SecretsPlan: the secrets plan's type moved from this
+// package to internal/snapshot (render emits it). gob encodes structs by
+// field names, so a file written by the earlier gitmesh, with its own
+// ClassSecrets type, still loads with the same format number.
+func TestLoadFormat1SecretsPlan(t *testing.T) {
+	type oldClassSecrets struct {
+		Identity    string
+		Credentials []string
+	}
+	type oldFile struct {
+		Format    int
+		Revision  string
+		Message   string
+		Author    string
+		Committed time.Time
+		AppliedAt time.Time
+		Resources []storedResource
+		Classes   []storedClass
+		Secrets   map[string]oldClassSecrets
+	}
+	old := oldFile{
+		Format: 1, Revision: "0123456789abcdef0123456789abcdef01234567",
+		Resources: []storedResource{{TypeURL: clusterType, Name: "c", Version: "v1", Value: []byte("cluster-bytes")}},
+		Classes:   []storedClass{{Name: "ingress/edge", Types: []string{clusterType}, Refs: [][]int32{{0}}}},
+		Secrets: map[string]oldClassSecrets{"ingress/edge": {Identity: "spiffe://cluster.local/ns/default/sa/edge",
+			Credentials: []string{"api-cert", "api-cert-cacert"}}},
+	}
+	var body bytes.Buffer
+	if err := gob.NewEncoder(&body).Encode(old); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body.Bytes())
+	dir := t.TempDir()
+	raw := append(append(append([]byte(nil), magic...), sum[:]...), body.Bytes()...)
+	if err := os.WriteFile(filepath.Join(dir, fileName), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ClassSecrets{"ingress/edge": {Identity: "spiffe://cluster.local/ns/default/sa/edge",
+		Credentials: []string{"api-cert", "api-cert-cacert"}}}
+	if diff := cmp.Diff(want, got.Secrets); diff != "" {
+		t.Errorf("secrets plan (-want +got):\n%s", diff)
+	}
+	if got.Update.Classes["ingress/edge"].List(clusterType)[0].Version != "v1" {
+		t.Error("resources of a format 1 file not loaded")
 	}
 }

@@ -64,9 +64,9 @@ func (s *Server) Apply(u Update) error {
 	s.mu.RUnlock()
 	served := func(class string, cfg *ClassConfig) bool {
 		cs := old[class]
-		return cs != nil && cs.cfg == cfg && !cs.removed
+		return cs != nil && cs.cfg.Same(cfg) && cfg != nil && !cs.removed
 	}
-	if err := u.validate(served); err != nil {
+	if err := u.ValidateChanged(served); err != nil {
 		return fmt.Errorf("apply revision %q: %w", u.Revision, err)
 	}
 
@@ -80,11 +80,14 @@ func (s *Server) Apply(u Update) error {
 			cs = newClassState(name)
 		}
 		next[name] = cs
-		if cs.cfg == cfg && cfg != nil && !cs.removed {
-			continue // the caller shared the unchanged class: O(1)
+		if cs.cfg.Same(cfg) && cfg != nil && !cs.removed {
+			// An unchanged class, the same object or one with the same
+			// content version: O(1). The served object stays.
+			continue
 		}
+		prev := cs.cfg
 		cs.cfg = cfg
-		types, diffs := buildClass(cs.types, cfg, pool)
+		types, diffs := buildClass(cs.types, prev, cfg, pool)
 		plans = append(plans, classPlan{cs: cs, types: types, diffs: diffs})
 	}
 	for _, name := range slices.Sorted(maps.Keys(old)) {
@@ -97,8 +100,9 @@ func (s *Server) Apply(u Update) error {
 		}
 		next[name] = cs
 		if !cs.removed {
+			prev := cs.cfg
 			cs.cfg = nil
-			types, diffs := buildClass(cs.types, nil, pool)
+			types, diffs := buildClass(cs.types, prev, nil, pool)
 			plans = append(plans, classPlan{cs: cs, types: types, diffs: diffs, removed: true})
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gitmesh/gitmesh/reconciler/ca"
+	"github.com/gitmesh/gitmesh/render"
 )
 
 const (
@@ -50,10 +51,10 @@ func mtlsServer(t *testing.T, c *ca.CA) (*Server, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sec := res(t, "default", &tlsv3.Secret{Name: "default", Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
-			CertificateChain: &core.DataSource{Specifier: &core.DataSource_InlineBytes{InlineBytes: is.CertPEM}},
-			PrivateKey:       &core.DataSource{Specifier: &core.DataSource_InlineBytes{InlineBytes: is.KeyPEM}},
-		}}})
+		sec, err := render.Secret(render.SecretDefault, render.SecretPEM{CertChain: is.CertPEM, Key: is.KeyPEM})
+		if err != nil {
+			t.Fatal(err)
+		}
 		u.Classes[class] = &ClassConfig{Resources: map[string][]*Resource{resource.SecretType: {sec}}}
 	}
 	if err := s.Apply(u); err != nil {

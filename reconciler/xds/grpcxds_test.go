@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/xds"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 const proxylessClass = "proxyless/default/svc/v1"
@@ -111,7 +113,7 @@ func TestGrpcXdsClientEndToEnd(t *testing.T) {
 	client := xdsClient(t, startServer(t, s), node, "svc.test")
 
 	t.Logf("first RPC through xds:/// after %v", reaches(t, client, "b1"))
-	for _, typeURL := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
+	for _, typeURL := range snapshot.Rendered() {
 		eventually(t, s, node, typeURL, func(ts TypeStatus) bool { return ts.Status == Synced && ts.AckedRevision == "r1" })
 	}
 

@@ -9,6 +9,8 @@ import (
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // typeIndex is one class's resources of one type, prepared once per Apply so
@@ -183,18 +185,22 @@ func buildIndex(typeURL string, old *typeIndex, list []*Resource, pool *wrapperP
 	return t, d
 }
 
-// buildClass indexes every type of one class against its previous views:
-// the shared part and the class's own part separately, so that a shared
-// part is indexed once per Apply for every class pointing at it. A type
+// buildClass indexes every type of one class against its previous views
+// (built from prev): the shared part and the class's own part separately,
+// so that a shared part is indexed once per Apply for every class pointing
+// at it, and not at all when it is Same as the one prev had (render hands
+// a fresh but equal layer to a class whose own resources changed). A type
 // that disappears from the class gets a diff removing all of it.
-func buildClass(old map[string]*view, cfg *ClassConfig, pool *wrapperPool) (map[string]*view, map[string]typeDiff) {
+func buildClass(old map[string]*view, prev, cfg *ClassConfig, pool *wrapperPool) (map[string]*view, map[string]typeDiff) {
 	types := make(map[string]*view)
 	diffs := make(map[string]typeDiff)
 	var own, shared map[string][]*Resource
+	keepBase := false
 	if cfg != nil {
 		own = cfg.Resources
 		if cfg.Shared != nil {
 			shared = cfg.Shared.Resources
+			keepBase = prev != nil && prev.Shared != nil && prev.Shared.Same(cfg.Shared)
 		}
 	}
 	build := func(typeURL string) {
@@ -205,7 +211,10 @@ func buildClass(old map[string]*view, cfg *ClassConfig, pool *wrapperPool) (map[
 		if ov == nil {
 			ov = emptyView
 		}
-		base, bd := pool.index(typeURL, ov.base, shared[typeURL])
+		base, bd := ov.base, typeDiff{}
+		if !keepBase {
+			base, bd = pool.index(typeURL, ov.base, shared[typeURL])
+		}
 		mine, od := pool.index(typeURL, ov.own, own[typeURL])
 		v := ov
 		if base != ov.base || mine != ov.own {
@@ -249,32 +258,18 @@ func buildClass(old map[string]*view, cfg *ClassConfig, pool *wrapperPool) (map[
 	return types, diffs
 }
 
-// pushOrder is the order in which Apply wakes a class's watches: secrets and
-// clusters before the endpoints that fill them, listeners before the routes
-// they name (Envoy's make-before-break order, see the xDS protocol's
-// "eventual consistency considerations"). Ordered ADS keeps it on the wire.
-var pushOrder = []string{
-	"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
-	"type.googleapis.com/envoy.config.cluster.v3.Cluster",
-	"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-	"type.googleapis.com/envoy.config.listener.v3.Listener",
-	"type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-	"type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration",
-	"type.googleapis.com/envoy.config.route.v3.VirtualHost",
-}
-
-// orderedTypes returns diffs' type URLs in pushOrder, then the rest sorted.
+// orderedTypes returns diffs' type URLs in snapshot's push order (secrets
+// and clusters before the endpoints that fill them, listeners before the
+// routes they name), then any others sorted.
 func orderedTypes(diffs map[string]typeDiff) []string {
 	out := make([]string, 0, len(diffs))
-	known := make(map[string]bool, len(pushOrder))
-	for _, t := range pushOrder {
-		known[t] = true
+	for _, t := range snapshot.Types() {
 		if _, ok := diffs[t]; ok {
 			out = append(out, t)
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(diffs)) {
-		if !known[t] {
+		if snapshot.TypeIndex(t) < 0 {
 			out = append(out, t)
 		}
 	}

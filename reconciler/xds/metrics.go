@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // metrics is the server's prometheus.Collector: pushes, bytes and NACKs by
@@ -80,10 +82,8 @@ func (m *metrics) applied(d time.Duration, classes int) {
 // and folds unknown types into "other": type URLs come from clients, and a
 // label per arbitrary string would let one client grow memory without bound.
 func typeLabel(typeURL string) string {
-	for _, t := range pushOrder {
-		if t == typeURL {
-			return t[strings.LastIndexByte(t, '.')+1:]
-		}
+	if snapshot.TypeIndex(typeURL) >= 0 {
+		return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 	}
 	return "other"
 }
