@@ -108,16 +108,16 @@ services: hello: {
 }
 `
 
-// A revision that only render can refuse fails the run at render, with the
-// finding's position: validate and serve agree.
-func TestRunReportsRenderFindings(t *testing.T) {
+// A bad RE2 regex is refused by the loader at the value (render's own
+// check stays as the net behind it), so every entry point stops at load.
+func TestRunRefusesBadRegexAtLoad(t *testing.T) {
 	res := Run(context.Background(), Input{Files: fstest.MapFS{"mesh.cue": {Data: []byte(badRegex)}}})
-	if res.FailedStep != StepRender || res.Bundle != nil {
+	if res.FailedStep != StepLoad || res.Bundle != nil {
 		t.Fatalf("failed step %q, bundle %v; findings %v", res.FailedStep, res.Bundle != nil, res.Diagnostics)
 	}
 	errs := res.Errors()
-	if len(errs) == 0 || errs[0].Code != render.CodeInvalidValue || !errs[0].Pos.IsValid() {
-		t.Fatalf("render errors: %v", errs)
+	if len(errs) != 1 || errs[0].Code != "GM0002" || errs[0].Pos.String() != "mesh.cue:9:18" {
+		t.Fatalf("load errors: %v", errs)
 	}
 }
 
