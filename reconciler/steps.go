@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -177,8 +178,7 @@ func failure(res *pipeline.Result, step, condition, reason string) *stepError {
 	}
 	se := &stepError{reason: reason, condition: condition, transient: res.Transient, err: res.Err, diags: res.Diagnostics}
 	if se.err == nil {
-		errs := res.Errors()
-		se.err = fmt.Errorf("%d errors, first: %s", len(errs), firstError(errs))
+		se.err = errors.New(res.Summary())
 	}
 	return se
 }
@@ -260,15 +260,6 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, credentials: in.Credentials}
 	r.mu.Unlock()
 	return base, plan, nil
-}
-
-func firstError(ds model.Diagnostics) string {
-	for _, d := range ds {
-		if d.Severity == model.SeverityError {
-			return d.Error()
-		}
-	}
-	return "none"
 }
 
 // persist saves the new last good state. A failure to save is logged and

@@ -168,21 +168,23 @@ func TestValidateBrokenCopies(t *testing.T) {
 	}
 }
 
-// TestValidateRunsRender: validate runs what serve runs, render and its
-// resource check included, so a revision only render refuses fails
-// validate too, with render's code; render and validate agree.
+// TestValidateRunsRender: validate and render run the same pipeline, so a
+// revision one refuses the other refuses with the same finding at the same
+// position. A bad RE2 regex is found by the loader at the value; render's
+// own check (GM0808) is the net behind it.
 func TestValidateRunsRender(t *testing.T) {
 	dir := copyExample(t, "bookinfo")
 	edit(t, dir, "services/reviews.cue", `headers: "end-user": exact: "jason"`, `headers: "end-user": regex: "jason(("`)
+	want := `services/reviews.cue:25:34: error GM0002: services.reviews.routes[0].match[0].headers."end-user".regex: invalid regex "jason((": missing closing )`
 	code, out, errOut := runCLI(t, "validate", dir)
 	if code != exitFindings {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, ": error GM0808: ") || !strings.Contains(out, `invalid regex "jason(("`) {
-		t.Errorf("no render finding for the bad regex:\n%s", out)
+	if !strings.Contains(out, want) {
+		t.Errorf("validate: no positioned finding for the bad regex, want %q in:\n%s", want, out)
 	}
 	code, _, errOut = runCLI(t, "render", dir, "--list")
-	if code != exitFindings || !strings.Contains(errOut, ": error GM0808: ") {
+	if code != exitFindings || !strings.Contains(errOut, want) {
 		t.Errorf("render: exit %d, want 1 with the same finding; stderr:\n%s", code, errOut)
 	}
 }

@@ -43,8 +43,7 @@ func buildRevision(ctx context.Context, id string, fsys fstest.MapFS, cache *sch
 		return nil, fmt.Errorf("%s %s: %w", res.FailedStep, id, res.Err)
 	}
 	if !res.OK() {
-		errs := res.Errors()
-		return nil, fmt.Errorf("%s %s: %d errors, first: %s", res.FailedStep, id, len(errs), errs[0].Error())
+		return nil, fmt.Errorf("%s %s: %s", res.FailedStep, id, res.Summary())
 	}
 	t := time.Now()
 	r.bundle = res.Bundle

@@ -141,6 +141,20 @@ func (r *Result) Errors() model.Diagnostics {
 	return out
 }
 
+// Summary says in one line why the run failed: the only error itself, or
+// how many there are and the first, for logs, conditions and the status
+// API's error field. It is "" when the run has no errors.
+func (r *Result) Summary() string {
+	errs := r.Errors()
+	switch len(errs) {
+	case 0:
+		return ""
+	case 1:
+		return errs[0].Error()
+	}
+	return fmt.Sprintf("%d errors, first: %s", len(errs), errs[0].Error())
+}
+
 // step is one named stage. run adds its findings to res and returns false
 // when the run must stop there.
 type step struct {
