@@ -228,7 +228,7 @@ var knownPatterns = []struct{ marker, want string }{
 	{"(ns|us|µs|ms|s|m|h)", `want a duration like "1.5s" or "250ms"`},
 	{"[-a-z0-9]*[a-z0-9]", "want a DNS label: lower case letters, digits and '-'"},
 	{"[0-9a-f]{64}", "want 64 lower case hex digits"},
-	{"(https?|oci)://", "want an http://, https:// or oci:// URL"},
+	{"https?://", "want an http:// or https:// URL: Envoy cannot pull oci:// images"},
 }
 
 // friendlier rewrites a regex bound failure of a known pattern, and the
