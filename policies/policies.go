@@ -36,6 +36,7 @@ func Check(m *model.Mesh) model.Diagnostics {
 		checkShadowing,
 		checkRetries,
 		checkGateways,
+		checkStreams,
 		checkProxyless,
 		checkHosts,
 		checkConflicts,
