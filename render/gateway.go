@@ -16,7 +16,11 @@ import (
 // number (gateway listeners sharing a port become filter chains of one
 // listener, told apart by SNI), an RDS route config `http.PORT` for the
 // ports that speak HTTP, and mesh clusters over mTLS with the gateway's
-// own identity — the same cluster resources sidecars use.
+// own identity — the same cluster resources sidecars use. PASSTHROUGH, tls
+// and tcp listeners are routed by stream routes (a route whose port is the
+// listener's): one filter chain per listener host, matched by SNI, ending
+// in a tcp_proxy (policies/streams.go states the rule, render/NAMES.md
+// shows the output).
 
 // buildIngress assembles one ingress gateway class.
 func (b *builder) buildIngress(g *model.Gateway) {
@@ -70,6 +74,9 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
 		var deps []*Resource
 		sni := false
+		// mixed: the port has terminated HTTP listeners too, so a route
+		// without hosts belongs to them, not to the PASSTHROUGH hosts.
+		mixed := http
 		for _, i := range idx {
 			gl := &g.Listeners[i]
 			lpath := model.Index(base+".listeners", i)
@@ -92,13 +99,19 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 					sni = true
 				}
 				if !terminatesHTTP(gl) {
-					f, ds := b.gatewayTCP(g, port, host, lpath)
+					f, ds := b.gatewayTCP(g, port, host, mixed)
 					if f == nil {
+						// No route forwards the host: policies report it
+						// (GM0210); without a chain Envoy closes such
+						// connections.
 						continue
 					}
 					deps = append(deps, ds...)
 					fc.Filters = []*listenerv3.Filter{f}
-				} else if gl.TLS != nil {
+				}
+				if gl.TLS != nil && gl.TLS.Mode != model.TLSPassthrough {
+					// SIMPLE or MUTUAL: terminate, then route HTTP or, on
+					// a tls listener, forward the decrypted stream.
 					fc.TransportSocket = b.gatewayDownstreamTLS(lpath+".tls", gl.TLS)
 				}
 				l.FilterChains = append(l.FilterChains, fc)
@@ -138,14 +151,19 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 	})
 }
 
-// gatewayTCP forwards a passthrough or TCP listener host to the first
-// gateway route for that host and port, spreading over its weighted
-// destinations.
-func (b *builder) gatewayTCP(g *model.Gateway, port int, host, lpath string) (*listenerv3.Filter, []*Resource) {
+// gatewayTCP forwards a PASSTHROUGH, tls or tcp listener host to the first
+// stream route for it (policies/streams.go has the whole rule): the first
+// route whose port is the listener's port and whose hosts list the host or
+// are empty (on a port shared with HTTP listeners, the hosts must list it).
+// Routes without port are HTTP routes and never forward a stream. Weighted
+// destinations spread connections. With no such route it returns nil, and
+// the host gets no filter chain; policies report that (GM0210) before
+// render runs.
+func (b *builder) gatewayTCP(g *model.Gateway, port int, host string, mixed bool) (*listenerv3.Filter, []*Resource) {
 	base := model.Path("gateways", g.Name, "routes")
 	for i := range g.Routes {
 		r := &g.Routes[i]
-		if !(r.Port == 0 || r.Port == port) || !(len(r.Hosts) == 0 || contains(r.Hosts, host)) {
+		if r.Port != port || !(contains(r.Hosts, host) || len(r.Hosts) == 0 && !mixed) {
 			continue
 		}
 		rc := routeCtx{fl: flavourMesh, port: port, base: base}
@@ -166,7 +184,6 @@ func (b *builder) gatewayTCP(g *model.Gateway, port int, host, lpath string) (*l
 		}
 		return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
 	}
-	b.errorf(CodeUnresolved, lpath, "no route for host %q on port %d", host, port)
 	return nil, nil
 }
 
