@@ -37,6 +37,7 @@ const (
 	CodeUnsupported      = "GM0208"
 	CodeTCPRoute         = "GM0209"
 	CodeUnroutedListener = "GM0210"
+	CodeServiceHosts     = "GM0211"
 
 	CodeHostClaimed      = "GM0301"
 	CodeListenerProtocol = "GM0302"
@@ -98,6 +99,7 @@ var codes = []CodeInfo{
 	{CodeUnsupported, errS, "combination no proxy can render (proxyless route to an external service, non-http(s) Wasm url)"},
 	{CodeTCPRoute, errS, "route on a PASSTHROUGH or tcp listener uses what only HTTP routes can do"},
 	{CodeUnroutedListener, errS, "PASSTHROUGH or tcp listener host without a route"},
+	{CodeServiceHosts, errS, "service route sets hosts, which only gateway routes use"},
 
 	{CodeHostClaimed, errS, "host claimed twice"},
 	{CodeListenerProtocol, errS, "gateway listeners on one port with different protocols"},

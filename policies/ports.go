@@ -20,6 +20,9 @@ func checkPorts(c *checker) {
 		}
 		for i, r := range rs.routes {
 			rp := rs.routePath(i)
+			if rs.service != nil && len(r.Hosts) > 0 {
+				c.report(CodeServiceHosts, rp+".hosts", "service routes apply to every host of service %q, so hosts has no effect; only gateway routes select hosts", rs.name)
+			}
 			in, ok := c.routePorts(rs, rp, r)
 			if !ok {
 				continue

@@ -58,6 +58,18 @@ func checkProxyless(c *checker) {
 			}
 		}
 	}
+	for _, name := range c.ix.services {
+		s := c.service(name)
+		if s == nil || s.Proxy != model.ProxyProxyless {
+			continue
+		}
+		for i, d := range s.DependsOn {
+			if c.external(d) != nil && c.service(d) == nil {
+				c.report(CodeProxylessIgnores, model.Index(model.Path("services", name, "dependsOn"), i),
+					"service %q is proxyless gRPC, which gets mesh clusters only, so external service %q is not reachable through xDS", name, d)
+			}
+		}
+	}
 	for _, name := range c.m.ExtensionNames() {
 		x := c.m.Extensions[name]
 		if x == nil {

@@ -104,3 +104,19 @@ func TestUnsupported(t *testing.T) {
 		}},
 	})
 }
+
+func TestMisplacedFields(t *testing.T) {
+	runCases(t, []checkCase{
+		{"service route hosts", func(m *model.Mesh) {
+			m.Services["reviews"].Routes[0].Hosts = []string{"reviews.example.com"}
+			at(m, "services.reviews.routes[0].hosts", 6, 10)
+		}, []string{
+			`GM0211 error services/reviews.cue:6:10: services.reviews.routes[0].hosts: service routes apply to every host of service "reviews", so hosts has no effect; only gateway routes select hosts`,
+		}},
+		{"proxyless service depends on an external", func(m *model.Mesh) {
+			m.Services["details"].Proxy = model.ProxyProxyless
+		}, []string{
+			`GM0207 warning services/details.cue:1:1: services.details.dependsOn[0]: service "details" is proxyless gRPC, which gets mesh clusters only, so external service "googleapis" is not reachable through xDS`,
+		}},
+	})
+}
