@@ -2,7 +2,6 @@ package policies
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -35,60 +34,13 @@ import (
 // Egress gateways take their ports from the externals routed through them
 // (render/egress.go), so none of this applies to them.
 
-// isStreamListener reports whether Envoy forwards the listener's bytes
-// rather than routing HTTP (render's terminatesHTTP, negated).
-func isStreamListener(g *model.Gateway, l model.GatewayListener) bool {
-	if g.Kind != model.GatewayIngress {
-		return false
-	}
-	if l.TLS != nil && l.TLS.Mode == model.TLSPassthrough {
-		return true
-	}
-	if l.Protocol == model.ProtocolHTTPS {
-		return l.TLS == nil
-	}
-	return !l.Protocol.IsHTTP()
-}
+// isStreamListener, streamRoute and streamHost are the model's rule
+// (schema/model/gateway.go), shared with render.
+func isStreamListener(g *model.Gateway, l model.GatewayListener) bool { return g.IsStreamListener(l) }
 
-// streamRoute reports whether gateway route r is bound to stream listeners.
-func streamRoute(g *model.Gateway, r model.Route) bool {
-	if g == nil || g.Kind != model.GatewayIngress || r.Port == 0 {
-		return false
-	}
-	stream, http := false, false
-	for _, l := range g.Listeners {
-		if l.Port != r.Port {
-			continue
-		}
-		if isStreamListener(g, l) {
-			stream = true
-		} else {
-			http = true
-		}
-	}
-	if !stream || !http {
-		return stream
-	}
-	if len(r.Hosts) == 0 {
-		return false
-	}
-	for _, h := range r.Hosts {
-		if !streamHost(g, r.Port, h) {
-			return false
-		}
-	}
-	return true
-}
+func streamRoute(g *model.Gateway, r model.Route) bool { return g != nil && g.StreamRoute(r) }
 
-// streamHost reports whether a stream listener of g on port lists host.
-func streamHost(g *model.Gateway, port int, host string) bool {
-	for _, l := range g.Listeners {
-		if l.Port == port && isStreamListener(g, l) && slices.Contains(orStar(l.Hosts), host) {
-			return true
-		}
-	}
-	return false
-}
+func streamHost(g *model.Gateway, port int, host string) bool { return g.StreamHost(port, host) }
 
 // isStream reports whether route i of a gateway set is a stream route.
 func (rs routeSet) isStream(i int) bool { return streamRoute(rs.gateway, rs.routes[i]) }
@@ -111,7 +63,7 @@ func checkStreams(c *checker) {
 				continue
 			}
 			for k, h := range orStar(l.Hosts) {
-				if c.streamRouteFor(g, l.Port, h) >= 0 {
+				if g.StreamRouteFor(l.Port, h) >= 0 {
 					continue
 				}
 				path := lp
@@ -129,18 +81,6 @@ func checkStreams(c *checker) {
 			c.streamRouteFields(model.Index(base+".routes", i), g, r)
 		}
 	}
-}
-
-// streamRouteFor returns the index of the route that forwards host on a
-// stream listener port, or -1: the first stream route on the port listing
-// the host or no hosts (render's gatewayTCP picks the same one).
-func (c *checker) streamRouteFor(g *model.Gateway, port int, host string) int {
-	for i, r := range g.Routes {
-		if r.Port == port && streamRoute(g, r) && (len(r.Hosts) == 0 || slices.Contains(r.Hosts, host)) {
-			return i
-		}
-	}
-	return -1
 }
 
 // streamRouteFields reports what a stream route sets that needs HTTP.

@@ -41,15 +41,10 @@ func (b *builder) buildIngress(g *model.Gateway) {
 	p.finish()
 }
 
-// terminatesHTTP reports whether a gateway listener ends in an HCM.
-func terminatesHTTP(l *model.GatewayListener) bool {
-	if l.TLS != nil && l.TLS.Mode == model.TLSPassthrough {
-		return false
-	}
-	if l.Protocol == model.ProtocolHTTPS {
-		return l.TLS != nil
-	}
-	return l.Protocol.IsHTTP()
+// terminatesHTTP reports whether a listener of ingress gateway g ends in
+// an HCM: the negation of the model's stream listener rule.
+func terminatesHTTP(g *model.Gateway, l *model.GatewayListener) bool {
+	return !g.IsStreamListener(*l)
 }
 
 // ingressPort renders the listener of one port and, if it speaks HTTP, its
@@ -60,7 +55,7 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 	var hosts []string
 	http := false
 	for _, i := range idx {
-		if l := &g.Listeners[i]; terminatesHTTP(l) {
+		if l := &g.Listeners[i]; terminatesHTTP(g, l) {
 			http = true
 			hosts = appendUnique(hosts, l.Hosts...)
 		}
@@ -74,14 +69,11 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
 		var deps []*Resource
 		sni := false
-		// mixed: the port has terminated HTTP listeners too, so a route
-		// without hosts belongs to them, not to the PASSTHROUGH hosts.
-		mixed := http
 		for _, i := range idx {
 			gl := &g.Listeners[i]
 			lpath := model.Index(base+".listeners", i)
 			var filters []*listenerv3.Filter
-			if terminatesHTTP(gl) {
+			if terminatesHTTP(g, gl) {
 				h, ds := b.hcm(hcmSpec{
 					path:       lpath,
 					statPrefix: "gateway_" + strconv.Itoa(port),
@@ -98,8 +90,8 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 					fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{host}}
 					sni = true
 				}
-				if !terminatesHTTP(gl) {
-					f, ds := b.gatewayTCP(g, port, host, mixed)
+				if !terminatesHTTP(g, gl) {
+					f, ds := b.gatewayTCP(g, port, host)
 					if f == nil {
 						// No route forwards the host: policies report it
 						// (GM0210); without a chain Envoy closes such
@@ -136,7 +128,9 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 		var deps []*Resource
 		for _, host := range orStar(hosts) {
 			applies := func(r *model.Route) bool {
-				return (r.Port == 0 || r.Port == port) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
+				// Stream routes forward connections of PASSTHROUGH hosts
+				// sharing the port; they are no HTTP routes.
+				return (r.Port == 0 || r.Port == port && !g.StreamRoute(*r)) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
 			}
 			routes, ds := b.httpRoutes(routeCtx{fl: fl, port: port, base: base}, g.Routes, applies)
 			deps = append(deps, ds...)
@@ -151,40 +145,37 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 	})
 }
 
-// gatewayTCP forwards a PASSTHROUGH, tls or tcp listener host to the first
-// stream route for it (policies/streams.go has the whole rule): the first
-// route whose port is the listener's port and whose hosts list the host or
-// are empty (on a port shared with HTTP listeners, the hosts must list it).
-// Routes without port are HTTP routes and never forward a stream. Weighted
-// destinations spread connections. With no such route it returns nil, and
-// the host gets no filter chain; policies report that (GM0210) before
-// render runs.
-func (b *builder) gatewayTCP(g *model.Gateway, port int, host string, mixed bool) (*listenerv3.Filter, []*Resource) {
+// gatewayTCP forwards a PASSTHROUGH, tls or tcp listener host to its stream
+// route (model.Gateway.StreamRouteFor; policies/streams.go has the whole
+// rule): the first route whose port is the listener's port and whose hosts
+// list the host or are empty. Routes without port are HTTP routes and never
+// forward a stream. Weighted destinations spread connections. With no such
+// route it returns nil, and the host gets no filter chain; policies report
+// that (GM0210) before render runs.
+func (b *builder) gatewayTCP(g *model.Gateway, port int, host string) (*listenerv3.Filter, []*Resource) {
 	base := model.Path("gateways", g.Name, "routes")
-	for i := range g.Routes {
-		r := &g.Routes[i]
-		if r.Port != port || !(contains(r.Hosts, host) || len(r.Hosts) == 0 && !mixed) {
+	i := g.StreamRouteFor(port, host)
+	if i < 0 {
+		return nil, nil
+	}
+	r := &g.Routes[i]
+	rc := routeCtx{fl: flavourMesh, port: port, base: base}
+	var names []string
+	var weights []int
+	var deps []*Resource
+	for j, d := range r.To {
+		n, dep := b.destCluster(rc, d.Service, d.External, d.Version, d.Port, model.Index(model.Index(base, i)+".to", j))
+		if n == "" {
 			continue
 		}
-		rc := routeCtx{fl: flavourMesh, port: port, base: base}
-		var names []string
-		var weights []int
-		var deps []*Resource
-		for j, d := range r.To {
-			n, dep := b.destCluster(rc, d.Service, d.External, d.Version, d.Port, model.Index(model.Index(base, i)+".to", j))
-			if n == "" {
-				continue
-			}
-			names = append(names, n)
-			weights = append(weights, d.Weight)
-			deps = append(deps, dep)
-		}
-		if len(names) == 0 {
-			return nil, deps
-		}
-		return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
+		names = append(names, n)
+		weights = append(weights, d.Weight)
+		deps = append(deps, dep)
 	}
-	return nil, nil
+	if len(names) == 0 {
+		return nil, deps
+	}
+	return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
 }
 
 // orStar treats an empty host list as every host.
