@@ -95,5 +95,12 @@ func TestStreamRoutes(t *testing.T) {
 		}, []string{
 			`GM0202 error gateways/ingress.cue:1:1: gateways.ingress.routes[1]: gateway "ingress" has no HTTP listener, so a route without port never applies (set port to route a PASSTHROUGH or tcp listener)`,
 		}},
+		{"two SNI listeners on one port with the default name", func(m *model.Mesh) {
+			g := m.Gateways["ingress"]
+			g.Listeners = append(g.Listeners, model.GatewayListener{Name: "https-443", Port: 443, Protocol: model.ProtocolHTTPS,
+				Hosts: []string{"admin.example.com"}, TLS: &model.GatewayTLS{Mode: model.TLSSimple, CredentialName: "admin"}})
+		}, []string{
+			`GM0303 error gateways/ingress.cue:1:1: gateways.ingress.listeners[2].name: listener name "https-443" is also used by listeners[1]; listeners sharing a port need a name each`,
+		}},
 	})
 }
