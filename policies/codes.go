@@ -90,7 +90,7 @@ var codes = []CodeInfo{
 	{CodeUnknownEndpointPort, errS, "endpoint port override names a port the owner does not have"},
 
 	{CodeWeights, errS, "route weights do not sum to 100"},
-	{CodePort, errS, "route, destination or mirror names a port that does not exist or cannot carry HTTP routes"},
+	{CodePort, errS, "route, destination or mirror names a port that does not exist or cannot carry its routes"},
 	{CodeUnreachableRoute, warnS, "route is shadowed by an earlier route and never matches"},
 	{CodeRetryTimeout, warnS, "retry per-try timeout is not shorter than the route timeout"},
 	{CodeGatewayHost, errS, "gateway route host or external host is not served by the gateway's listeners"},
