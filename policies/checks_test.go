@@ -237,7 +237,10 @@ func TestPorts(t *testing.T) {
 			g.Listeners[1].TLS.Mode = model.TLSPassthrough
 			g.Routes[0].Port = 443
 		}, []string{
-			`GM0202 error gateways/ingress.cue:1:1: gateways.ingress.routes[0].port: listener port 443 is "https", routes need an HTTP or terminated HTTPS listener`,
+			// A route with a PASSTHROUGH listener's port is a stream route
+			// (streams.go): HTTP-only fields are the error now.
+			"GM0209 error gateways/ingress.cue:1:1: gateways.ingress.routes[0].match: route on PASSTHROUGH listener port 443 forwards bytes, so match (HTTP only) cannot apply; keep hosts and to, or terminate TLS",
+			"GM0209 error gateways/ingress.cue:1:1: gateways.ingress.routes[0].timeout: route on PASSTHROUGH listener port 443 forwards bytes, so timeout (HTTP only) cannot apply; keep hosts and to, or terminate TLS",
 		}},
 	})
 }

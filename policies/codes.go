@@ -25,6 +25,7 @@ const (
 	CodeAmbiguousDest        = "GM0107"
 	CodeUndeclaredDependency = "GM0108"
 	CodeViaIngress           = "GM0109"
+	CodeUnknownEndpointPort  = "GM0110"
 
 	CodeWeights          = "GM0201"
 	CodePort             = "GM0202"
@@ -32,6 +33,11 @@ const (
 	CodeRetryTimeout     = "GM0204"
 	CodeGatewayHost      = "GM0205"
 	CodeEgressBypass     = "GM0206"
+	CodeProxylessIgnores = "GM0207"
+	CodeUnsupported      = "GM0208"
+	CodeTCPRoute         = "GM0209"
+	CodeUnroutedListener = "GM0210"
+	CodeServiceHosts     = "GM0211"
 
 	CodeHostClaimed      = "GM0301"
 	CodeListenerProtocol = "GM0302"
@@ -84,13 +90,19 @@ var codes = []CodeInfo{
 	{CodeAmbiguousDest, errS, "destination names both a service and an external service, or a gateway destination names neither"},
 	{CodeUndeclaredDependency, warnS, "route sends traffic to a service missing from the owner's dependsOn"},
 	{CodeViaIngress, errS, "external via names an ingress gateway"},
+	{CodeUnknownEndpointPort, errS, "endpoint port override names a port the owner does not have"},
 
 	{CodeWeights, errS, "route weights do not sum to 100"},
-	{CodePort, errS, "route, destination or mirror names a port that does not exist or cannot carry HTTP routes"},
+	{CodePort, errS, "route, destination or mirror names a port that does not exist or cannot carry its routes"},
 	{CodeUnreachableRoute, warnS, "route is shadowed by an earlier route and never matches"},
 	{CodeRetryTimeout, warnS, "retry per-try timeout is not shorter than the route timeout"},
 	{CodeGatewayHost, errS, "gateway route host or external host is not served by the gateway's listeners"},
 	{CodeEgressBypass, warnS, "egress gateway routes to an external service that does not leave through it"},
+	{CodeProxylessIgnores, warnS, "proxyless gRPC ignores a route or extension feature"},
+	{CodeUnsupported, errS, "combination no proxy can render (proxyless route to an external service, non-http(s) Wasm url)"},
+	{CodeTCPRoute, errS, "route on a PASSTHROUGH or tcp listener uses what only HTTP routes can do"},
+	{CodeUnroutedListener, errS, "PASSTHROUGH or tcp listener host without a route"},
+	{CodeServiceHosts, errS, "service route sets hosts, which only gateway routes use"},
 
 	{CodeHostClaimed, errS, "host claimed twice"},
 	{CodeListenerProtocol, errS, "gateway listeners on one port with different protocols"},

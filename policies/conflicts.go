@@ -32,7 +32,13 @@ func checkConflicts(c *checker) {
 				continue
 			}
 			if j, ok := names[l.Name]; ok {
-				c.report(CodeDuplicatePort, lp+".name", "listener name %q is also used by listeners[%d]", l.Name, j)
+				hint := ""
+				if g.Listeners[j].Port == l.Port {
+					// The default name is PROTOCOL-PORT, so two SNI
+					// listeners on one port collide unless named.
+					hint = "; listeners sharing a port need a name each"
+				}
+				c.report(CodeDuplicatePort, lp+".name", "listener name %q is also used by listeners[%d]%s", l.Name, j, hint)
 			} else {
 				names[l.Name] = i
 			}

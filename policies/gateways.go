@@ -17,6 +17,17 @@ func checkGateways(c *checker) {
 		}
 		for i, r := range g.Routes {
 			rp := model.Index(model.Path("gateways", name, "routes"), i)
+			if streamRoute(g, r) {
+				// Stream routes select listener hosts exactly: each host
+				// is one SNI filter chain (streams.go).
+				for k, h := range r.Hosts {
+					if !streamHost(g, r.Port, h) {
+						c.report(CodeGatewayHost, model.Index(rp+".hosts", k),
+							"host %q is not a host of a PASSTHROUGH or tls listener of gateway %q on port %d (stream routes name listener hosts exactly)", h, name, r.Port)
+					}
+				}
+				continue
+			}
 			for k, h := range r.Hosts {
 				if r.Port != 0 && !hasRoutableListener(g, r.Port) {
 					break // the port is wrong (GM0202); hosts cannot be judged
@@ -82,7 +93,7 @@ func listensFor(g *model.Gateway, host string) bool {
 // hasRoutableListener reports whether g has an HTTP-routable listener on port.
 func hasRoutableListener(g *model.Gateway, port int) bool {
 	for _, l := range g.Listeners {
-		if l.Port == port && listenerRoutable(l) {
+		if l.Port == port && listenerRoutable(g, l) {
 			return true
 		}
 	}
@@ -93,7 +104,7 @@ func hasRoutableListener(g *model.Gateway, port int) bool {
 // any port when port is 0) serves host.
 func gatewayServes(g *model.Gateway, port int, host string) bool {
 	for _, l := range g.Listeners {
-		if (port != 0 && l.Port != port) || !listenerRoutable(l) {
+		if (port != 0 && l.Port != port) || !listenerRoutable(g, l) {
 			continue
 		}
 		for _, lh := range l.Hosts {

@@ -128,7 +128,7 @@ func bookinfo() *model.Mesh {
 		},
 		Extensions: map[string]*model.Extension{
 			"stats": {
-				Name: "stats", Wasm: model.Wasm{URL: "oci://registry.example.com/stats:1", SHA256: strings.Repeat("ab", 32)},
+				Name: "stats", Wasm: model.Wasm{URL: "https://registry.example.com/stats-1.wasm", SHA256: strings.Repeat("ab", 32)},
 				Phase: model.PhaseStats, Services: []string{"productpage", "reviews"}, Gateways: []string{"ingress"},
 			},
 		},

@@ -100,6 +100,9 @@ func packStrictMTLS(c *checker) {
 func packTimeouts(c *checker) {
 	for _, rs := range c.routeSets() {
 		for i, r := range rs.routes {
+			if rs.gateway != nil && rs.isStream(i) {
+				continue // a stream route forwards bytes: no request to time out
+			}
 			if r.Timeout <= 0 {
 				c.report(CodeTimeouts, rs.routePath(i)+".timeout", "route %q sets no timeout", routeName(r, i))
 			}

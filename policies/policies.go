@@ -29,11 +29,15 @@ func Check(m *model.Mesh) model.Diagnostics {
 	for _, run := range []func(*checker){
 		checkReferences,
 		checkExtensions,
+		checkUnsupported,
+		checkEndpointPorts,
 		checkWeights,
 		checkPorts,
 		checkShadowing,
 		checkRetries,
 		checkGateways,
+		checkStreams,
+		checkProxyless,
 		checkHosts,
 		checkConflicts,
 		checkMTLS,
@@ -91,17 +95,9 @@ func (c *checker) external(name string) *model.External { return c.m.External[na
 // gateway returns the named gateway or nil.
 func (c *checker) gateway(name string) *model.Gateway { return c.m.Gateways[name] }
 
-// effectiveMTLS is the mode traffic into s must use: its own, else the
-// mesh's, else PERMISSIVE (Istio's default when nothing is said).
-func (c *checker) effectiveMTLS(s *model.Service) model.MTLSMode {
-	if s.MTLS != "" {
-		return s.MTLS
-	}
-	if c.m.Mesh.MTLS != "" {
-		return c.m.Mesh.MTLS
-	}
-	return model.MTLSPermissive
-}
+// effectiveMTLS is the mode traffic into s must use (model.Mesh.EffectiveMTLS,
+// shared with render).
+func (c *checker) effectiveMTLS(s *model.Service) model.MTLSMode { return c.m.EffectiveMTLS(s) }
 
 // routeSet is one list of routes with the path it lives at, so checks can
 // walk service and gateway routes alike.

@@ -14,12 +14,15 @@ import (
 // catches them.
 func checkPorts(c *checker) {
 	for _, rs := range c.routeSets() {
-		if len(c.httpPorts(rs)) == 0 {
+		if rs.service != nil && len(c.httpPorts(rs)) == 0 {
 			c.report(CodePort, rs.path+".routes", "%s has no %s, so its routes never apply", rs.owner(), rs.httpWord())
 			continue
 		}
 		for i, r := range rs.routes {
 			rp := rs.routePath(i)
+			if rs.service != nil && len(r.Hosts) > 0 {
+				c.report(CodeServiceHosts, rp+".hosts", "service routes apply to every host of service %q, so hosts has no effect; only gateway routes select hosts", rs.name)
+			}
 			in, ok := c.routePorts(rs, rp, r)
 			if !ok {
 				continue
@@ -47,7 +50,7 @@ func (c *checker) httpPorts(rs routeSet) []int {
 		return out
 	}
 	for _, l := range rs.gateway.Listeners {
-		if listenerRoutable(l) {
+		if listenerRoutable(rs.gateway, l) {
 			out = appendUnique(out, l.Port)
 		}
 	}
@@ -56,8 +59,12 @@ func (c *checker) httpPorts(rs routeSet) []int {
 
 // listenerRoutable reports whether HTTP routes apply on a gateway listener:
 // plain HTTP protocols, or HTTPS the gateway terminates. PASSTHROUGH hands
-// the TLS stream on unread, so no HTTP rule can see it.
-func listenerRoutable(l model.GatewayListener) bool {
+// the TLS stream on unread, so no HTTP rule can see it; on an ingress
+// gateway such a listener takes stream routes instead (streams.go).
+func listenerRoutable(g *model.Gateway, l model.GatewayListener) bool {
+	if g.Kind == model.GatewayIngress {
+		return !isStreamListener(g, l)
+	}
 	if l.Protocol.IsHTTP() {
 		return true
 	}
@@ -68,7 +75,12 @@ func listenerRoutable(l model.GatewayListener) bool {
 // arrive on for it; ok is false when the port is wrong (already reported).
 func (c *checker) routePorts(rs routeSet, rp string, r model.Route) (in []int, ok bool) {
 	if r.Port == 0 {
-		return c.httpPorts(rs), true
+		in := c.httpPorts(rs)
+		if len(in) == 0 && rs.gateway != nil {
+			c.report(CodePort, rp, "gateway %q has no HTTP listener, so a route without port never applies (set port to route a PASSTHROUGH or tcp listener)", rs.name)
+			return nil, false
+		}
+		return in, true
 	}
 	if rs.service != nil {
 		p := rs.service.Port(r.Port)
@@ -88,7 +100,7 @@ func (c *checker) routePorts(rs routeSet, rp string, r model.Route) (in []int, o
 		if l.Port != r.Port {
 			continue
 		}
-		if listenerRoutable(*l) {
+		if listenerRoutable(rs.gateway, *l) || streamRoute(rs.gateway, r) {
 			return []int{r.Port}, true
 		}
 		found = l

@@ -15,6 +15,11 @@ func checkShadowing(c *checker) {
 	for _, rs := range c.routeSets() {
 		for j := 1; j < len(rs.routes); j++ {
 			for i := 0; i < j; i++ {
+				// An HTTP route never covers a stream route (streams.go)
+				// and the other way round: they bind different listeners.
+				if rs.gateway != nil && rs.isStream(i) != rs.isStream(j) {
+					continue
+				}
 				if !routeCovers(rs.routes[i], rs.routes[j]) {
 					continue
 				}

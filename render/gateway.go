@@ -16,7 +16,11 @@ import (
 // number (gateway listeners sharing a port become filter chains of one
 // listener, told apart by SNI), an RDS route config `http.PORT` for the
 // ports that speak HTTP, and mesh clusters over mTLS with the gateway's
-// own identity — the same cluster resources sidecars use.
+// own identity — the same cluster resources sidecars use. PASSTHROUGH, tls
+// and tcp listeners are routed by stream routes (a route whose port is the
+// listener's): one filter chain per listener host, matched by SNI, ending
+// in a tcp_proxy (policies/streams.go states the rule, render/NAMES.md
+// shows the output).
 
 // buildIngress assembles one ingress gateway class.
 func (b *builder) buildIngress(g *model.Gateway) {
@@ -37,15 +41,10 @@ func (b *builder) buildIngress(g *model.Gateway) {
 	p.finish()
 }
 
-// terminatesHTTP reports whether a gateway listener ends in an HCM.
-func terminatesHTTP(l *model.GatewayListener) bool {
-	if l.TLS != nil && l.TLS.Mode == model.TLSPassthrough {
-		return false
-	}
-	if l.Protocol == model.ProtocolHTTPS {
-		return l.TLS != nil
-	}
-	return l.Protocol.IsHTTP()
+// terminatesHTTP reports whether a listener of ingress gateway g ends in
+// an HCM: the negation of the model's stream listener rule.
+func terminatesHTTP(g *model.Gateway, l *model.GatewayListener) bool {
+	return !g.IsStreamListener(*l)
 }
 
 // ingressPort renders the listener of one port and, if it speaks HTTP, its
@@ -56,7 +55,7 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 	var hosts []string
 	http := false
 	for _, i := range idx {
-		if l := &g.Listeners[i]; terminatesHTTP(l) {
+		if l := &g.Listeners[i]; terminatesHTTP(g, l) {
 			http = true
 			hosts = appendUnique(hosts, l.Hosts...)
 		}
@@ -74,7 +73,7 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 			gl := &g.Listeners[i]
 			lpath := model.Index(base+".listeners", i)
 			var filters []*listenerv3.Filter
-			if terminatesHTTP(gl) {
+			if terminatesHTTP(g, gl) {
 				h, ds := b.hcm(hcmSpec{
 					path:       lpath,
 					statPrefix: "gateway_" + strconv.Itoa(port),
@@ -91,14 +90,20 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 					fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{host}}
 					sni = true
 				}
-				if !terminatesHTTP(gl) {
-					f, ds := b.gatewayTCP(g, port, host, lpath)
+				if !terminatesHTTP(g, gl) {
+					f, ds := b.gatewayTCP(g, port, host)
 					if f == nil {
+						// No route forwards the host: policies report it
+						// (GM0210); without a chain Envoy closes such
+						// connections.
 						continue
 					}
 					deps = append(deps, ds...)
 					fc.Filters = []*listenerv3.Filter{f}
-				} else if gl.TLS != nil {
+				}
+				if gl.TLS != nil && gl.TLS.Mode != model.TLSPassthrough {
+					// SIMPLE or MUTUAL: terminate, then route HTTP or, on
+					// a tls listener, forward the decrypted stream.
 					fc.TransportSocket = b.gatewayDownstreamTLS(lpath+".tls", gl.TLS)
 				}
 				l.FilterChains = append(l.FilterChains, fc)
@@ -123,7 +128,9 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 		var deps []*Resource
 		for _, host := range orStar(hosts) {
 			applies := func(r *model.Route) bool {
-				return (r.Port == 0 || r.Port == port) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
+				// Stream routes forward connections of PASSTHROUGH hosts
+				// sharing the port; they are no HTTP routes.
+				return (r.Port == 0 || r.Port == port && !g.StreamRoute(*r)) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
 			}
 			routes, ds := b.httpRoutes(routeCtx{fl: fl, port: port, base: base}, g.Routes, applies)
 			deps = append(deps, ds...)
@@ -138,36 +145,37 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 	})
 }
 
-// gatewayTCP forwards a passthrough or TCP listener host to the first
-// gateway route for that host and port, spreading over its weighted
-// destinations.
-func (b *builder) gatewayTCP(g *model.Gateway, port int, host, lpath string) (*listenerv3.Filter, []*Resource) {
+// gatewayTCP forwards a PASSTHROUGH, tls or tcp listener host to its stream
+// route (model.Gateway.StreamRouteFor; policies/streams.go has the whole
+// rule): the first route whose port is the listener's port and whose hosts
+// list the host or are empty. Routes without port are HTTP routes and never
+// forward a stream. Weighted destinations spread connections. With no such
+// route it returns nil, and the host gets no filter chain; policies report
+// that (GM0210) before render runs.
+func (b *builder) gatewayTCP(g *model.Gateway, port int, host string) (*listenerv3.Filter, []*Resource) {
 	base := model.Path("gateways", g.Name, "routes")
-	for i := range g.Routes {
-		r := &g.Routes[i]
-		if !(r.Port == 0 || r.Port == port) || !(len(r.Hosts) == 0 || contains(r.Hosts, host)) {
+	i := g.StreamRouteFor(port, host)
+	if i < 0 {
+		return nil, nil
+	}
+	r := &g.Routes[i]
+	rc := routeCtx{fl: flavourMesh, port: port, base: base}
+	var names []string
+	var weights []int
+	var deps []*Resource
+	for j, d := range r.To {
+		n, dep := b.destCluster(rc, d.Service, d.External, d.Version, d.Port, model.Index(model.Index(base, i)+".to", j))
+		if n == "" {
 			continue
 		}
-		rc := routeCtx{fl: flavourMesh, port: port, base: base}
-		var names []string
-		var weights []int
-		var deps []*Resource
-		for j, d := range r.To {
-			n, dep := b.destCluster(rc, d.Service, d.External, d.Version, d.Port, model.Index(model.Index(base, i)+".to", j))
-			if n == "" {
-				continue
-			}
-			names = append(names, n)
-			weights = append(weights, d.Weight)
-			deps = append(deps, dep)
-		}
-		if len(names) == 0 {
-			return nil, deps
-		}
-		return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
+		names = append(names, n)
+		weights = append(weights, d.Weight)
+		deps = append(deps, dep)
 	}
-	b.errorf(CodeUnresolved, lpath, "no route for host %q on port %d", host, port)
-	return nil, nil
+	if len(names) == 0 {
+		return nil, deps
+	}
+	return b.tcpProxyFilter(model.Index(base, i), "gateway_"+strconv.Itoa(port), names, weights), deps
 }
 
 // orStar treats an empty host list as every host.

@@ -45,17 +45,9 @@ func newIndex(m *model.Mesh) *index {
 	return ix
 }
 
-// mtls is the effective mTLS mode of traffic into s: its own, else the
-// mesh's, else STRICT (secure by default).
-func (ix *index) mtls(s *model.Service) model.MTLSMode {
-	if s.MTLS != "" {
-		return s.MTLS
-	}
-	if ix.m.Mesh.MTLS != "" {
-		return ix.m.Mesh.MTLS
-	}
-	return model.MTLSStrict
-}
+// mtls is the effective mTLS mode of traffic into s
+// (model.Mesh.EffectiveMTLS, shared with policies).
+func (ix *index) mtls(s *model.Service) model.MTLSMode { return ix.m.EffectiveMTLS(s) }
 
 // host is the service's FQDN.
 func (ix *index) host(s *model.Service) string { return ix.m.Host(s) }

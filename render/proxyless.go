@@ -37,6 +37,20 @@ import (
 //     route has a non_forwarding_action, as grpc-go's server requires.
 //
 // External services and Wasm extensions do not apply to proxyless workloads.
+//
+// The client route configs carry the target service's routes as sidecars
+// get them, with three differences: `timeout` becomes max_stream_duration
+// (grpc-go reads no RouteAction.timeout), header edits are left out, and a
+// destination that is an external service is an error (GM0809). The rest is
+// emitted but grpc-go does not act on it — what it reads of a route is in
+// grpc-go xds/internal/xdsclient/xdsresource/unmarshal_rds.go
+// (routesProtoToSlice, generateRetryConfig; gRFC A28, A44): a :method
+// header matcher never matches (:method is not request metadata), mirrors,
+// rewrites and per_try_timeout are not read, retry_on keeps only cancelled,
+// deadline-exceeded, internal, resource-exhausted and unavailable, and
+// endpoint weights are ignored by round_robin. policies warns about each at
+// the route (GM0207, policies/proxyless.go) and reports the external
+// destination first (GM0208), so validate says so before anything runs.
 
 // buildProxyless assembles the proxyless classes of a service's versions
 // (all versions receive the same config).

@@ -253,7 +253,7 @@ var knownPatterns = []struct{ marker, want string }{
 	{"(ns|us|µs|ms|s|m|h)", `want a duration like "1.5s" or "250ms"`},
 	{"[-a-z0-9]*[a-z0-9]", "want a DNS label: lower case letters, digits and '-'"},
 	{"[0-9a-f]{64}", "want 64 lower case hex digits"},
-	{"(https?|oci)://", "want an http://, https:// or oci:// URL"},
+	{"https?://", "want an http:// or https:// URL: Envoy cannot pull oci:// images"},
 	{"|6553[0-5])$", "want host:port with a port from 1 to 65535"},
 }
 

@@ -89,7 +89,7 @@ func TestLoadDiagnostics(t *testing.T) {
 			"GM0003 error services/reviews.cue:17:14: gateways.edge.listeners[0].tls: field is required but not present",
 			"GM0003 error services/reviews.cue:17:76: gateways.edge.listeners[1].tls.credentialName: field is required but not present",
 			"GM0003 error services/reviews.cue:19:11: external.db.endpoints: field is required but not present",
-			`GM0002 error services/reviews.cue:24:25: extensions.bad.wasm.url: invalid value "ftp://x" (want an http://, https:// or oci:// URL)`,
+			`GM0002 error services/reviews.cue:24:25: extensions.bad.wasm.url: invalid value "ftp://x" (want an http:// or https:// URL: Envoy cannot pull oci:// images)`,
 			`GM0002 error services/reviews.cue:24:41: extensions.bad.wasm.sha256: invalid value "abc" (want 64 lower case hex digits)`,
 			"GM0002 error services/reviews.cue:25:1: Services: field not allowed",
 		}},

@@ -485,6 +485,21 @@ func (m *Mesh) Host(s *Service) string {
 	return s.Name + "." + s.Namespace + ".svc." + m.Mesh.ClusterDomain
 }
 
+// EffectiveMTLS is the mode traffic into s must use: the service's own,
+// else the mesh's, else STRICT. It is the one place the default lives, so
+// policies (which judge what callers can reach) and render (which builds the
+// inbound TLS) cannot disagree. STRICT matches the CUE schema's default for
+// mesh.mtls; a model built in Go without it gets the same answer.
+func (m *Mesh) EffectiveMTLS(s *Service) MTLSMode {
+	if s != nil && s.MTLS != "" {
+		return s.MTLS
+	}
+	if m.Mesh.MTLS != "" {
+		return m.Mesh.MTLS
+	}
+	return MTLSStrict
+}
+
 // SPIFFEID is the identity of a workload: spiffe://TD/ns/NS/sa/SA.
 func (m *Mesh) SPIFFEID(namespace, serviceAccount string) string {
 	return "spiffe://" + m.Mesh.TrustDomain + "/ns/" + namespace + "/sa/" + serviceAccount
