@@ -18,15 +18,12 @@ func checkConflicts(c *checker) {
 		if g == nil {
 			continue
 		}
-		first := map[int]int{} // port → index of the first listener on it
 		names := map[string]int{}
 		for i, l := range g.Listeners {
 			lp := model.Index(model.Path("gateways", name, "listeners"), i)
-			if j, ok := first[l.Port]; !ok {
-				first[l.Port] = i
-			} else if other := g.Listeners[j]; other.Protocol != l.Protocol {
+			if j, clash := protocolClash(g, i); clash {
 				c.report(CodeListenerProtocol, lp+".protocol", "port %d is %q here but %q in listeners[%d]",
-					l.Port, l.Protocol, other.Protocol, j)
+					l.Port, l.Protocol, g.Listeners[j].Protocol, j)
 			}
 			if l.Name == "" {
 				continue
@@ -92,3 +89,17 @@ func (c *checker) duplicatePorts(path string, ports []model.Port) {
 }
 
 func portRef(i int) string { return fmt.Sprintf("ports[%d]", i) }
+
+// protocolClash reports whether listener i shares its port with an earlier
+// listener of another protocol (GM0302), and which. Checks that would only
+// repeat that mistake in other words (an unrouted stream listener) skip
+// such a listener.
+func protocolClash(g *model.Gateway, i int) (int, bool) {
+	l := g.Listeners[i]
+	for j := range i {
+		if g.Listeners[j].Port == l.Port {
+			return j, g.Listeners[j].Protocol != l.Protocol
+		}
+	}
+	return 0, false
+}

@@ -151,16 +151,17 @@ func (c *checker) proxylessCallers() map[string][]string {
 		if s == nil || s.Proxy != model.ProxyProxyless {
 			continue
 		}
+		// A service calls itself too when its dependsOn says so ("*"
+		// included): render gives its proxyless class a client listener
+		// for its own service (render/ir.go depsOf), routes and all.
 		if s.CallsAll() {
 			for _, t := range c.ix.services {
-				if t != name {
-					out[t] = append(out[t], name)
-				}
+				out[t] = append(out[t], name)
 			}
 			continue
 		}
 		for _, t := range c.ix.services {
-			if t != name && c.ix.deps[name][t] {
+			if c.ix.deps[name][t] {
 				out[t] = append(out[t], name)
 			}
 		}

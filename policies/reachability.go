@@ -44,8 +44,8 @@ func checkReachability(c *checker) {
 	}
 	for _, name := range c.ix.gateways {
 		g := c.gateway(name)
-		if g == nil || len(g.Routes) > 0 || (g.Kind == model.GatewayEgress && egressVia[name]) {
-			continue
+		if g == nil || len(g.Routes) > 0 || (g.Kind == model.GatewayEgress && egressVia[name]) || hasStreamListener(g) {
+			continue // a stream listener without a route is GM0210's error, said per host
 		}
 		c.report(CodeUnusedGateway, model.Path("gateways", name), "gateway %q has no routes, so it serves nothing", name)
 	}
@@ -55,4 +55,13 @@ func checkReachability(c *checker) {
 // which reaches every service.
 func calledByAll(callsAll []string, name string) bool {
 	return len(callsAll) > 1 || (len(callsAll) == 1 && callsAll[0] != name)
+}
+
+func hasStreamListener(g *model.Gateway) bool {
+	for _, l := range g.Listeners {
+		if g.IsStreamListener(l) {
+			return true
+		}
+	}
+	return false
 }

@@ -55,8 +55,8 @@ func checkStreams(c *checker) {
 		base := model.Path("gateways", name)
 		for i, l := range g.Listeners {
 			lp := model.Index(base+".listeners", i)
-			if !isStreamListener(g, l) {
-				continue
+			if _, clash := protocolClash(g, i); clash || !isStreamListener(g, l) {
+				continue // a clashing listener is GM0302's finding alone
 			}
 			if l.Protocol == model.ProtocolTCP && !(len(l.Hosts) == 0 || len(l.Hosts) == 1 && l.Hosts[0] == "*") {
 				c.report(CodeTCPRoute, lp+".hosts", "tcp listener on port %d cannot tell hosts apart (plain TCP has no SNI), want hosts [%q]", l.Port, "*")

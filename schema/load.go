@@ -120,6 +120,12 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*model.Mesh, model.Dia
 			// written after, so reading it here races with nothing.
 			d.Pos = src.Lookup(at)
 		}
+		if !d.Pos.IsValid() && len(files.data) > 0 {
+			// Stopped before any entity: the repository's first file is
+			// where evaluation was, and a finding always names a file.
+			d.Pos = model.Pos{File: files.data[0].path}
+			d.Message += " (before the first entity was evaluated)"
+		}
 		diags = append(diags, d)
 		diags.Sort()
 		return nil, diags, nil

@@ -43,21 +43,9 @@ type brokenCase struct {
 	// notWant are texts no finding of the case may contain (false
 	// companion findings).
 	notWant []string
-	// pendingOn names the change, made by another helper of issue 11,
-	// without which the case's expectation does not hold yet.
-	pendingOn string
 }
 
 const posFile = "file"
-
-const (
-	pendPipeline = "one pipeline: validate renders and reports render's findings with positions"
-	pendSchema   = "schema bounds and positions for integers, durations and fault percent"
-	pendRefs     = "endpoint port overrides resolve to a port of the service"
-	pendRouting  = "routing of ingress PASSTHROUGH and tcp listeners"
-	pendProxyls  = "warnings for features proxyless gRPC ignores"
-	pendYAML     = "positioned YAML syntax errors"
-)
 
 // brokenCases is the table. Render codes (GM08xx) that no input reaches
 // are not in it: the self-check nets of render/validate.go run after
@@ -71,13 +59,15 @@ const (
 //   - GM0806 weights total 0: policies refuse it first (GM0201);
 //   - GM0807 negative timeout: the schema's duration pattern has no sign;
 //   - GM0808 invalid value: the loader checks regexes with RE2's grammar
-//     and bounds every integer to its Envoy field (GM0002 at the value).
-//
-// GM0801 is reached through passthrough-no-route, GM0809 through oci-wasm.
+//     and bounds every integer to its Envoy field (GM0002 at the value);
+//   - GM0801 unresolved name: an unrouted PASSTHROUGH or tcp listener host
+//     is policies' GM0210 first (passthrough-no-route);
+//   - GM0809 unsupported: policies report GM0208 first (proxyless callers
+//     routed to an external service), and the schema refuses oci:// Wasm.
 var brokenCases = []brokenCase{
 	{name: "valid-base"},
-	{name: "valid-passthrough-route", pendingOn: pendRouting},
-	{name: "valid-tcp-route", pendingOn: pendRouting},
+	{name: "valid-passthrough-route"},
+	{name: "valid-tcp-route"},
 
 	// Loading and schema (GM00xx).
 	{name: "cue-syntax-error", code: "GM0001", sev: model.SeverityError},
@@ -88,8 +78,7 @@ var brokenCases = []brokenCase{
 	{name: "file-too-big", code: "GM0004", sev: model.SeverityError, pos: posFile, flags: []string{"--max-file-size=512"}},
 	{name: "repo-too-big", code: "GM0005", sev: model.SeverityError, pos: posFile, flags: []string{"--max-repo-size=100"}},
 	{name: "symlink-escapes", code: "GM0006", sev: model.SeverityError, pos: posFile},
-	{name: "eval-timeout", code: "GM0007", sev: model.SeverityError, pos: posFile, flags: []string{"--eval-timeout=1ns"},
-		pendingOn: "a position for the evaluation timeout (today \"-\")"},
+	{name: "eval-timeout", code: "GM0007", sev: model.SeverityError, pos: posFile, flags: []string{"--eval-timeout=1ns"}},
 	{name: "guardrail-invalid", code: "GM0008", sev: model.SeverityError},
 	{name: "guardrail-rejects", code: "GM0009", sev: model.SeverityError},
 	{name: "huge-integer", code: "GM0002", sev: model.SeverityError, line: 6},
@@ -108,7 +97,7 @@ var brokenCases = []brokenCase{
 	{name: "gateway-destination-empty", code: "GM0107", sev: model.SeverityError},
 	{name: "route-outside-dependson", code: "GM0108", sev: model.SeverityWarning},
 	{name: "via-ingress-gateway", code: "GM0109", sev: model.SeverityError},
-	{name: "endpoint-port-unknown", code: "GM01[0-9][0-9]|GM0202", sev: model.SeverityError, line: 9, pendingOn: pendRefs},
+	{name: "endpoint-port-unknown", code: "GM0110", sev: model.SeverityError, line: 9},
 
 	// Routing (GM02xx).
 	{name: "weights-sum-90", code: "GM0201", sev: model.SeverityError},
@@ -116,10 +105,13 @@ var brokenCases = []brokenCase{
 	{name: "unreachable-route", code: "GM0203", sev: model.SeverityWarning},
 	{name: "per-try-timeout", code: "GM0204", sev: model.SeverityWarning},
 	{name: "gateway-host-not-served", code: "GM0205", sev: model.SeverityError},
+	{name: "stream-route-http-field", code: "GM0209", sev: model.SeverityError, line: 27},
+	{name: "service-route-hosts", code: "GM0211", sev: model.SeverityError, line: 12},
+	{name: "proxyless-to-external", code: "GM0208", sev: model.SeverityError, line: 13},
 	{name: "gateway-credential-needed", code: "GM0601", sev: model.SeverityWarning, line: 24},
 	{name: "egress-route-wrong-via", code: "GM0206", sev: model.SeverityWarning},
-	{name: "proxyless-method-match", code: "GM02[0-9][0-9]", sev: model.SeverityWarning, line: 22, pendingOn: pendProxyls},
-	{name: "passthrough-no-route", code: "GM0801|GM02[0-9][0-9]", sev: model.SeverityError, pendingOn: pendPipeline},
+	{name: "proxyless-method-match", code: "GM0207", sev: model.SeverityWarning, line: 23},
+	{name: "passthrough-no-route", code: "GM0210", sev: model.SeverityError},
 
 	// Conflicts (GM03xx).
 	{name: "external-host-twice", code: "GM0301", sev: model.SeverityError},
@@ -144,7 +136,7 @@ var brokenCases = []brokenCase{
 	// Render (GM08xx), reached by input.
 	{name: "bad-header-regex", code: "GM0002", sev: model.SeverityError, line: 12},
 	{name: "bad-path-regex", code: "GM0002", sev: model.SeverityError, line: 12},
-	{name: "oci-wasm", code: "GM0809|GM0002", sev: model.SeverityError, line: 24, pendingOn: pendPipeline},
+	{name: "oci-wasm", code: "GM0002", sev: model.SeverityError, line: 24},
 
 	// Guardrail packs (GM1xxx).
 	{name: "pack-unknown", code: "GM1000", sev: model.SeverityError},
@@ -264,9 +256,6 @@ func TestBroken(t *testing.T) {
 			}
 			golden.Check(t, filepath.Join("testdata", "broken", c.name+".golden"), []byte(g.String()))
 
-			if c.pendingOn != "" {
-				t.Skipf("pending on %s", c.pendingOn)
-			}
 			if code != c.wantExit() {
 				t.Errorf("validate: exit %d, want %d\n%s%s", code, c.wantExit(), out, errOut)
 			}
@@ -336,7 +325,7 @@ func TestBrokenTable(t *testing.T) {
 		}
 	}
 	for _, code := range []string{"GM0001", "GM0002", "GM0003", "GM0004", "GM0005", "GM0006", "GM0007", "GM0008", "GM0009",
-		"GM0801", "GM0809", "GM0901", "GM0902", "GM0903"} {
+		"GM0901", "GM0902", "GM0903"} {
 		if !slices.Contains(codes, code) {
 			t.Errorf("no broken case for %s", code)
 		}
@@ -348,15 +337,15 @@ func TestBrokenTable(t *testing.T) {
 // applies it.
 func TestValidateAgreesWithServe(t *testing.T) {
 	type input struct {
-		name, dir, pending string
-		flags              []string
+		name, dir string
+		flags     []string
 	}
 	var inputs []input
 	for _, ex := range []string{"bookinfo", "minimal", "grpc-canary"} {
 		inputs = append(inputs, input{name: "examples/" + ex, dir: filepath.Join("..", "..", "examples", ex)})
 	}
 	for _, c := range brokenCases {
-		inputs = append(inputs, input{name: c.name, dir: c.dir(), pending: c.pendingOn, flags: c.flags})
+		inputs = append(inputs, input{name: c.name, dir: c.dir(), flags: c.flags})
 	}
 	for _, in := range inputs {
 		t.Run(in.name, func(t *testing.T) {
@@ -369,9 +358,6 @@ func TestValidateAgreesWithServe(t *testing.T) {
 			accepted, applied := code == exitOK, at.Result == "applied"
 			if accepted == applied {
 				return
-			}
-			if in.pending != "" {
-				t.Skipf("validate accepted=%v, serve applied=%v: pending on %s", accepted, applied, in.pending)
 			}
 			t.Errorf("validate accepted=%v (exit %d), serve applied=%v (%s: %s)\nvalidate:\n%s", accepted, code, applied, at.FailedStep, at.Error, out)
 		})
