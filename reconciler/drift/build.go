@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -206,8 +207,8 @@ func rejectionFindings(in Input) []Finding {
 			// The server's text names the revision and counts classes;
 			// both move without the proxy changing, so say it plainly.
 			class := who
-			if i := strings.LastIndexByte(who, '/'); i > 0 {
-				class = who[:i]
+			if c, _, err := nodeid.Parse(who); err == nil {
+				class = c.Name
 			}
 			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
 			f.Message = fmt.Sprintf("%s is connecting but the mesh declares no proxy class %q", who, class)

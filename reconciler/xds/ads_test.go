@@ -282,7 +282,8 @@ func TestRefusedStreams(t *testing.T) {
 	}{
 		{"before first apply", nodeA, false, codes.Unavailable, "no configuration loaded yet"},
 		{"malformed id", "reviews", true, codes.InvalidArgument, `node id "reviews" is not CLASS/INSTANCE`},
-		{"empty instance", classA + "/", true, codes.InvalidArgument, "is not CLASS/INSTANCE"},
+		{"empty instance", classA + "/", true, codes.InvalidArgument, `node id "sidecar/default/a/v1/": empty instance`},
+		{"malformed class", "sidecar/default/a/a-1", true, codes.InvalidArgument, `want sidecar/NAMESPACE/SERVICE/VERSION/INSTANCE (got 4 parts)`},
 		{"unknown class", "sidecar/default/b/v1/b-1", true, codes.NotFound,
 			`unknown proxy class "sidecar/default/b/v1" of node "sidecar/default/b/v1/b-1" at revision "r1"; served classes: 1 sidecar/…; closest: "sidecar/default/a/v1"`},
 	}
