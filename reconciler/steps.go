@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/policies"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -226,8 +227,8 @@ func (r *Reconciler) applied(start time.Time, rev source.Revision, timings map[s
 	info := revisionInfo(rev)
 	info.AppliedAt = now
 	r.status.Live = &info
-	r.status.LastAttempt = &Attempt{
-		Revision: revisionInfo(rev), StartedAt: start, Result: "applied",
+	r.status.LastAttempt = &apiv1.Attempt{
+		Revision: revisionInfo(rev), StartedAt: start, Result: apiv1.AttemptApplied,
 		Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
 	}
 	for _, c := range stepConditions {
@@ -249,8 +250,8 @@ func (r *Reconciler) failed(start time.Time, rev source.Revision, timings map[st
 	defer r.mu.Unlock()
 	r.settled = true
 	if rev.ID != "" {
-		r.status.LastAttempt = &Attempt{
-			Revision: revisionInfo(rev), StartedAt: start, Result: "failed", FailedStep: se.step,
+		r.status.LastAttempt = &apiv1.Attempt{
+			Revision: revisionInfo(rev), StartedAt: start, Result: apiv1.AttemptFailed, FailedStep: se.step,
 			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: timings,
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/gitmesh/gitmesh/reconciler"
-	"github.com/gitmesh/gitmesh/reconciler/api"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 // e2eMesh is a proxyless gRPC mesh: a client that calls greeter, whose two
@@ -124,11 +124,40 @@ func TestServeEndToEnd(t *testing.T) {
 	if f != 0 || b < 740 || b > 860 {
 		t.Errorf("at 20/80: v1=%d v2=%d failed=%d, want v2 in [740, 860]", a, b, f)
 	}
-	var st reconciler.Status
+	var st apiv1.Status
 	getStatus(t, m, &st)
 	if st.Live == nil || st.Live.ID != shifted || !st.Ready {
 		t.Fatalf("status live = %+v ready=%v, want %s", st.Live, st.Ready, shifted)
 	}
+	// The shift changed weights only: RDS alone was re-sent, the other
+	// types stay ACKed at the first revision, and yet the proxy runs the
+	// shifted one, which is what the API and `gitmesh status` must say.
+	waitFor(t, 5*time.Second, "the proxy to be SYNCED at the shifted revision", func() bool {
+		var px apiv1.Proxies
+		getJSONT(t, base+"/api/v1/proxies", &px)
+		for _, p := range px.Proxies {
+			if p.NodeID == "proxyless/default/client/v1/e2e-1" && p.Status == apiv1.Synced && p.Revision == shifted {
+				return true
+			}
+		}
+		return false
+	})
+	var px apiv1.Proxies
+	getJSONT(t, base+"/api/v1/proxies", &px)
+	behind := 0
+	for _, ts := range px.Proxies[0].Types {
+		if ts.AckedRevision == good {
+			behind++
+		}
+	}
+	if behind == 0 {
+		t.Fatalf("no type is still ACKed at the first revision, so this is not a weights-only push: %+v", px.Proxies[0].Types)
+	}
+	if _, out, _ := runCLI(t, "status", "--server", base); !strings.Contains(out, "e2e-1") ||
+		!regexp.MustCompile(`e2e-1 .* `+shifted[:12]+`\n`).MatchString(out) {
+		t.Fatalf("gitmesh status does not show the proxy at %s:\n%s", shifted[:12], out)
+	}
+	assertStatusRoundTrip(t, base)
 
 	// 2. A webhook with a bad signature gets 401 and triggers nothing.
 	pending := repo.commit("greeter: 50/50 (not fetched yet)", map[string]string{"mesh/mesh.cue": e2eMesh(v1, v2, 50, 50)})
@@ -197,7 +226,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// 6. Stop Git and gitmesh; a new gitmesh on the same state dir serves
 	// the last good config with the same versions.
-	var before api.ProxiesResponse
+	var before apiv1.Proxies
 	getJSONT(t, base+"/api/v1/proxies", &before)
 	stop()
 	repo.stop()
@@ -212,7 +241,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if _, b, f := split(t, client2, 200); f != 0 || b < 130 || b > 190 {
 		t.Errorf("after restart: v2=%d/200 failed=%d, want the 20/80 split", b, f)
 	}
-	var after api.ProxiesResponse
+	var after apiv1.Proxies
 	getJSONT(t, base2+"/api/v1/proxies", &after)
 	if v0, v1 := ackedVersions(before, "e2e-1"), ackedVersions(after, "e2e-2"); v0 == "" || v0 != v1 {
 		t.Errorf("versions after restart %q, before %q: want identical", v1, v0)
@@ -232,7 +261,7 @@ func getJSONT(t *testing.T, url string, v any) {
 
 // ackedVersions joins the ACKed versions of the proxy whose node id ends in
 // suffix, by type, so two runs can be compared.
-func ackedVersions(p api.ProxiesResponse, suffix string) string {
+func ackedVersions(p apiv1.Proxies, suffix string) string {
 	var parts []string
 	for _, px := range p.Proxies {
 		if strings.HasSuffix(px.NodeID, suffix) {
