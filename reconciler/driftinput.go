@@ -19,8 +19,9 @@ import (
 // views. Safe for concurrent use.
 func (r *Reconciler) DriftInput() drift.Input {
 	r.mu.RLock()
-	in := drift.Input{Revision: drift.Revision{Served: r.liveID}}
-	if a := r.status.LastAttempt; a != nil && a.Result == apiv1.AttemptFailed && a.Revision.ID != "" && a.Revision.ID != r.liveID {
+	served := r.servedID()
+	in := drift.Input{Revision: drift.Revision{Served: served}}
+	if a := r.status.LastAttempt; a != nil && a.Result == apiv1.AttemptFailed && a.Revision.ID != "" && a.Revision.ID != served {
 		in.Revision.Newest = a.Revision.ID
 		in.Revision.NewestStatus = fmt.Sprintf("failed at %s: %s", a.FailedStep, a.Error)
 	}

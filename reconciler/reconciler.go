@@ -89,7 +89,6 @@ type Reconciler struct {
 	mu       sync.RWMutex
 	status   apiv1.Status
 	conds    conditions
-	liveID   string
 	failedID string // the newest revision, known bad: not retried until a new one
 	retries  int
 	lastGood *state.LastGood
@@ -194,7 +193,7 @@ func (r *Reconciler) Settled() bool {
 func (r *Reconciler) Ready() bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.liveID != ""
+	return r.servedID() != ""
 }
 
 // Restore serves the last good state from the state dir, so that a restart
@@ -221,7 +220,6 @@ func (r *Reconciler) Restore() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastGood = lg
-	r.liveID = lg.Revision
 	r.settled = true
 	r.status.Live = &apiv1.Revision{
 		ID: lg.Revision, Short: source.ShortID(lg.Revision), Message: lg.Message, Author: lg.Author,

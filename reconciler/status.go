@@ -10,6 +10,16 @@ import (
 // 10,000-service commit must not make the status API megabytes long.
 const maxStatusDiagnostics = 100
 
+// servedID is the id of the revision being served, "" before the first.
+// The served revision is kept once, as status.Live; r.mu must be held, or
+// the caller must be the loop goroutine, its only writer.
+func (r *Reconciler) servedID() string {
+	if r.status.Live == nil {
+		return ""
+	}
+	return r.status.Live.ID
+}
+
 // revisionInfo is how the status API describes rev.
 func revisionInfo(rev source.Revision) apiv1.Revision {
 	return apiv1.Revision{ID: rev.ID, Short: rev.Short, Message: firstLine(rev.Message), Author: rev.Author, Committed: rev.Time}

@@ -56,7 +56,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	// After a restore the live revision is served but not loaded: run it
 	// through the steps once more (same content, same versions, nothing
 	// pushed) so endpoint changes and drift have its mesh.
-	unchanged := rev.ID == r.liveID && r.live != nil
+	unchanged := rev.ID == r.servedID() && r.live != nil
 	knownBad := rev.ID == r.failedID
 	if unchanged || knownBad {
 		// Nothing new: keep serving, keep the verdict on a known bad revision.
@@ -223,7 +223,7 @@ func (r *Reconciler) applied(start time.Time, rev source.Revision, timings map[s
 	capped, total := capDiagnostics(diags)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.liveID, r.failedID, r.retries, r.settled = rev.ID, "", 0, true
+	r.failedID, r.retries, r.settled = "", 0, true
 	info := revisionInfo(rev)
 	info.AppliedAt = now
 	r.status.Live = &info
@@ -283,7 +283,7 @@ func (r *Reconciler) failed(start time.Time, rev source.Revision, timings map[st
 
 // summarizeLocked refreshes Ready/Stalled/Reconciling; r.mu must be held.
 func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
-	r.conds.summarize(now, r.liveID != "", stalled, reconciling)
+	r.conds.summarize(now, r.servedID() != "", stalled, reconciling)
 	r.status.Conditions = r.conds
 	r.status.Ready = r.conds.isTrue(ConditionReady)
 }
