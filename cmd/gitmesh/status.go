@@ -133,6 +133,19 @@ func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) 
 			fmt.Fprintf(w, "           %s %s %s\n", d.Severity, d.Code, d.Error())
 		}
 	}
+	if k := st.Kubernetes; k != nil {
+		state := "synced"
+		switch {
+		case !k.Reachable:
+			state = "unreachable since " + k.UnreachableSince.Format(time.RFC3339) + ", serving the last known endpoints"
+		case !k.Synced:
+			state = "not synced yet"
+		}
+		if k.Error != "" {
+			state += ": " + k.Error
+		}
+		fmt.Fprintf(w, "kubernetes: %s\n", state)
+	}
 	fmt.Fprintf(w, "serving:   %d proxy classes, %d resources\n\n", st.Classes, st.Resources)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
