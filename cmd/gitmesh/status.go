@@ -16,6 +16,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/reconciler/source"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -173,7 +174,7 @@ func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) 
 		// The server says which revision the proxy runs (the newest it
 		// ACKed): a column's own revision lags when a push left that type
 		// unchanged, as a weights-only push leaves all but RDS.
-		fmt.Fprintln(tw, strings.Join(append(row, shortRev(p.Revision)), "\t"))
+		fmt.Fprintln(tw, strings.Join(append(row, source.ShortID(p.Revision)), "\t"))
 	}
 	tw.Flush()
 	for _, p := range proxies {
@@ -200,19 +201,12 @@ func printDrift(w io.Writer, dr api.DriftResponse) {
 	}
 	fmt.Fprintf(w, "\ndrift:     %d errors, %d warnings, %d info", r.Summary.Errors, r.Summary.Warnings, r.Summary.Infos)
 	if dr.Publish.LastCommit != "" {
-		fmt.Fprintf(w, " (committed %s)", shortRev(dr.Publish.LastCommit))
+		fmt.Fprintf(w, " (committed %s)", source.ShortID(dr.Publish.LastCommit))
 	}
 	fmt.Fprintln(w)
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "  %s %-7s %s\n", f.Code, f.Severity, f.Message)
 	}
-}
-
-func shortRev(r string) string {
-	if len(r) > 12 {
-		return r[:12]
-	}
-	return r
 }
 
 func ago(now, t time.Time) string {
