@@ -30,10 +30,11 @@ const (
 )
 
 // Proxy is one connected stream of one proxy. Status is the worst of its
-// types. Revision is the revision the proxy runs as a whole: set only when
-// every type it asked for is SYNCED and all of them were sent at one
-// revision, because a proxy with one type behind does not run any single
-// revision (see Types for what each type has).
+// types. Revision is the newest revision the proxy ACKed, across its types.
+// A push sends only the types whose content changed (a weights-only change
+// sends RDS alone), so the types' own ACKed revisions lag behind; with
+// Status SYNCED, Revision is the revision the proxy runs as a whole. With a
+// type STALE or NACKED, it is the newest revision the proxy took in part.
 type Proxy struct {
 	NodeID      string       `json:"nodeId"`
 	Class       string       `json:"class"`
