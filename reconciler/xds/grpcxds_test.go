@@ -131,6 +131,15 @@ func TestGrpcXdsClientEndToEnd(t *testing.T) {
 	if ps := s.Proxies(); len(ps) != 1 || ps[0].Status != apiv1.Synced || ps[0].Revision != "r2" {
 		t.Fatalf("proxies = %+v, want one SYNCED at r2", ps)
 	}
+	// A revision that changes nothing for the class sends nothing; the
+	// proxy runs it all the same.
+	applyProxyless("r2b", proxyless{target: "svc.test", backends: []string{b2}, withRouter: true})
+	if ps := s.Proxies(); len(ps) != 1 || ps[0].Status != apiv1.Synced || ps[0].Revision != "r2b" {
+		t.Fatalf("proxies = %+v, want one SYNCED at r2b", ps)
+	}
+	if ts := typeStatus(t, s, node, resource.EndpointType); ts.SentRevision != "r2" {
+		t.Fatalf("an unchanged EDS was re-sent at r2b: %+v", ts)
+	}
 
 	// A listener without the router filter: grpc-go NACKs it, the server
 	// does not re-send it, the client keeps serving with its last good config.

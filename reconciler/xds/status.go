@@ -55,15 +55,26 @@ func (t *typeState) status() apiv1.SyncStatus {
 	}
 }
 
-// proxyRevision is the revision a proxy runs: the revision of the response
-// it ACKed last, across its types. A push at a new revision sends only the
-// types whose content changed (a weights-only change sends RDS alone), and
-// the types not sent are unchanged from the revision the proxy already has,
-// so the newest ACKed revision is the whole proxy's when every type is
-// SYNCED. When some type is STALE or NACKED, it is the newest revision the
-// proxy took in part; the proxy's status says so. Empty when nothing was
-// ACKed at a known revision.
-func proxyRevision(types []apiv1.TypeStatus) string {
+// proxyRevision is the revision a proxy runs, given its overall status and
+// the server's live revision.
+//
+// A SYNCED proxy runs the live revision: every push sends a proxy exactly
+// the types whose content changed for its class, so a type the live
+// revision did not change (all but RDS after a weights-only change; every
+// type of a class a commit did not touch) is already that revision's, as
+// responses are labelled with the server's revision, not the one their
+// class last changed in. The types' own ACKed revisions therefore lag, and
+// none of them alone says what the proxy runs. During an Apply's push (a
+// few milliseconds) a proxy about to be sent the new revision may briefly
+// read as SYNCED on it.
+//
+// A proxy that is not SYNCED runs no single revision; it reports the
+// newest one it ACKed (by ACK time) across its types, the revision it took
+// at least in part. Empty when nothing was ACKed at a known revision.
+func proxyRevision(status apiv1.SyncStatus, live string, types []apiv1.TypeStatus) string {
+	if status == apiv1.Synced && live != "" {
+		return live
+	}
 	var rev string
 	var at time.Time
 	for _, t := range types {
@@ -236,6 +247,7 @@ func (s *Server) Proxies() []apiv1.Proxy {
 		states = append(states, st)
 	}
 	s.streams.mu.RUnlock()
+	live := s.Revision()
 	out := make([]apiv1.Proxy, 0, len(states))
 	for _, st := range states {
 		st.mu.Lock()
@@ -262,7 +274,7 @@ func (s *Server) Proxies() []apiv1.Proxy {
 			p.Status = apiv1.NotSent
 		}
 		slices.SortFunc(p.Types, func(a, b apiv1.TypeStatus) int { return cmp.Compare(a.TypeURL, b.TypeURL) })
-		p.Revision = proxyRevision(p.Types)
+		p.Revision = proxyRevision(p.Status, live, p.Types)
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b apiv1.Proxy) int {

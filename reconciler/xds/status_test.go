@@ -148,28 +148,35 @@ func TestApplyRefusesInvalidUpdates(t *testing.T) {
 }
 
 // TestProxyRevision: a weights-only push re-sends RDS alone, so the other
-// types keep the revision they were last sent at; the proxy's revision is
-// the newest one it ACKed, whatever the order of the type columns.
+// types keep the revision they were last sent at, and a commit that does not
+// touch a class sends it nothing; a SYNCED proxy runs the live revision all
+// the same. A proxy that is not SYNCED reports the newest revision it ACKed,
+// whatever the order of the type columns.
 func TestProxyRevision(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	acked := func(typeURL, rev string, at time.Duration) apiv1.TypeStatus {
 		return apiv1.TypeStatus{TypeURL: typeURL, Status: apiv1.Synced, AckedRevision: rev, AckedAt: t0.Add(at)}
 	}
+	weightsOnly := []apiv1.TypeStatus{
+		acked(resource.ListenerType, "r1", 0), acked(resource.RouteType, "r2", time.Minute),
+		acked(resource.ClusterType, "r1", 0), acked(resource.EndpointType, "r1", time.Second),
+		acked(resource.SecretType, "r1", 0)}
 	tests := []struct {
-		name  string
-		types []apiv1.TypeStatus
-		want  string
+		name   string
+		status apiv1.SyncStatus
+		live   string
+		types  []apiv1.TypeStatus
+		want   string
 	}{
-		{"weights-only push", []apiv1.TypeStatus{
-			acked(resource.ListenerType, "r1", 0), acked(resource.RouteType, "r2", time.Minute),
-			acked(resource.ClusterType, "r1", 0), acked(resource.EndpointType, "r1", time.Second),
-			acked(resource.SecretType, "r1", 0)}, "r2"},
-		{"all at one revision", []apiv1.TypeStatus{acked(resource.ClusterType, "r1", 0), acked(resource.EndpointType, "r1", 0)}, "r1"},
-		{"ack of an older response has no revision", []apiv1.TypeStatus{acked(resource.ClusterType, "", time.Hour), acked(resource.EndpointType, "r3", 0)}, "r3"},
-		{"nothing acked", []apiv1.TypeStatus{{TypeURL: resource.ClusterType, Status: apiv1.NotSent}}, ""},
+		{"synced after a weights-only push", apiv1.Synced, "r2", weightsOnly, "r2"},
+		{"synced, untouched by the live revision", apiv1.Synced, "r3", weightsOnly, "r3"},
+		{"stale: the newest acked", apiv1.Stale, "r3", weightsOnly, "r2"},
+		{"nacked, an ack of an older response has no revision", apiv1.Nacked, "r4",
+			[]apiv1.TypeStatus{acked(resource.ClusterType, "", time.Hour), acked(resource.EndpointType, "r3", 0)}, "r3"},
+		{"nothing acked", apiv1.NotSent, "r1", []apiv1.TypeStatus{{TypeURL: resource.ClusterType, Status: apiv1.NotSent}}, ""},
 	}
 	for _, tt := range tests {
-		if got := proxyRevision(tt.types); got != tt.want {
+		if got := proxyRevision(tt.status, tt.live, tt.types); got != tt.want {
 			t.Errorf("%s: proxyRevision = %q, want %q", tt.name, got, tt.want)
 		}
 	}

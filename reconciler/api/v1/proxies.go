@@ -30,11 +30,12 @@ const (
 )
 
 // Proxy is one connected stream of one proxy. Status is the worst of its
-// types. Revision is the newest revision the proxy ACKed, across its types.
-// A push sends only the types whose content changed (a weights-only change
-// sends RDS alone), so the types' own ACKed revisions lag behind; with
-// Status SYNCED, Revision is the revision the proxy runs as a whole. With a
-// type STALE or NACKED, it is the newest revision the proxy took in part.
+// types. Revision is the revision the proxy runs: the live revision when
+// Status is SYNCED (a push sends only the types whose content changed, so
+// the types' own ACKed revisions lag: a weights-only change sends RDS
+// alone, a commit that does not touch the proxy's class sends nothing);
+// otherwise the newest revision it ACKed across its types, which it took
+// at least in part.
 type Proxy struct {
 	NodeID      string       `json:"nodeId"`
 	Class       string       `json:"class"`
