@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/drift"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -18,8 +19,9 @@ import (
 // views. Safe for concurrent use.
 func (r *Reconciler) DriftInput() drift.Input {
 	r.mu.RLock()
-	in := drift.Input{Revision: drift.Revision{Served: r.liveID}}
-	if a := r.status.LastAttempt; a != nil && a.Result == "failed" && a.Revision.ID != "" && a.Revision.ID != r.liveID {
+	served := r.servedID()
+	in := drift.Input{Revision: drift.Revision{Served: served}}
+	if a := r.status.LastAttempt; a != nil && a.Result == apiv1.AttemptFailed && a.Revision.ID != "" && a.Revision.ID != served {
 		in.Revision.Newest = a.Revision.ID
 		in.Revision.NewestStatus = fmt.Sprintf("failed at %s: %s", a.FailedStep, a.Error)
 	}

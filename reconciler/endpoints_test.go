@@ -10,6 +10,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -166,7 +167,7 @@ func TestEndpointRefreshUpdatesConditions(t *testing.T) {
 		t.Fatalf("not ready after the first revision: %+v", st.Conditions)
 	}
 	short := st.Live.Short
-	msg := func(st Status, typ string) string {
+	msg := func(st apiv1.Status, typ string) string {
 		for _, c := range st.Conditions {
 			if c.Type == typ {
 				return string(c.Status) + "/" + c.Reason + ": " + c.Message

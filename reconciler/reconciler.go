@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
@@ -86,9 +87,8 @@ type Reconciler struct {
 	trigger chan struct{}
 
 	mu       sync.RWMutex
-	status   Status
+	status   apiv1.Status
 	conds    conditions
-	liveID   string
 	failedID string // the newest revision, known bad: not retried until a new one
 	retries  int
 	lastGood *state.LastGood
@@ -174,7 +174,7 @@ func (r *Reconciler) Trigger() {
 }
 
 // Status returns a copy of the current status.
-func (r *Reconciler) Status() Status {
+func (r *Reconciler) Status() apiv1.Status {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	s := r.status
@@ -194,7 +194,7 @@ func (r *Reconciler) Settled() bool {
 func (r *Reconciler) Ready() bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.liveID != ""
+	return r.servedID() != ""
 }
 
 // Restore serves the last good state from the state dir, so that a restart
@@ -221,9 +221,8 @@ func (r *Reconciler) Restore() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastGood = lg
-	r.liveID = lg.Revision
 	r.settled = true
-	r.status.Live = &RevisionInfo{
+	r.status.Live = &apiv1.Revision{
 		ID: lg.Revision, Short: source.ShortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -92,7 +93,7 @@ services: other: {
 	}
 }
 
-func condition(st Status, typ string) string {
+func condition(st apiv1.Status, typ string) string {
 	for _, c := range st.Conditions {
 		if c.Type == typ {
 			return string(c.Status) + "/" + c.Reason
@@ -108,7 +109,7 @@ func TestReconcileGoodBadFixed(t *testing.T) {
 	// A good revision is applied, served, and persisted.
 	h.rec.ReconcileOnce(ctx)
 	st := h.rec.Status()
-	if !st.Ready || st.Live == nil || st.LastAttempt.Result != "applied" {
+	if !st.Ready || st.Live == nil || st.LastAttempt.Result != apiv1.AttemptApplied {
 		t.Fatalf("after a good revision: ready=%v live=%v attempt=%+v", st.Ready, st.Live, st.LastAttempt)
 	}
 	good := st.Live.ID
@@ -133,7 +134,7 @@ func TestReconcileGoodBadFixed(t *testing.T) {
 		t.Fatalf("after a bad revision: ready=%v live=%s served=%s; want not ready, %s still live and served", st.Ready, st.Live.ID, h.srv.Revision(), good)
 	}
 	a := st.LastAttempt
-	if a.Result != "failed" || a.FailedStep != "check" || len(a.Diagnostics) == 0 {
+	if a.Result != apiv1.AttemptFailed || a.FailedStep != "check" || len(a.Diagnostics) == 0 {
 		t.Fatalf("attempt = %+v, want failed at check with findings", a)
 	}
 	if got, want := a.Diagnostics[0].Error(), "mesh.cue:13:3: services.hello.routes[0].to: weights sum to 90, want 100"; got != want {

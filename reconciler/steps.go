@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/internal/pipeline"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -132,7 +133,7 @@ func (r *Reconciler) fetch(ctx context.Context, a *attempt) *stepError {
 	// After a restore the live revision is served but not loaded: run it
 	// through the steps once more (same content, same versions, nothing
 	// pushed) so endpoint changes and drift have its mesh.
-	unchanged := rev.ID == r.liveID && r.live != nil
+	unchanged := rev.ID == r.servedID() && r.live != nil
 	a.knownBad = rev.ID == r.failedID
 	r.mu.RUnlock()
 	if unchanged || a.knownBad {
@@ -328,13 +329,13 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 		r.summarizeLocked(now, r.failedID != "", r.retries > 0)
 		return r.opts.Interval
 	case a.failed == nil:
-		r.liveID, r.failedID, r.retries = a.rev.ID, "", 0
+		r.failedID, r.retries = "", 0
 		capped, total := capDiagnostics(a.res.Diagnostics)
 		info := revisionInfo(a.rev)
 		info.AppliedAt = now
 		r.status.Live = &info
-		r.status.LastAttempt = &Attempt{
-			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: "applied",
+		r.status.LastAttempt = &apiv1.Attempt{
+			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: apiv1.AttemptApplied,
 			Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
 		}
 		r.summarizeLocked(now, false, false)
@@ -348,8 +349,8 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 	se := a.failed
 	if a.rev.ID != "" {
 		capped, total := capDiagnostics(se.diags)
-		r.status.LastAttempt = &Attempt{
-			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: "failed", FailedStep: se.step,
+		r.status.LastAttempt = &apiv1.Attempt{
+			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: apiv1.AttemptFailed, FailedStep: se.step,
 			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
 		}
 	}
@@ -375,7 +376,7 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 
 // summarizeLocked refreshes Ready/Stalled/Reconciling; r.mu must be held.
 func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
-	r.conds.summarize(now, r.liveID != "", stalled, reconciling)
+	r.conds.summarize(now, r.servedID() != "", stalled, reconciling)
 	r.status.Conditions = r.conds
 	r.status.Ready = r.conds.isTrue(ConditionReady)
 }

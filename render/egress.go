@@ -9,6 +9,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -27,7 +28,7 @@ import (
 
 // buildEgress assembles one egress gateway class.
 func (b *builder) buildEgress(g *model.Gateway) {
-	p := b.newProxy(GatewayClass(KindEgress, g.Name), KindEgress)
+	p := b.newProxy(nodeid.Gateway(KindEgress, g.Name), KindEgress)
 	p.add(b.statsListener())
 	byPort := map[int][]extPort{}
 	var ports []int

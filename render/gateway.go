@@ -9,6 +9,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -24,7 +25,7 @@ import (
 
 // buildIngress assembles one ingress gateway class.
 func (b *builder) buildIngress(g *model.Gateway) {
-	p := b.newProxy(GatewayClass(KindIngress, g.Name), KindIngress)
+	p := b.newProxy(nodeid.Gateway(KindIngress, g.Name), KindIngress)
 	p.add(b.statsListener())
 	byPort := map[int][]int{}
 	var ports []int

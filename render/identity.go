@@ -2,8 +2,8 @@ package render
 
 import (
 	"fmt"
-	"strings"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -16,20 +16,22 @@ func Identity(m *model.Mesh, class string) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("identity of class %q: no mesh", class)
 	}
-	parts := strings.Split(class, "/")
-	switch {
-	case len(parts) == 4 && (parts[0] == KindSidecar || parts[0] == KindProxyless):
-		s := m.Services[parts[2]]
-		if s == nil || s.Namespace != parts[1] || s.Versions[parts[3]] == nil || string(s.Proxy) != parts[0] {
-			return "", fmt.Errorf("identity of class %q: no %s version %q of service %q in namespace %q", class, parts[0], parts[3], parts[2], parts[1])
+	c, err := nodeid.ParseClass(class)
+	if err != nil {
+		return "", fmt.Errorf("identity of %w", err)
+	}
+	switch c.Kind {
+	case KindSidecar, KindProxyless:
+		s := m.Services[c.Service]
+		if s == nil || s.Namespace != c.Namespace || s.Versions[c.Version] == nil || string(s.Proxy) != c.Kind {
+			return "", fmt.Errorf("identity of class %q: no %s version %q of service %q in namespace %q", class, c.Kind, c.Version, c.Service, c.Namespace)
 		}
 		return m.SPIFFEID(s.Namespace, s.ServiceAccount), nil
-	case len(parts) == 2 && (parts[0] == KindIngress || parts[0] == KindEgress):
-		g := m.Gateways[parts[1]]
-		if g == nil || string(g.Kind) != parts[0] {
-			return "", fmt.Errorf("identity of class %q: no %s gateway %q", class, parts[0], parts[1])
+	default:
+		g := m.Gateways[c.Gateway]
+		if g == nil || string(g.Kind) != c.Kind {
+			return "", fmt.Errorf("identity of class %q: no %s gateway %q", class, c.Kind, c.Gateway)
 		}
 		return m.SPIFFEID(g.Namespace, g.ServiceAccount), nil
 	}
-	return "", fmt.Errorf("identity of class %q: not a proxy class (sidecar/NS/SVC/VER, proxyless/NS/SVC/VER, ingress/GW or egress/GW)", class)
 }

@@ -1,22 +1,23 @@
 package render
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 )
 
 // Resource and class names. Every pattern here is listed in NAMES.md; the
 // cluster names follow Istio's (`outbound|PORT|SUBSET|HOST`) so operators can
 // read Envoy stats and config dumps with the habits they already have.
 
-// Proxy kinds, the first element of a class name.
+// Proxy kinds, the first element of a class name. The class and node-id
+// grammar is owned by internal/nodeid; these names save render's callers
+// an import.
 const (
-	KindSidecar   = "sidecar"
-	KindProxyless = "proxyless"
-	KindIngress   = "ingress"
-	KindEgress    = "egress"
+	KindSidecar   = nodeid.KindSidecar
+	KindProxyless = nodeid.KindProxyless
+	KindIngress   = nodeid.KindIngress
+	KindEgress    = nodeid.KindEgress
 )
 
 // Well-known names shared by every proxy.
@@ -41,49 +42,6 @@ const (
 	// resource name template without the address.
 	grpcServerListenerPrefix = "grpc/server?xds.resource.listening_address="
 )
-
-// SidecarClass is the class of one version of a sidecar service.
-func SidecarClass(ns, svc, version string) string {
-	return KindSidecar + "/" + ns + "/" + svc + "/" + version
-}
-
-// ProxylessClass is the class of one version of a proxyless gRPC service.
-func ProxylessClass(ns, svc, version string) string {
-	return KindProxyless + "/" + ns + "/" + svc + "/" + version
-}
-
-// GatewayClass is the class of an ingress or egress gateway.
-func GatewayClass(kind, gateway string) string { return kind + "/" + gateway }
-
-// ParseNodeID splits an xDS node id into its proxy class and instance name:
-// "sidecar/default/reviews/v2/reviews-v2-7f9c" → ("sidecar/default/reviews/v2",
-// "reviews-v2-7f9c"). It rejects ids whose kind is unknown, whose class has the
-// wrong number of parts, or that have an empty part, because a node with a
-// malformed id must never receive some other proxy's config.
-func ParseNodeID(id string) (class, instance string, err error) {
-	if id == "" {
-		return "", "", errors.New("empty node id")
-	}
-	parts := strings.Split(id, "/")
-	for i, p := range parts {
-		if p == "" {
-			return "", "", fmt.Errorf("node id %q: empty part %d", id, i+1)
-		}
-	}
-	var want int
-	switch parts[0] {
-	case KindSidecar, KindProxyless:
-		want = 5 // kind/ns/svc/version/instance
-	case KindIngress, KindEgress:
-		want = 3 // kind/gateway/instance
-	default:
-		return "", "", fmt.Errorf("node id %q: unknown proxy kind %q (want sidecar, proxyless, ingress or egress)", id, parts[0])
-	}
-	if len(parts) != want {
-		return "", "", fmt.Errorf("node id %q: %s ids have %d parts separated by \"/\", got %d", id, parts[0], want, len(parts))
-	}
-	return strings.Join(parts[:want-1], "/"), parts[want-1], nil
-}
 
 // outboundCluster is Istio's `outbound|PORT|SUBSET|HOST`; an empty version
 // means every version of the service.

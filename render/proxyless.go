@@ -8,6 +8,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -60,9 +61,9 @@ func (b *builder) buildProxyless(s *model.Service, versions []string) {
 	}
 	var aliases []string
 	for _, v := range versions[1:] {
-		aliases = append(aliases, ProxylessClass(s.Namespace, s.Name, v))
+		aliases = append(aliases, nodeid.Proxyless(s.Namespace, s.Name, v))
 	}
-	p := b.newProxy(ProxylessClass(s.Namespace, s.Name, versions[0]), KindProxyless)
+	p := b.newProxy(nodeid.Proxyless(s.Namespace, s.Name, versions[0]), KindProxyless)
 	for i := range s.Ports {
 		p.add(b.grpcServerListener(s, &s.Ports[i]))
 	}

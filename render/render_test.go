@@ -218,35 +218,6 @@ func TestBrokenModel(t *testing.T) {
 	}
 }
 
-func TestParseNodeID(t *testing.T) {
-	tests := []struct {
-		id, class, instance, err string
-	}{
-		{"sidecar/default/reviews/v2/reviews-v2-7f9c", "sidecar/default/reviews/v2", "reviews-v2-7f9c", ""},
-		{"proxyless/default/greeter/v1/pod-1", "proxyless/default/greeter/v1", "pod-1", ""},
-		{"ingress/edge/edge-0", "ingress/edge", "edge-0", ""},
-		{"egress/egress/e-1", "egress/egress", "e-1", ""},
-		{"", "", "", "empty node id"},
-		{"sidecar/default/reviews/v2", "", "", "sidecar ids have 5 parts"},
-		{"ingress/edge", "", "", "ingress ids have 3 parts"},
-		{"sidecar/default//v2/x", "", "", "empty part 3"},
-		{"router/x/y", "", "", `unknown proxy kind "router"`},
-		{"ingress/edge/a/b", "", "", "ingress ids have 3 parts"},
-	}
-	for _, tt := range tests {
-		class, inst, err := ParseNodeID(tt.id)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ParseNodeID(%q) error = %v, want %q", tt.id, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || class != tt.class || inst != tt.instance {
-			t.Errorf("ParseNodeID(%q) = %q, %q, %v; want %q, %q", tt.id, class, inst, err, tt.class, tt.instance)
-		}
-	}
-}
-
 // TestNilMesh is the smallest broken input.
 func TestNilMesh(t *testing.T) {
 	if _, err := Render(Input{}); err == nil {

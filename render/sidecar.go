@@ -10,6 +10,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -24,9 +25,9 @@ func (b *builder) buildSidecar(s *model.Service, versions []string) {
 	}
 	var aliases []string
 	for _, v := range versions[1:] {
-		aliases = append(aliases, SidecarClass(s.Namespace, s.Name, v))
+		aliases = append(aliases, nodeid.Sidecar(s.Namespace, s.Name, v))
 	}
-	p := b.newProxy(SidecarClass(s.Namespace, s.Name, versions[0]), KindSidecar)
+	p := b.newProxy(nodeid.Sidecar(s.Namespace, s.Name, versions[0]), KindSidecar)
 	p.add(b.statsListener())
 	for i := range s.Ports {
 		p.add(b.sidecarInbound(s, &s.Ports[i]))

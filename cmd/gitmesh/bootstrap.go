@@ -1,10 +1,9 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/spf13/cobra"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/render/bootstrap"
 )
 
@@ -28,13 +27,13 @@ The node id is CLASS/INSTANCE, for example
 sidecar/default/reviews/v2/reviews-v2-7f9c or ingress/bookinfo-gateway/gw-0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			class, err := bootstrap.Class(o.NodeID)
+			class, _, err := nodeid.Parse(o.NodeID)
 			if err != nil {
 				return usageError("--proxy: %v", err)
 			}
 			if format == "" {
 				format = "envoy"
-				if strings.HasPrefix(class, "proxyless/") {
+				if class.Kind == nodeid.KindProxyless {
 					format = "grpc"
 				}
 			}

@@ -15,13 +15,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gitmesh/gitmesh/reconciler"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 // serveOnce builds serve's real wiring on a directory source (plaintext
 // xDS bound to loopback but never dialled), runs one reconcile and reads
 // the last attempt back through the status API's handler.
-func serveOnce(t *testing.T, dir string, flags []string) reconciler.Attempt {
+func serveOnce(t *testing.T, dir string, flags []string) apiv1.Attempt {
 	t.Helper()
 	cfg := serveConfig{dir: dir, xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
 		stateDir: t.TempDir(), interval: time.Hour}
@@ -46,9 +46,7 @@ func serveOnce(t *testing.T, dir string, flags []string) reconciler.Attempt {
 	if rr.Code != http.StatusOK {
 		t.Fatalf("GET /api/v1/status: %d %s", rr.Code, rr.Body)
 	}
-	var st struct {
-		LastAttempt *reconciler.Attempt `json:"lastAttempt"`
-	}
+	var st apiv1.Status
 	if err := json.Unmarshal(rr.Body.Bytes(), &st); err != nil {
 		t.Fatalf("status API: %v\n%s", err, rr.Body)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/reconciler/agent"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
@@ -76,7 +77,7 @@ bootstrap at them (gitmesh bootstrap --tls --cert --key --ca), or give them
 to gitmesh agent, which keeps them rotated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			class, _, err := render.ParseNodeID(nodeID)
+			class, _, err := nodeid.Parse(nodeID)
 			if err != nil {
 				return usageError("--proxy: %v", err)
 			}
@@ -90,7 +91,7 @@ to gitmesh agent, which keeps them rotated.`,
 			if err != nil {
 				return err
 			}
-			id, err := render.Identity(m, class)
+			id, err := render.Identity(m, class.Name)
 			if err != nil {
 				return usageError("--proxy: %v", err)
 			}

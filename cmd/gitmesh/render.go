@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -54,8 +55,8 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 				return nil
 			}
 			class := proxy
-			if c, _, err := render.ParseNodeID(proxy); err == nil {
-				class = c
+			if c, _, err := nodeid.Parse(proxy); err == nil {
+				class = c.Name
 			}
 			p := b.Proxy(class)
 			if p == nil {

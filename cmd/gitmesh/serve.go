@@ -19,8 +19,8 @@ import (
 
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
-	"github.com/gitmesh/gitmesh/reconciler/kube"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -277,22 +277,16 @@ func (m *serveMain) Run(ctx context.Context) error {
 
 // kubeStatus is the Kubernetes part of GET /api/v1/status; nil when
 // discovery is off.
-func (m *serveMain) kubeStatus() any {
+func (m *serveMain) kubeStatus() *apiv1.Kubernetes {
 	d := m.drift.discovery
 	if d == nil {
 		return nil
 	}
-	type leaderStatus struct {
-		Identity string `json:"identity"`
-		Leading  bool   `json:"leading"`
-		Holder   string `json:"holder,omitempty"`
-	}
-	out := struct {
-		kube.Health
-		Leader *leaderStatus `json:"leader,omitempty"`
-	}{Health: d.Health()}
+	h := d.Health()
+	out := &apiv1.Kubernetes{Synced: h.Synced, Reachable: h.Reachable, Error: h.Error,
+		UnreachableSince: h.UnreachableSince, LastEvent: h.LastEvent}
 	if l := m.drift.leader; l != nil {
-		out.Leader = &leaderStatus{Identity: l.Identity(), Leading: l.IsLeader(), Holder: l.Holder()}
+		out.Leader = &apiv1.Leader{Identity: l.Identity(), Leading: l.IsLeader(), Holder: l.Holder()}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/gitmesh/gitmesh/reconciler"
-	"github.com/gitmesh/gitmesh/reconciler/api"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 // e2eMesh is a proxyless gRPC mesh: a client that calls greeter, whose two
@@ -124,11 +124,35 @@ func TestServeEndToEnd(t *testing.T) {
 	if f != 0 || b < 740 || b > 860 {
 		t.Errorf("at 20/80: v1=%d v2=%d failed=%d, want v2 in [740, 860]", a, b, f)
 	}
-	var st reconciler.Status
+	var st apiv1.Status
 	getStatus(t, m, &st)
 	if st.Live == nil || st.Live.ID != shifted || !st.Ready {
 		t.Fatalf("status live = %+v ready=%v, want %s", st.Live, st.Ready, shifted)
 	}
+	// 1b. Weights-only pushes (25/75, then back to 20/80): both clusters
+	// exist already, so RDS alone is re-sent and the other types stay
+	// ACKed at older revisions; yet the proxy runs the newest one, and the
+	// API and `gitmesh status` must say so.
+	for _, w := range [][2]int{{25, 75}, {20, 80}} {
+		shifted = repo.commit(fmt.Sprintf("greeter: %d/%d", w[0], w[1]), map[string]string{"mesh/mesh.cue": e2eMesh(v1, v2, w[0], w[1])})
+		postHook(t, m, secret)
+		waitFor(t, 5*time.Second, "the proxy to be SYNCED at "+shifted[:12], func() bool {
+			var px apiv1.Proxies
+			getJSONT(t, base+"/api/v1/proxies", &px)
+			return len(px.Proxies) == 1 && px.Proxies[0].Status == apiv1.Synced && px.Proxies[0].Revision == shifted
+		})
+	}
+	var px apiv1.Proxies
+	getJSONT(t, base+"/api/v1/proxies", &px)
+	for _, ts := range px.Proxies[0].Types {
+		if (ts.TypeURL == resource.RouteType) != (ts.AckedRevision == shifted) {
+			t.Fatalf("after a weights-only push only RDS should be ACKed at %s: %+v", shifted, px.Proxies[0].Types)
+		}
+	}
+	if _, out, _ := runCLI(t, "status", "--server", base); !regexp.MustCompile(`e2e-1 .* ` + shifted[:12] + `\n`).MatchString(out) {
+		t.Fatalf("gitmesh status does not show the proxy at %s:\n%s", shifted[:12], out)
+	}
+	assertStatusRoundTrip(t, base)
 
 	// 2. A webhook with a bad signature gets 401 and triggers nothing.
 	pending := repo.commit("greeter: 50/50 (not fetched yet)", map[string]string{"mesh/mesh.cue": e2eMesh(v1, v2, 50, 50)})
@@ -175,6 +199,9 @@ func TestServeEndToEnd(t *testing.T) {
 		_, body := httpGet(t, base+"/api/v1/proxies")
 		return strings.Contains(body, `"status": "NACKED"`) && strings.Contains(body, "listener rejected by e2e test")
 	})
+	// A failed attempt with findings and a NACK with its text: every field
+	// of it survives `gitmesh status`'s decoding.
+	assertStatusRoundTrip(t, base)
 
 	// 5. Nothing on the status port leaks the webhook secret.
 	for _, path := range []string{"/api/v1/status", "/api/v1/proxies", "/metrics", "/healthz", "/readyz"} {
@@ -197,7 +224,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// 6. Stop Git and gitmesh; a new gitmesh on the same state dir serves
 	// the last good config with the same versions.
-	var before api.ProxiesResponse
+	var before apiv1.Proxies
 	getJSONT(t, base+"/api/v1/proxies", &before)
 	stop()
 	repo.stop()
@@ -212,7 +239,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if _, b, f := split(t, client2, 200); f != 0 || b < 130 || b > 190 {
 		t.Errorf("after restart: v2=%d/200 failed=%d, want the 20/80 split", b, f)
 	}
-	var after api.ProxiesResponse
+	var after apiv1.Proxies
 	getJSONT(t, base2+"/api/v1/proxies", &after)
 	if v0, v1 := ackedVersions(before, "e2e-1"), ackedVersions(after, "e2e-2"); v0 == "" || v0 != v1 {
 		t.Errorf("versions after restart %q, before %q: want identical", v1, v0)
@@ -232,7 +259,7 @@ func getJSONT(t *testing.T, url string, v any) {
 
 // ackedVersions joins the ACKed versions of the proxy whose node id ends in
 // suffix, by type, so two runs can be compared.
-func ackedVersions(p api.ProxiesResponse, suffix string) string {
+func ackedVersions(p apiv1.Proxies, suffix string) string {
 	var parts []string
 	for _, px := range p.Proxies {
 		if strings.HasSuffix(px.NodeID, suffix) {

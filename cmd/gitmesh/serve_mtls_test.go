@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	grpcstatus "google.golang.org/grpc/status"
 
-	"github.com/gitmesh/gitmesh/reconciler/api"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 )
 
@@ -114,7 +114,7 @@ func TestServeMutualTLS(t *testing.T) {
 	if grpcstatus.Code(err) != codes.PermissionDenied || resp != nil {
 		t.Fatalf("reviews claiming ratings: %v (response %v), want PermissionDenied and nothing", err, resp)
 	}
-	var proxies api.ProxiesResponse
+	var proxies apiv1.Proxies
 	getJSONT(t, base+"/api/v1/proxies", &proxies)
 	found := false
 	for _, r := range proxies.Rejections {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
-	"github.com/gitmesh/gitmesh/reconciler/xds"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/reconciler/source"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -37,8 +38,8 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			var st reconciler.Status
-			var px api.ProxiesResponse
+			var st apiv1.Status
+			var px apiv1.Proxies
 			base := strings.TrimRight(server, "/")
 			if err := getJSON(ctx, base+"/api/v1/status", &st); err != nil {
 				return internalError(err)
@@ -55,7 +56,11 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 			if output == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"status": st, "proxies": px, "drift": dr.Report})
+				out := statusOutput{Status: st, Proxies: px}
+				if dr.Report != nil {
+					out.Drift = &dr
+				}
+				return enc.Encode(out)
 			}
 			printStatus(w, st, px, time.Now())
 			printDrift(w, dr)
@@ -69,6 +74,14 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
+}
+
+// statusOutput is `gitmesh status -o json`: the three API documents as
+// served, decoded into the API's own types so that no field is dropped.
+type statusOutput struct {
+	Status  apiv1.Status       `json:"status"`
+	Proxies apiv1.Proxies      `json:"proxies"`
+	Drift   *api.DriftResponse `json:"drift"`
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
@@ -99,7 +112,7 @@ var statusTypes = []struct{ col, url string }{
 	{"SDS", "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"},
 }
 
-func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now time.Time) {
+func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) {
 	fmt.Fprintf(w, "source:    %s\n", st.Source)
 	if st.Live != nil {
 		how := "applied " + ago(now, st.Live.AppliedAt)
@@ -115,11 +128,24 @@ func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now 
 			fmt.Fprintf(w, "ready:     %s (%s) %s\n", c.Status, c.Reason, c.Message)
 		}
 	}
-	if a := st.LastAttempt; a != nil && a.Result == "failed" {
+	if a := st.LastAttempt; a != nil && a.Result == apiv1.AttemptFailed {
 		fmt.Fprintf(w, "rejected:  %s %q failed at %s: %s\n", a.Revision.Short, a.Revision.Message, a.FailedStep, a.Error)
 		for _, d := range a.Diagnostics {
 			fmt.Fprintf(w, "           %s %s %s\n", d.Severity, d.Code, d.Error())
 		}
+	}
+	if k := st.Kubernetes; k != nil {
+		state := "synced"
+		switch {
+		case !k.Reachable:
+			state = "unreachable since " + k.UnreachableSince.Format(time.RFC3339) + ", serving the last known endpoints"
+		case !k.Synced:
+			state = "not synced yet"
+		}
+		if k.Error != "" {
+			state += ": " + k.Error
+		}
+		fmt.Fprintf(w, "kubernetes: %s\n", state)
 	}
 	fmt.Fprintf(w, "serving:   %d proxy classes, %d resources\n\n", st.Classes, st.Resources)
 
@@ -133,11 +159,10 @@ func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now 
 	sort.Slice(proxies, func(i, j int) bool { return proxies[i].NodeID < proxies[j].NodeID })
 	for _, p := range proxies {
 		row := []string{p.NodeID, p.Protocol}
-		byType := map[string]xds.TypeStatus{}
+		byType := map[string]apiv1.TypeStatus{}
 		for _, t := range p.Types {
 			byType[t.TypeURL] = t
 		}
-		rev := ""
 		for _, t := range statusTypes {
 			ts, ok := byType[t.url]
 			if !ok {
@@ -145,16 +170,16 @@ func printStatus(w io.Writer, st reconciler.Status, px api.ProxiesResponse, now 
 				continue
 			}
 			row = append(row, string(ts.Status))
-			if ts.AckedRevision != "" {
-				rev = ts.AckedRevision
-			}
 		}
-		fmt.Fprintln(tw, strings.Join(append(row, shortRev(rev)), "\t"))
+		// The server says which revision the proxy runs (the newest it
+		// ACKed): a column's own revision lags when a push left that type
+		// unchanged, as a weights-only push leaves all but RDS.
+		fmt.Fprintln(tw, strings.Join(append(row, source.ShortID(p.Revision)), "\t"))
 	}
 	tw.Flush()
 	for _, p := range proxies {
 		for _, t := range p.Types {
-			if t.LastNack != nil && t.Status == xds.Nacked {
+			if t.LastNack != nil && t.Status == apiv1.Nacked {
 				fmt.Fprintf(w, "\n%s rejected %s: %s", p.NodeID, t.TypeURL[strings.LastIndexByte(t.TypeURL, '.')+1:], t.LastNack.Error)
 			}
 		}
@@ -176,19 +201,12 @@ func printDrift(w io.Writer, dr api.DriftResponse) {
 	}
 	fmt.Fprintf(w, "\ndrift:     %d errors, %d warnings, %d info", r.Summary.Errors, r.Summary.Warnings, r.Summary.Infos)
 	if dr.Publish.LastCommit != "" {
-		fmt.Fprintf(w, " (committed %s)", shortRev(dr.Publish.LastCommit))
+		fmt.Fprintf(w, " (committed %s)", source.ShortID(dr.Publish.LastCommit))
 	}
 	fmt.Fprintln(w)
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "  %s %-7s %s\n", f.Code, f.Severity, f.Message)
 	}
-}
-
-func shortRev(r string) string {
-	if len(r) > 12 {
-		return r[:12]
-	}
-	return r
 }
 
 func ago(now, t time.Time) string {

@@ -210,7 +210,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"render", "../../examples/bookinfo"}, "set exactly one of --list or --proxy ID"},
 		{[]string{"serve", "--xds-insecure"}, "set exactly one of --repo URL or --dir DIR"},
 		{[]string{"serve", "--dir", "../../examples/bookinfo", "--ca-cert", "intermediate.pem"}, "a plug-in CA needs all of its certificate, key and chain files"},
-		{[]string{"bootstrap", "--proxy", "reviews"}, `want CLASS/INSTANCE`},
+		{[]string{"bootstrap", "--proxy", "reviews"}, `node id "reviews" is not CLASS/INSTANCE`},
 		{[]string{"nosuchcommand"}, `unknown command "nosuchcommand"`},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
@@ -14,9 +15,9 @@ import (
 // of every type it was sent, and at least the types in want. A NACK fails at
 // once with grpc-go's own error text: that is the conformance failure this
 // whole test exists to catch.
-func waitSynced(t testing.TB, srv *xds.Server, nodeID string, want ...string) []xds.ProxyStatus {
+func waitSynced(t testing.TB, srv *xds.Server, nodeID string, want ...string) []apiv1.Proxy {
 	t.Helper()
-	var last []xds.ProxyStatus
+	var last []apiv1.Proxy
 	for start := time.Now(); time.Since(start) < waitLimit; time.Sleep(5 * time.Millisecond) {
 		last = streamsOf(srv, nodeID)
 		for _, p := range last {
@@ -37,7 +38,7 @@ func waitSynced(t testing.TB, srv *xds.Server, nodeID string, want ...string) []
 // waitAcked waits until some stream of nodeID has ACKed typeURL at revision.
 func waitAcked(t testing.TB, srv *xds.Server, nodeID, typeURL, revision string) {
 	t.Helper()
-	var last []xds.ProxyStatus
+	var last []apiv1.Proxy
 	for start := time.Now(); time.Since(start) < waitLimit; time.Sleep(time.Millisecond) {
 		last = streamsOf(srv, nodeID)
 		for _, p := range last {
@@ -54,8 +55,8 @@ func waitAcked(t testing.TB, srv *xds.Server, nodeID, typeURL, revision string) 
 	t.Fatalf("%s did not ACK %s of %s within %v:\n%s", nodeID, shortType(typeURL), revision, waitLimit, describe(last))
 }
 
-func streamsOf(srv *xds.Server, nodeID string) []xds.ProxyStatus {
-	var out []xds.ProxyStatus
+func streamsOf(srv *xds.Server, nodeID string) []apiv1.Proxy {
+	var out []apiv1.Proxy
 	for _, p := range srv.Proxies() {
 		if p.NodeID == nodeID {
 			out = append(out, p)
@@ -64,11 +65,11 @@ func streamsOf(srv *xds.Server, nodeID string) []xds.ProxyStatus {
 	return out
 }
 
-func allSynced(streams []xds.ProxyStatus, want []string) bool {
+func allSynced(streams []apiv1.Proxy, want []string) bool {
 	for _, p := range streams {
 		var have []string
 		for _, ts := range p.Types {
-			if ts.Status != xds.Synced {
+			if ts.Status != apiv1.Synced {
 				return false
 			}
 			have = append(have, ts.TypeURL)
@@ -83,7 +84,7 @@ func allSynced(streams []xds.ProxyStatus, want []string) bool {
 }
 
 // describe prints stream states for failure messages and the test log.
-func describe(streams []xds.ProxyStatus) string {
+func describe(streams []apiv1.Proxy) string {
 	var b strings.Builder
 	for _, p := range streams {
 		fmt.Fprintf(&b, "  stream %d (%s) %s:", p.Stream, p.Protocol, p.Status)

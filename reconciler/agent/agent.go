@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/render"
@@ -72,7 +73,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.NodeID == "" || o.XDSAddress == "" || o.OutDir == "" || o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" {
 		return errors.New("agent: node id, xds address, bootstrap cert, key and CA, and an output directory are required")
 	}
-	if _, _, err := render.ParseNodeID(o.NodeID); err != nil {
+	if _, _, err := nodeid.Parse(o.NodeID); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	if o.ServerName == "" {

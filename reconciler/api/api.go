@@ -13,27 +13,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/gitmesh/gitmesh/reconciler"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/drift"
-	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
 // StatusSource is what the API reads; *reconciler.Reconciler is one.
 type StatusSource interface {
-	Status() reconciler.Status
+	Status() apiv1.Status
 	Ready() bool
 }
 
 // ProxySource reports proxies' sync state; *xds.Server is one.
 type ProxySource interface {
-	Proxies() []xds.ProxyStatus
-	Rejections() []xds.Rejection
+	Proxies() []apiv1.Proxy
+	Rejections() []apiv1.Rejection
 }
 
 // DriftSource serves the latest drift report; *drift.Runner is one.
 type DriftSource interface {
 	Report() *drift.Report
-	Publish() drift.PublishStatus
+	Publish() apiv1.DriftPublish
 }
 
 // Options wire the handler.
@@ -45,28 +44,10 @@ type Options struct {
 	Drift DriftSource
 	// Kubernetes returns discovery's health for the status; nil (or a nil
 	// result) leaves it out.
-	Kubernetes func() any
+	Kubernetes func() *apiv1.Kubernetes
 	// Hooks serves POST /hooks/...; nil disables webhooks.
 	Hooks  http.Handler
 	Logger *slog.Logger
-}
-
-// StatusResponse is GET /api/v1/status: the reconciler's status, with
-// Kubernetes discovery's health (reachable, synced, why not) and how drift
-// reports are committed, when those run.
-type StatusResponse struct {
-	reconciler.Status
-	Kubernetes any                  `json:"kubernetes,omitempty"`
-	Drift      *drift.PublishStatus `json:"drift,omitempty"`
-}
-
-// ProxiesResponse is GET /api/v1/proxies: every connected proxy's sync
-// state per resource type (istioctl proxy-status), and the streams refused
-// recently (unknown node ids), so a misconfigured proxy is never silent.
-type ProxiesResponse struct {
-	Revision   string            `json:"revision"`
-	Proxies    []xds.ProxyStatus `json:"proxies"`
-	Rejections []xds.Rejection   `json:"rejections"`
 }
 
 // Handler returns the HTTP handler for the status port.
@@ -76,7 +57,7 @@ func Handler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		resp := StatusResponse{Status: o.Status.Status()}
+		resp := o.Status.Status()
 		if o.Kubernetes != nil {
 			resp.Kubernetes = o.Kubernetes()
 		}
@@ -87,15 +68,15 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
-		resp := ProxiesResponse{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections()}
+		resp := apiv1.Proxies{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections()}
 		if live := o.Status.Status().Live; live != nil {
 			resp.Revision = live.ID
 		}
 		if resp.Proxies == nil {
-			resp.Proxies = []xds.ProxyStatus{}
+			resp.Proxies = []apiv1.Proxy{}
 		}
 		if resp.Rejections == nil {
-			resp.Rejections = []xds.Rejection{}
+			resp.Rejections = []apiv1.Rejection{}
 		}
 		writeJSON(w, http.StatusOK, resp)
 	})

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/drift"
 )
 
@@ -10,7 +11,7 @@ import (
 // committed to the status branch, and how committing goes.
 type DriftResponse struct {
 	*drift.Report
-	Publish drift.PublishStatus `json:"publish"`
+	Publish apiv1.DriftPublish `json:"publish"`
 }
 
 // serveDrift answers with JSON, or with the committed YAML bytes for

@@ -8,8 +8,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
-	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -48,8 +49,8 @@ type Input struct {
 	Mesh     *model.Mesh
 	Revision Revision
 	// Proxies and Rejections are the xDS server's view.
-	Proxies    []xds.ProxyStatus
-	Rejections []xds.Rejection
+	Proxies    []apiv1.Proxy
+	Rejections []apiv1.Rejection
 	// Endpoints are the discovered endpoints render used, keyed
 	// "SERVICE/VERSION"; a key present overrides the version's static ones.
 	Endpoints map[string][]model.Endpoint
@@ -156,11 +157,11 @@ func proxyFindings(in Input) []Finding {
 		for _, t := range p.Types {
 			var f Finding
 			switch {
-			case t.Status == xds.Nacked && t.LastNack != nil:
+			case t.Status == apiv1.Nacked && t.LastNack != nil:
 				f = Finding{Code: CodeNacked, Severity: SeverityError,
 					Message: fmt.Sprintf("%s NACKed %s of revision %s: %s", p.NodeID, typeName(t.TypeURL),
 						orNone(source.ShortID(t.LastNack.Revision)), oneLine(t.LastNack.Error, 300))}
-			case t.Status == xds.Stale && !t.SentAt.IsZero() && in.Now.Sub(t.SentAt) > in.StaleAfter:
+			case t.Status == apiv1.Stale && !t.SentAt.IsZero() && in.Now.Sub(t.SentAt) > in.StaleAfter:
 				f = Finding{Code: CodeStale, Severity: SeverityWarning,
 					Message: fmt.Sprintf("%s has not ACKed %s of revision %s within %s", p.NodeID, typeName(t.TypeURL),
 						orNone(source.ShortID(t.SentRevision)), in.StaleAfter)}
@@ -206,8 +207,8 @@ func rejectionFindings(in Input) []Finding {
 			// The server's text names the revision and counts classes;
 			// both move without the proxy changing, so say it plainly.
 			class := who
-			if i := strings.LastIndexByte(who, '/'); i > 0 {
-				class = who[:i]
+			if c, _, err := nodeid.Parse(who); err == nil {
+				class = c.Name
 			}
 			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
 			f.Message = fmt.Sprintf("%s is connecting but the mesh declares no proxy class %q", who, class)

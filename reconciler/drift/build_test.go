@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitmesh/gitmesh/reconciler/xds"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -66,20 +66,20 @@ func TestBuild(t *testing.T) {
 		msg  string // a substring of the first finding's message
 	}{
 		{name: "in sync", in: Input{Mesh: testMesh(), Endpoints: healthy, Kubernetes: kubeOK}},
-		{name: "nack", in: Input{Mesh: testMesh(), Endpoints: healthy, Proxies: []xds.ProxyStatus{{
-			NodeID: "sidecar/default/reviews/v2/pod-1", Types: []xds.TypeStatus{
-				{TypeURL: ldsType, Status: xds.Nacked, LastNack: &xds.Nack{Revision: "1a2b3c4d5e6f7a8b", Error: "duplicate listener"}},
-				{TypeURL: cdsType, Status: xds.Synced},
+		{name: "nack", in: Input{Mesh: testMesh(), Endpoints: healthy, Proxies: []apiv1.Proxy{{
+			NodeID: "sidecar/default/reviews/v2/pod-1", Types: []apiv1.TypeStatus{
+				{TypeURL: ldsType, Status: apiv1.Nacked, LastNack: &apiv1.Nack{Revision: "1a2b3c4d5e6f7a8b", Error: "duplicate listener"}},
+				{TypeURL: cdsType, Status: apiv1.Synced},
 			}}}},
 			want: []string{"GM2001 error proxy/sidecar/default/reviews/v2/pod-1 type/listeners"},
 			msg:  "sidecar/default/reviews/v2/pod-1 NACKed listeners of revision 1a2b3c4d5e6f: duplicate listener"},
-		{name: "stale after grace only", in: Input{Mesh: testMesh(), Endpoints: healthy, Proxies: []xds.ProxyStatus{
-			{NodeID: "sidecar/default/reviews/v1/a", Types: []xds.TypeStatus{{TypeURL: cdsType, Status: xds.Stale, SentAt: t0.Add(-time.Minute), SentRevision: "abc"}}},
-			{NodeID: "sidecar/default/reviews/v1/b", Types: []xds.TypeStatus{{TypeURL: cdsType, Status: xds.Stale, SentAt: t0.Add(-time.Second)}}},
+		{name: "stale after grace only", in: Input{Mesh: testMesh(), Endpoints: healthy, Proxies: []apiv1.Proxy{
+			{NodeID: "sidecar/default/reviews/v1/a", Types: []apiv1.TypeStatus{{TypeURL: cdsType, Status: apiv1.Stale, SentAt: t0.Add(-time.Minute), SentRevision: "abc"}}},
+			{NodeID: "sidecar/default/reviews/v1/b", Types: []apiv1.TypeStatus{{TypeURL: cdsType, Status: apiv1.Stale, SentAt: t0.Add(-time.Second)}}},
 		}},
 			want: []string{"GM2002 warning proxy/sidecar/default/reviews/v1/a type/clusters"},
 			msg:  "has not ACKed clusters of revision abc within 30s"},
-		{name: "undeclared and refused proxies", in: Input{Mesh: testMesh(), Endpoints: healthy, Rejections: []xds.Rejection{
+		{name: "undeclared and refused proxies", in: Input{Mesh: testMesh(), Endpoints: healthy, Rejections: []apiv1.Rejection{
 			{NodeID: "sidecar/default/ghost/v1/x", Code: "NotFound", Error: "class not served", At: t0.Add(-time.Minute)},
 			{NodeID: "sidecar/default/ghost/v1/x", Code: "NotFound", Error: "class not served", At: t0.Add(-time.Second)},
 			{NodeID: "old/one", Code: "NotFound", At: t0.Add(-time.Hour)},
@@ -142,10 +142,10 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildCapsAFleet(t *testing.T) {
-	var ps []xds.ProxyStatus
+	var ps []apiv1.Proxy
 	for i := range 250 {
-		ps = append(ps, xds.ProxyStatus{NodeID: "sidecar/default/reviews/v2/pod-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26),
-			Types: []xds.TypeStatus{{TypeURL: ldsType, Status: xds.Nacked, LastNack: &xds.Nack{Error: "bad"}}}})
+		ps = append(ps, apiv1.Proxy{NodeID: "sidecar/default/reviews/v2/pod-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26),
+			Types: []apiv1.TypeStatus{{TypeURL: ldsType, Status: apiv1.Nacked, LastNack: &apiv1.Nack{Error: "bad"}}}})
 	}
 	fs := Build(Input{Now: t0, Proxies: ps})
 	if len(fs) != maxPerCode+1 {

@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/internal/golden"
-	"github.com/gitmesh/gitmesh/reconciler/xds"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 func nackInput(now time.Time) Input {
 	return Input{Now: now, Mesh: testMesh(), Revision: Revision{Served: "1a2b3c4d5e6f7a8b9c0d"},
-		Proxies: []xds.ProxyStatus{{NodeID: "sidecar/default/reviews/v3/pod-1", Types: []xds.TypeStatus{
-			{TypeURL: ldsType, Status: xds.Nacked, LastNack: &xds.Nack{Revision: "1a2b3c4d5e6f7a8b9c0d", Error: "listener: invalid port"}},
+		Proxies: []apiv1.Proxy{{NodeID: "sidecar/default/reviews/v3/pod-1", Types: []apiv1.TypeStatus{
+			{TypeURL: ldsType, Status: apiv1.Nacked, LastNack: &apiv1.Nack{Revision: "1a2b3c4d5e6f7a8b9c0d", Error: "listener: invalid port"}},
 		}}}}
 }
 

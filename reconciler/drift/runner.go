@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 )
 
@@ -49,17 +50,6 @@ type RunnerOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// PublishStatus is how committing reports goes, for the status API.
-type PublishStatus struct {
-	Enabled      bool      `json:"enabled"`
-	Leader       bool      `json:"leader"`
-	Path         string    `json:"path,omitempty"`
-	LastCommit   string    `json:"lastCommit,omitempty"`
-	LastCommitAt time.Time `json:"lastCommitAt,omitzero"`
-	LastError    string    `json:"lastError,omitempty"`
-	LastErrorAt  time.Time `json:"lastErrorAt,omitzero"`
-}
-
 // Runner builds a report every Interval (and on Trigger), serves the
 // latest, and commits it when its meaning changed and this replica leads.
 // Its state is owned by the Run goroutine; Report and Publish take copies.
@@ -77,7 +67,7 @@ type Runner struct {
 
 	mu      sync.RWMutex
 	latest  *Report
-	publish PublishStatus
+	publish apiv1.DriftPublish
 }
 
 // NewRunner checks the options.
@@ -102,7 +92,7 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	}
 	r := &Runner{o: o, log: o.Logger.With("component", "drift"), tracker: NewTracker(),
 		trigger: make(chan struct{}, 1), metrics: newRunnerMetrics()}
-	r.publish = PublishStatus{Enabled: o.Writer != nil, Path: o.Path}
+	r.publish = apiv1.DriftPublish{Enabled: o.Writer != nil, Path: o.Path}
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(r.metrics); err != nil {
 			return nil, fmt.Errorf("register drift metrics: %w", err)
@@ -127,7 +117,7 @@ func (r *Runner) Report() *Report {
 }
 
 // Publish returns how committing goes.
-func (r *Runner) Publish() PublishStatus {
+func (r *Runner) Publish() apiv1.DriftPublish {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.publish

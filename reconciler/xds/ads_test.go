@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 const (
@@ -158,7 +160,7 @@ func TestSotwNackIsNotResent(t *testing.T) {
 		t.Fatalf("%d responses within 1s after a NACK, want 0", n)
 	}
 	ts := typeStatus(t, s, nodeA, resource.ClusterType)
-	if ts.Status != Nacked || ts.LastNack == nil || ts.LastNack.Error != `cluster "c2": bad` || ts.LastNack.Version != cds.GetVersionInfo() {
+	if ts.Status != apiv1.Nacked || ts.LastNack == nil || ts.LastNack.Error != `cluster "c2": bad` || ts.LastNack.Version != cds.GetVersionInfo() {
 		t.Fatalf("status after NACK = %+v (nack %+v)", ts, ts.LastNack)
 	}
 	apply(t, s, "r2", with(cfg, resource.ClusterType, res(t, "c2", &cluster.Cluster{Name: "c2", AltStatName: "fixed"})))
@@ -168,12 +170,12 @@ func TestSotwNackIsNotResent(t *testing.T) {
 		t.Fatalf("%d responses after ACK of the fix, want 0", n)
 	}
 	ts = typeStatus(t, s, nodeA, resource.ClusterType)
-	if ts.Status != Synced || ts.AckedVersion != cds2.GetVersionInfo() || ts.AckedRevision != "r2" || ts.LastNack == nil {
+	if ts.Status != apiv1.Synced || ts.AckedVersion != cds2.GetVersionInfo() || ts.AckedRevision != "r2" || ts.LastNack == nil {
 		t.Fatalf("status after fix = %+v", ts)
 	}
 }
 
-func typeStatus(tb testing.TB, s *Server, node, typeURL string) TypeStatus {
+func typeStatus(tb testing.TB, s *Server, node, typeURL string) apiv1.TypeStatus {
 	tb.Helper()
 	for _, p := range s.Proxies() {
 		if p.NodeID != node {
@@ -186,7 +188,7 @@ func typeStatus(tb testing.TB, s *Server, node, typeURL string) TypeStatus {
 		}
 	}
 	tb.Fatalf("no status for %s %s in %+v", node, typeURL, s.Proxies())
-	return TypeStatus{}
+	return apiv1.TypeStatus{}
 }
 
 func TestDeltaSendsOnlyChangedResources(t *testing.T) {
@@ -213,7 +215,7 @@ func TestDeltaSendsOnlyChangedResources(t *testing.T) {
 	if n := p.count(quiet); n != 0 {
 		t.Fatalf("%d responses to ACKs", n)
 	}
-	if ts := typeStatus(t, s, nodeA, resource.ClusterType); ts.Status != Synced || ts.AckedRevision != "r1" {
+	if ts := typeStatus(t, s, nodeA, resource.ClusterType); ts.Status != apiv1.Synced || ts.AckedRevision != "r1" {
 		t.Fatalf("delta CDS status = %+v", ts)
 	}
 
@@ -231,7 +233,7 @@ func TestDeltaSendsOnlyChangedResources(t *testing.T) {
 	if n := p.count(time.Second); n != 0 {
 		t.Fatalf("%d responses within 1s after a delta NACK, want 0", n)
 	}
-	if ts := typeStatus(t, s, nodeA, resource.ClusterType); ts.Status != Nacked || ts.LastNack.Revision != "r2" {
+	if ts := typeStatus(t, s, nodeA, resource.ClusterType); ts.Status != apiv1.Nacked || ts.LastNack.Revision != "r2" {
 		t.Fatalf("delta status after NACK = %+v", ts)
 	}
 
@@ -282,7 +284,8 @@ func TestRefusedStreams(t *testing.T) {
 	}{
 		{"before first apply", nodeA, false, codes.Unavailable, "no configuration loaded yet"},
 		{"malformed id", "reviews", true, codes.InvalidArgument, `node id "reviews" is not CLASS/INSTANCE`},
-		{"empty instance", classA + "/", true, codes.InvalidArgument, "is not CLASS/INSTANCE"},
+		{"empty instance", classA + "/", true, codes.InvalidArgument, `node id "sidecar/default/a/v1/": empty instance`},
+		{"malformed class", "sidecar/default/a/a-1", true, codes.InvalidArgument, `want sidecar/NAMESPACE/SERVICE/VERSION/INSTANCE (got 4 parts)`},
 		{"unknown class", "sidecar/default/b/v1/b-1", true, codes.NotFound,
 			`unknown proxy class "sidecar/default/b/v1" of node "sidecar/default/b/v1/b-1" at revision "r1"; served classes: 1 sidecar/…; closest: "sidecar/default/a/v1"`},
 	}

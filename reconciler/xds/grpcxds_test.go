@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/xds"
 
 	"github.com/gitmesh/gitmesh/internal/snapshot"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 const proxylessClass = "proxyless/default/svc/v1"
@@ -75,9 +76,9 @@ func reaches(tb testing.TB, c healthpb.HealthClient, name string) time.Duration 
 }
 
 // eventually polls the status until ok holds for the proxy's type.
-func eventually(tb testing.TB, s *Server, node, typeURL string, ok func(TypeStatus) bool) TypeStatus {
+func eventually(tb testing.TB, s *Server, node, typeURL string, ok func(apiv1.TypeStatus) bool) apiv1.TypeStatus {
 	tb.Helper()
-	var last TypeStatus
+	var last apiv1.TypeStatus
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
 		for _, p := range s.Proxies() {
 			for _, ts := range p.Types {
@@ -114,23 +115,37 @@ func TestGrpcXdsClientEndToEnd(t *testing.T) {
 
 	t.Logf("first RPC through xds:/// after %v", reaches(t, client, "b1"))
 	for _, typeURL := range snapshot.Rendered() {
-		eventually(t, s, node, typeURL, func(ts TypeStatus) bool { return ts.Status == Synced && ts.AckedRevision == "r1" })
+		eventually(t, s, node, typeURL, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.Synced && ts.AckedRevision == "r1" })
 	}
 
 	// Move the endpoints: only EDS is pushed, grpc-go ACKs it, RPCs follow.
 	start := time.Now()
 	applyProxyless("r2", proxyless{target: "svc.test", backends: []string{b2}, withRouter: true})
-	eventually(t, s, node, resource.EndpointType, func(ts TypeStatus) bool { return ts.Status == Synced && ts.AckedRevision == "r2" })
+	eventually(t, s, node, resource.EndpointType, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.Synced && ts.AckedRevision == "r2" })
 	t.Logf("endpoint change ACKed after %v", time.Since(start))
 	reaches(t, client, "b2")
-	if ts := typeStatus(t, s, node, resource.ClusterType); ts.SentRevision != "r1" || ts.Status != Synced {
+	if ts := typeStatus(t, s, node, resource.ClusterType); ts.SentRevision != "r1" || ts.Status != apiv1.Synced {
 		t.Fatalf("unchanged CDS was re-sent or is not synced: %+v", ts)
+	}
+	// Only EDS moved to r2, yet the proxy runs r2 as a whole: the types not
+	// re-sent are unchanged since r1.
+	if ps := s.Proxies(); len(ps) != 1 || ps[0].Status != apiv1.Synced || ps[0].Revision != "r2" {
+		t.Fatalf("proxies = %+v, want one SYNCED at r2", ps)
+	}
+	// A revision that changes nothing for the class sends nothing; the
+	// proxy runs it all the same.
+	applyProxyless("r2b", proxyless{target: "svc.test", backends: []string{b2}, withRouter: true})
+	if ps := s.Proxies(); len(ps) != 1 || ps[0].Status != apiv1.Synced || ps[0].Revision != "r2b" {
+		t.Fatalf("proxies = %+v, want one SYNCED at r2b", ps)
+	}
+	if ts := typeStatus(t, s, node, resource.EndpointType); ts.SentRevision != "r2" {
+		t.Fatalf("an unchanged EDS was re-sent at r2b: %+v", ts)
 	}
 
 	// A listener without the router filter: grpc-go NACKs it, the server
 	// does not re-send it, the client keeps serving with its last good config.
 	applyProxyless("r3", proxyless{target: "svc.test", backends: []string{b2}, withRouter: false})
-	nack := eventually(t, s, node, resource.ListenerType, func(ts TypeStatus) bool { return ts.Status == Nacked })
+	nack := eventually(t, s, node, resource.ListenerType, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.Nacked })
 	if nack.LastNack.Revision != "r3" || !strings.Contains(nack.LastNack.Error, "filter") {
 		t.Fatalf("NACK recorded as %+v", nack.LastNack)
 	}
@@ -147,7 +162,7 @@ func TestGrpcXdsClientEndToEnd(t *testing.T) {
 
 	// The fix is pushed and ACKed.
 	applyProxyless("r4", proxyless{target: "svc.test", backends: []string{b1}, withRouter: true})
-	eventually(t, s, node, resource.ListenerType, func(ts TypeStatus) bool { return ts.Status == Synced && ts.AckedRevision == "r4" })
+	eventually(t, s, node, resource.ListenerType, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.Synced && ts.AckedRevision == "r4" })
 	reaches(t, client, "b1")
 
 	if n, err := testutil.GatherAndCount(reg, "gitmesh_xds_connected_streams", "gitmesh_xds_sent_bytes_total"); err != nil || n == 0 {

@@ -7,19 +7,21 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 )
 
-// DefaultClassOf maps a node id "CLASS/INSTANCE" to CLASS: everything before
-// the last "/" ("sidecar/default/reviews/v2/reviews-v2-7f9c" →
-// "sidecar/default/reviews/v2"). Every instance of a class then shares one
-// configuration, and the class is plain to read in any log.
+// DefaultClassOf maps a node id "CLASS/INSTANCE" to CLASS
+// ("sidecar/default/reviews/v2/reviews-v2-7f9c" → "sidecar/default/reviews/v2")
+// by the grammar of internal/nodeid, so every instance of a class shares one
+// configuration and a malformed id is refused (InvalidArgument) before any
+// lookup.
 func DefaultClassOf(nodeID string) (string, error) {
-	i := strings.LastIndexByte(nodeID, '/')
-	if nodeID == "" || i <= 0 || i == len(nodeID)-1 || strings.Contains(nodeID, "//") || nodeID[0] == '/' {
-		return "", status.Errorf(codes.InvalidArgument,
-			"node id %q is not CLASS/INSTANCE (e.g. %q)", nodeID, "sidecar/default/reviews/v2/reviews-v2-7f9c")
+	c, _, err := nodeid.Parse(nodeID)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	return nodeID[:i], nil
+	return c.Name, nil
 }
 
 // admit decides whether a stream of nodeID may be served and returns its

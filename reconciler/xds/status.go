@@ -14,104 +14,75 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
-
-// SyncStatus is a proxy's state for one type, named as istioctl
-// proxy-status names it, so operators read it without a glossary.
-type SyncStatus string
-
-// Sync states, from best to worst.
-const (
-	// Synced: the proxy ACKed the last response it was sent.
-	Synced SyncStatus = "SYNCED"
-	// NotSent: the proxy asked, nothing was sent yet (nothing it asked for exists).
-	NotSent SyncStatus = "NOT SENT"
-	// Stale: a response was sent and is not ACKed yet, or an older one was.
-	Stale SyncStatus = "STALE"
-	// Nacked: the proxy rejected the last response; it keeps its previous config.
-	Nacked SyncStatus = "NACKED"
-)
-
-func (s SyncStatus) rank() int {
-	switch s {
-	case NotSent:
-		return 1
-	case Stale:
-		return 2
-	case Nacked:
-		return 3
-	}
-	return 0
-}
 
 // maxErrorText bounds the NACK text kept per type: a proxy's error detail is
 // untrusted input and ends up in the status API.
 const maxErrorText = 2048
 
-// Nack is a proxy's rejection of one response.
-type Nack struct {
-	Version  string    `json:"version"`
-	Revision string    `json:"revision,omitempty"`
-	Nonce    string    `json:"nonce"`
-	Error    string    `json:"error"`
-	At       time.Time `json:"at"`
+// rank orders sync states from best to worst.
+func rank(s apiv1.SyncStatus) int {
+	switch s {
+	case apiv1.NotSent:
+		return 1
+	case apiv1.Stale:
+		return 2
+	case apiv1.Nacked:
+		return 3
+	}
+	return 0
 }
 
-// TypeStatus is what one proxy has of one resource type: what was sent,
-// what it ACKed, and its last NACK.
-type TypeStatus struct {
-	TypeURL       string     `json:"typeUrl"`
-	Status        SyncStatus `json:"status"`
-	SentVersion   string     `json:"sentVersion,omitempty"`
-	SentRevision  string     `json:"sentRevision,omitempty"`
-	SentNonce     string     `json:"sentNonce,omitempty"`
-	SentResources int        `json:"sentResources"`
-	SentAt        time.Time  `json:"sentAt,omitzero"`
-	AckedVersion  string     `json:"ackedVersion,omitempty"`
-	AckedRevision string     `json:"ackedRevision,omitempty"`
-	AckedNonce    string     `json:"ackedNonce,omitempty"`
-	AckedAt       time.Time  `json:"ackedAt,omitzero"`
-	LastNack      *Nack      `json:"lastNack,omitempty"`
-
+// typeState is what the server tracks of one type on one stream: what the
+// status API shows, and the nonce of the last NACK, which it does not.
+type typeState struct {
+	apiv1.TypeStatus
 	nackedNonce string
 }
 
-func (t *TypeStatus) status() SyncStatus {
+func (t *typeState) status() apiv1.SyncStatus {
 	switch {
 	case t.SentNonce == "":
-		return NotSent
+		return apiv1.NotSent
 	case t.nackedNonce == t.SentNonce:
-		return Nacked
+		return apiv1.Nacked
 	case t.AckedNonce == t.SentNonce:
-		return Synced
+		return apiv1.Synced
 	default:
-		return Stale
+		return apiv1.Stale
 	}
 }
 
-// ProxyStatus is one connected stream of one proxy, what the status API
-// serves as its proxy-status. Status is the worst of its types.
-type ProxyStatus struct {
-	NodeID      string       `json:"nodeId"`
-	Class       string       `json:"class"`
-	Protocol    string       `json:"protocol"` // "sotw" or "delta"
-	Stream      int64        `json:"stream"`
-	Peer        string       `json:"peer,omitempty"`
-	ConnectedAt time.Time    `json:"connectedAt"`
-	Status      SyncStatus   `json:"status"`
-	Types       []TypeStatus `json:"types"`
-}
-
-// Rejection records a stream the server refused (malformed node id, unknown
-// class), so the status API shows proxies that never got config.
-type Rejection struct {
-	NodeID string `json:"nodeId"`
-	Peer   string `json:"peer,omitempty"`
-	// Identity is the SPIFFE id of the peer's client certificate, if any.
-	Identity string    `json:"identity,omitempty"`
-	Code     string    `json:"code"`
-	Error    string    `json:"error"`
-	At       time.Time `json:"at"`
+// proxyRevision is the revision a proxy runs, given its overall status and
+// the server's live revision.
+//
+// A SYNCED proxy runs the live revision: every push sends a proxy exactly
+// the types whose content changed for its class, so a type the live
+// revision did not change (all but RDS after a weights-only change; every
+// type of a class a commit did not touch) is already that revision's, as
+// responses are labelled with the server's revision, not the one their
+// class last changed in. The types' own ACKed revisions therefore lag, and
+// none of them alone says what the proxy runs. During an Apply's push (a
+// few milliseconds) a proxy about to be sent the new revision may briefly
+// read as SYNCED on it.
+//
+// A proxy that is not SYNCED runs no single revision; it reports the
+// newest one it ACKed (by ACK time) across its types, the revision it took
+// at least in part. Empty when nothing was ACKed at a known revision.
+func proxyRevision(status apiv1.SyncStatus, live string, types []apiv1.TypeStatus) string {
+	if status == apiv1.Synced && live != "" {
+		return live
+	}
+	var rev string
+	var at time.Time
+	for _, t := range types {
+		if t.AckedRevision != "" && (rev == "" || t.AckedAt.After(at)) {
+			rev, at = t.AckedRevision, t.AckedAt
+		}
+	}
+	return rev
 }
 
 // maxRejections bounds the rejection log; a misconfigured fleet retries.
@@ -130,7 +101,7 @@ type streamState struct {
 	connectedAt time.Time
 	nodeID      string
 	class       string
-	types       map[string]*TypeStatus
+	types       map[string]*typeState
 }
 
 // streamRegistry tracks ACK/NACK per stream and type through
@@ -141,7 +112,7 @@ type streamRegistry struct {
 	mu         sync.RWMutex
 	streams    map[streamKey]*streamState
 	rejMu      sync.Mutex
-	rejections []Rejection
+	rejections []apiv1.Rejection
 }
 
 var _ xdsserver.Callbacks = (*streamRegistry)(nil)
@@ -151,7 +122,7 @@ func newStreamRegistry(s *Server) *streamRegistry {
 }
 
 func (r *streamRegistry) open(ctx context.Context, key streamKey) {
-	st := &streamState{ctx: ctx, key: key, connectedAt: time.Now(), types: map[string]*TypeStatus{}}
+	st := &streamState{ctx: ctx, key: key, connectedAt: time.Now(), types: map[string]*typeState{}}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		st.peer = p.Addr.String()
 	}
@@ -205,7 +176,7 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	}
 	ts := st.types[typeURL]
 	if ts == nil {
-		ts = &TypeStatus{TypeURL: typeURL}
+		ts = &typeState{TypeStatus: apiv1.TypeStatus{TypeURL: typeURL}}
 		st.types[typeURL] = ts
 	}
 	if nonce == "" {
@@ -213,7 +184,7 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	}
 	now := time.Now()
 	if nack != nil {
-		n := &Nack{Nonce: nonce, Error: truncate(nack.GetMessage(), maxErrorText), At: now}
+		n := &apiv1.Nack{Nonce: nonce, Error: truncate(nack.GetMessage(), maxErrorText), At: now}
 		if nonce == ts.SentNonce {
 			n.Version, n.Revision = ts.SentVersion, ts.SentRevision
 		}
@@ -245,7 +216,7 @@ func (r *streamRegistry) sent(key streamKey, typeURL, version, revision, nonce s
 	defer st.mu.Unlock()
 	ts := st.types[typeURL]
 	if ts == nil {
-		ts = &TypeStatus{TypeURL: typeURL}
+		ts = &typeState{TypeStatus: apiv1.TypeStatus{TypeURL: typeURL}}
 		st.types[typeURL] = ts
 	}
 	ts.SentVersion, ts.SentRevision, ts.SentNonce, ts.SentResources, ts.SentAt = version, revision, nonce, n, time.Now()
@@ -253,7 +224,7 @@ func (r *streamRegistry) sent(key streamKey, typeURL, version, revision, nonce s
 
 func (r *streamRegistry) reject(st *streamState, nodeID string, err error) error {
 	s, _ := status.FromError(err)
-	rej := Rejection{NodeID: nodeID, Peer: st.peer, Code: s.Code().String(), Error: s.Message(), At: time.Now()}
+	rej := apiv1.Rejection{NodeID: nodeID, Peer: st.peer, Code: s.Code().String(), Error: s.Message(), At: time.Now()}
 	if st.ctx != nil {
 		rej.Identity, _ = PeerIdentity(st.ctx)
 	}
@@ -269,49 +240,51 @@ func (r *streamRegistry) reject(st *streamState, nodeID string, err error) error
 }
 
 // Proxies returns the state of every admitted stream, sorted by node id.
-func (s *Server) Proxies() []ProxyStatus {
+func (s *Server) Proxies() []apiv1.Proxy {
 	s.streams.mu.RLock()
 	states := make([]*streamState, 0, len(s.streams.streams))
 	for _, st := range s.streams.streams {
 		states = append(states, st)
 	}
 	s.streams.mu.RUnlock()
-	out := make([]ProxyStatus, 0, len(states))
+	live := s.Revision()
+	out := make([]apiv1.Proxy, 0, len(states))
 	for _, st := range states {
 		st.mu.Lock()
 		if st.nodeID == "" {
 			st.mu.Unlock()
 			continue
 		}
-		p := ProxyStatus{NodeID: st.nodeID, Class: st.class, Protocol: protocol(st.key.delta),
-			Stream: st.key.id, Peer: st.peer, ConnectedAt: st.connectedAt, Status: Synced}
+		p := apiv1.Proxy{NodeID: st.nodeID, Class: st.class, Protocol: protocol(st.key.delta),
+			Stream: st.key.id, Peer: st.peer, ConnectedAt: st.connectedAt, Status: apiv1.Synced}
 		for _, ts := range st.types {
-			t := *ts
+			t := ts.TypeStatus
 			t.Status = ts.status()
 			if t.LastNack != nil {
 				n := *t.LastNack
 				t.LastNack = &n
 			}
-			if t.Status.rank() > p.Status.rank() {
+			if rank(t.Status) > rank(p.Status) {
 				p.Status = t.Status
 			}
 			p.Types = append(p.Types, t)
 		}
 		st.mu.Unlock()
 		if len(p.Types) == 0 {
-			p.Status = NotSent
+			p.Status = apiv1.NotSent
 		}
-		slices.SortFunc(p.Types, func(a, b TypeStatus) int { return cmp.Compare(a.TypeURL, b.TypeURL) })
+		slices.SortFunc(p.Types, func(a, b apiv1.TypeStatus) int { return cmp.Compare(a.TypeURL, b.TypeURL) })
+		p.Revision = proxyRevision(p.Status, live, p.Types)
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b ProxyStatus) int {
+	slices.SortFunc(out, func(a, b apiv1.Proxy) int {
 		return cmp.Or(cmp.Compare(a.NodeID, b.NodeID), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Stream, b.Stream))
 	})
 	return out
 }
 
 // Rejections returns the most recent refused streams, oldest first.
-func (s *Server) Rejections() []Rejection {
+func (s *Server) Rejections() []apiv1.Rejection {
 	s.streams.rejMu.Lock()
 	defer s.streams.rejMu.Unlock()
 	return slices.Clone(s.streams.rejections)

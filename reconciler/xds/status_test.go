@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -12,6 +13,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 func TestSyncStatusLifecycle(t *testing.T) {
@@ -38,26 +41,26 @@ func TestSyncStatusLifecycle(t *testing.T) {
 		name    string
 		send    *discovery.DiscoveryRequest
 		typeURL string
-		want    SyncStatus
+		want    apiv1.SyncStatus
 	}{
-		{"sent, not acked", nil, resource.ClusterType, Stale},
+		{"sent, not acked", nil, resource.ClusterType, apiv1.Stale},
 		{"nacked", &discovery.DiscoveryRequest{TypeUrl: resource.ClusterType, ResponseNonce: cds.GetNonce(),
-			ErrorDetail: &rpcstatus.Status{Message: strings.Repeat("e", 3000)}}, resource.ClusterType, Nacked},
+			ErrorDetail: &rpcstatus.Status{Message: strings.Repeat("e", 3000)}}, resource.ClusterType, apiv1.Nacked},
 	}
 	for _, step := range steps {
 		if step.send != nil {
 			st.Send(step.send)
 		}
-		ts := eventually(t, s, nodeA, step.typeURL, func(ts TypeStatus) bool { return ts.Status == step.want })
+		ts := eventually(t, s, nodeA, step.typeURL, func(ts apiv1.TypeStatus) bool { return ts.Status == step.want })
 		t.Logf("%s: %+v", step.name, ts)
 	}
-	eventually(t, s, classA+"/a-2", resource.EndpointType, func(ts TypeStatus) bool { return ts.Status == NotSent })
+	eventually(t, s, classA+"/a-2", resource.EndpointType, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.NotSent })
 	ts := typeStatus(t, s, nodeA, resource.ClusterType)
 	if n := len(ts.LastNack.Error); n > maxErrorText+len("…") {
 		t.Fatalf("NACK text kept %d bytes, want at most %d", n, maxErrorText)
 	}
 	proxies := s.Proxies()
-	if len(proxies) != 2 || proxies[1].Status != NotSent || proxies[0].Status != Nacked || proxies[0].Class != classA || proxies[0].Protocol != "sotw" {
+	if len(proxies) != 2 || proxies[1].Status != apiv1.NotSent || proxies[0].Status != apiv1.Nacked || proxies[0].Class != classA || proxies[0].Protocol != "sotw" {
 		t.Fatalf("proxies = %+v", proxies)
 	}
 	b, err := json.Marshal(proxies[0])
@@ -141,5 +144,40 @@ func TestApplyRefusesInvalidUpdates(t *testing.T) {
 				t.Fatalf("invalid update was applied")
 			}
 		})
+	}
+}
+
+// TestProxyRevision: a weights-only push re-sends RDS alone, so the other
+// types keep the revision they were last sent at, and a commit that does not
+// touch a class sends it nothing; a SYNCED proxy runs the live revision all
+// the same. A proxy that is not SYNCED reports the newest revision it ACKed,
+// whatever the order of the type columns.
+func TestProxyRevision(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	acked := func(typeURL, rev string, at time.Duration) apiv1.TypeStatus {
+		return apiv1.TypeStatus{TypeURL: typeURL, Status: apiv1.Synced, AckedRevision: rev, AckedAt: t0.Add(at)}
+	}
+	weightsOnly := []apiv1.TypeStatus{
+		acked(resource.ListenerType, "r1", 0), acked(resource.RouteType, "r2", time.Minute),
+		acked(resource.ClusterType, "r1", 0), acked(resource.EndpointType, "r1", time.Second),
+		acked(resource.SecretType, "r1", 0)}
+	tests := []struct {
+		name   string
+		status apiv1.SyncStatus
+		live   string
+		types  []apiv1.TypeStatus
+		want   string
+	}{
+		{"synced after a weights-only push", apiv1.Synced, "r2", weightsOnly, "r2"},
+		{"synced, untouched by the live revision", apiv1.Synced, "r3", weightsOnly, "r3"},
+		{"stale: the newest acked", apiv1.Stale, "r3", weightsOnly, "r2"},
+		{"nacked, an ack of an older response has no revision", apiv1.Nacked, "r4",
+			[]apiv1.TypeStatus{acked(resource.ClusterType, "", time.Hour), acked(resource.EndpointType, "r3", 0)}, "r3"},
+		{"nothing acked", apiv1.NotSent, "r1", []apiv1.TypeStatus{{TypeURL: resource.ClusterType, Status: apiv1.NotSent}}, ""},
+	}
+	for _, tt := range tests {
+		if got := proxyRevision(tt.status, tt.live, tt.types); got != tt.want {
+			t.Errorf("%s: proxyRevision = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

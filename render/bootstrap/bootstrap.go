@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -24,6 +23,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 )
 
 // XDSClusterName is the static cluster in Envoy bootstraps that reaches
@@ -61,30 +62,8 @@ type TLSFiles struct {
 	CertFile, KeyFile, CAFile string
 }
 
-// Class returns the proxy class part of a node id (all but the last
-// segment), checking the id's shape.
-func Class(nodeID string) (string, error) {
-	i := strings.LastIndexByte(nodeID, '/')
-	if i <= 0 || i == len(nodeID)-1 {
-		return "", fmt.Errorf("node id %q: want CLASS/INSTANCE, like sidecar/default/reviews/v2/reviews-v2-7f9c", nodeID)
-	}
-	class := nodeID[:i]
-	parts := strings.Split(class, "/")
-	want := map[string]int{"sidecar": 4, "proxyless": 4, "ingress": 2, "egress": 2}
-	n, ok := want[parts[0]]
-	if !ok || len(parts) != n {
-		return "", fmt.Errorf("node id %q: class %q is not sidecar/NS/SVC/VER, proxyless/NS/SVC/VER, ingress/GW or egress/GW", nodeID, class)
-	}
-	for _, p := range parts {
-		if p == "" {
-			return "", fmt.Errorf("node id %q: empty segment", nodeID)
-		}
-	}
-	return class, nil
-}
-
 func (o Options) check() (host string, port int, err error) {
-	if _, err := Class(o.NodeID); err != nil {
+	if _, _, err := nodeid.Parse(o.NodeID); err != nil {
 		return "", 0, err
 	}
 	h, p, err := net.SplitHostPort(o.XDSAddress)
@@ -107,7 +86,7 @@ func Envoy(o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	class, _ := Class(o.NodeID)
+	class, _, _ := nodeid.Parse(o.NodeID)
 	admin := o.AdminPort
 	if admin == 0 {
 		admin = 15000
@@ -161,12 +140,12 @@ func Envoy(o Options) ([]byte, error) {
 		}
 		xds.TransportSocket = ts
 	}
-	meta, err := structpb.NewStruct(map[string]any{"gitmesh.io/class": class})
+	meta, err := structpb.NewStruct(map[string]any{"gitmesh.io/class": class.Name})
 	if err != nil {
 		return nil, err
 	}
 	b := &bootstrapv3.Bootstrap{
-		Node: &corev3.Node{Id: o.NodeID, Cluster: class, Metadata: meta},
+		Node: &corev3.Node{Id: o.NodeID, Cluster: class.Name, Metadata: meta},
 		Admin: &bootstrapv3.Admin{
 			Address: socketAddress("127.0.0.1", admin),
 		},
@@ -256,7 +235,7 @@ func GRPC(o Options) ([]byte, error) {
 	if _, _, err := o.check(); err != nil {
 		return nil, err
 	}
-	class, _ := Class(o.NodeID)
+	class, _, _ := nodeid.Parse(o.NodeID)
 	refresh := o.RefreshInterval
 	if refresh == "" {
 		refresh = "60s"
@@ -279,8 +258,8 @@ func GRPC(o Options) ([]byte, error) {
 		"xds_servers": []any{server},
 		"node": map[string]any{
 			"id":       o.NodeID,
-			"cluster":  class,
-			"metadata": map[string]any{"gitmesh.io/class": class},
+			"cluster":  class.Name,
+			"metadata": map[string]any{"gitmesh.io/class": class.Name},
 		},
 		"server_listener_resource_name_template": ServerListenerTemplate,
 	}

@@ -72,10 +72,10 @@ func TestBadOptions(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{Options{NodeID: "reviews", XDSAddress: "127.0.0.1:15010"}, `node id "reviews": want CLASS/INSTANCE`},
-		{Options{NodeID: "sidecar/default/reviews/pod", XDSAddress: "127.0.0.1:15010"}, `class "sidecar/default/reviews" is not`},
-		{Options{NodeID: "gateway/x/pod", XDSAddress: "127.0.0.1:15010"}, `class "gateway/x" is not`},
-		{Options{NodeID: "ingress/gw/", XDSAddress: "127.0.0.1:15010"}, `want CLASS/INSTANCE`},
+		{Options{NodeID: "reviews", XDSAddress: "127.0.0.1:15010"}, `node id "reviews" is not CLASS/INSTANCE`},
+		{Options{NodeID: "sidecar/default/reviews/pod", XDSAddress: "127.0.0.1:15010"}, `node id "sidecar/default/reviews/pod": want sidecar/NAMESPACE/SERVICE/VERSION/INSTANCE (got 4 parts)`},
+		{Options{NodeID: "gateway/x/pod", XDSAddress: "127.0.0.1:15010"}, `unknown proxy kind "gateway"`},
+		{Options{NodeID: "ingress/gw/", XDSAddress: "127.0.0.1:15010"}, `node id "ingress/gw/": empty instance`},
 		{Options{NodeID: "ingress/gw/pod", XDSAddress: "127.0.0.1"}, `xds address "127.0.0.1": want host:port`},
 		{Options{NodeID: "ingress/gw/pod", XDSAddress: "h:99999"}, `bad port "99999"`},
 	} {
