@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
@@ -103,15 +104,6 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return nil
 }
 
-// statusTypes are the columns of the proxy table, in xDS order.
-var statusTypes = []struct{ col, url string }{
-	{"LDS", "type.googleapis.com/envoy.config.listener.v3.Listener"},
-	{"RDS", "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"},
-	{"CDS", "type.googleapis.com/envoy.config.cluster.v3.Cluster"},
-	{"EDS", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"},
-	{"SDS", "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"},
-}
-
 func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) {
 	fmt.Fprintf(w, "source:    %s\n", st.Source)
 	if st.Live != nil {
@@ -151,8 +143,9 @@ func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) 
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	cols := []string{"NAME", "PROTOCOL"}
-	for _, t := range statusTypes {
-		cols = append(cols, t.col)
+	// One column per served type, in push order (snapshot owns the list).
+	for _, t := range snapshot.Types() {
+		cols = append(cols, snapshot.Abbrev(t))
 	}
 	fmt.Fprintln(tw, strings.Join(append(cols, "VERSION"), "\t"))
 	proxies := px.Proxies
@@ -163,8 +156,8 @@ func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) 
 		for _, t := range p.Types {
 			byType[t.TypeURL] = t
 		}
-		for _, t := range statusTypes {
-			ts, ok := byType[t.url]
+		for _, t := range snapshot.Types() {
+			ts, ok := byType[t]
 			if !ok {
 				row = append(row, "-")
 				continue

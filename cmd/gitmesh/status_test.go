@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
@@ -83,12 +84,12 @@ func TestStatusVersionAfterWeightsOnlyPush(t *testing.T) {
 		return apiv1.TypeStatus{TypeURL: url, Status: apiv1.Synced, AckedRevision: rev, SentRevision: rev}
 	}
 	var types []apiv1.TypeStatus
-	for _, st := range statusTypes {
+	for _, url := range snapshot.Types() {
 		rev := old
-		if st.col == "RDS" {
+		if url == snapshot.RouteType {
 			rev = live
 		}
-		types = append(types, synced(st.url, rev))
+		types = append(types, synced(url, rev))
 	}
 	px := apiv1.Proxies{Revision: live, Proxies: []apiv1.Proxy{{
 		NodeID: "sidecar/default/reviews/v1/r-1", Protocol: "sotw", Status: apiv1.Synced, Revision: live, Types: types,

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gitmesh/gitmesh/examples/grpc-canary/hello"
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // Node ids of the test's workloads (CLASS/INSTANCE).
@@ -23,8 +24,6 @@ const (
 	deltaNode   = clientClass + "/delta-0"
 	secureNode  = "proxyless/default/secure/v1/secure-0"
 )
-
-var allTypes = []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
 
 // meshVars are the template's fields: the ports the real servers got and
 // the canary weights.
@@ -125,7 +124,7 @@ func TestProxylessConformance(t *testing.T) {
 
 	// Last, so every channel has subscribed to everything it will use.
 	t.Run("everything ACKed", func(t *testing.T) {
-		t.Logf("%s:\n%s", clientNode, describe(waitSynced(t, m.srv, clientNode, allTypes...)))
+		t.Logf("%s:\n%s", clientNode, describe(waitSynced(t, m.srv, clientNode, rendered()...)))
 		t.Logf("%s:\n%s", secureNode, describe(waitSynced(t, m.srv, secureNode, resource.ListenerType)))
 		if rj := m.srv.Rejections(); len(rj) > 0 {
 			t.Errorf("rejected streams: %+v", rj)
@@ -135,7 +134,7 @@ func TestProxylessConformance(t *testing.T) {
 		delta.t = t
 		delta.walk("greeter:50051", "flaky:50053", "secure:50052")
 		delta.matchesBundle(bundle.Proxy(clientClass))
-		for _, p := range waitSynced(t, m.srv, deltaNode, allTypes...) {
+		for _, p := range waitSynced(t, m.srv, deltaNode, rendered()...) {
 			if p.Protocol != "delta" {
 				t.Errorf("stream %d of %s speaks %q, want delta", p.Stream, deltaNode, p.Protocol)
 			}
@@ -169,8 +168,8 @@ func TestProxylessConformance(t *testing.T) {
 		case <-time.After(300 * time.Millisecond):
 		}
 		delta.matchesBundle(next.Proxy(clientClass))
-		waitSynced(t, m.srv, clientNode, allTypes...)
-		waitSynced(t, m.srv, deltaNode, allTypes...)
+		waitSynced(t, m.srv, clientNode, rendered()...)
+		waitSynced(t, m.srv, deltaNode, rendered()...)
 	})
 	t.Logf("whole conformance run: %v", time.Since(start))
 }
@@ -199,4 +198,10 @@ func split(t testing.TB, c *hello.Client, n int, md metadata.MD) map[string]int 
 		counts[strings.TrimSpace(v)]++
 	}
 	return counts
+}
+
+// rendered is every type render produces, the ones a proxyless client follows.
+func rendered() []string {
+	r := snapshot.Rendered()
+	return r[:]
 }

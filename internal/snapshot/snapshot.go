@@ -39,6 +39,25 @@ func Types() [len(types)]string { return types }
 // the reconciler supplies), in push order.
 func Rendered() [len(types) - 1]string { return [len(types) - 1]string(types[1:]) }
 
+// Abbrev returns the short name of a served type URL that tools print
+// (istioctl's column names: SDS, CDS, EDS, LDS, RDS), or typeURL itself
+// for a type gitmesh does not serve.
+func Abbrev(typeURL string) string {
+	switch typeURL {
+	case SecretType:
+		return "SDS"
+	case ClusterType:
+		return "CDS"
+	case EndpointType:
+		return "EDS"
+	case ListenerType:
+		return "LDS"
+	case RouteType:
+		return "RDS"
+	}
+	return typeURL
+}
+
 // TypeIndex returns typeURL's position in Types, or -1 for a type gitmesh
 // does not serve.
 func TypeIndex(typeURL string) int {
