@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 )
 
 // classState is the served configuration of one proxy class and the watches
@@ -190,7 +192,10 @@ func (s *Server) Classes() []string {
 func summarizeClasses(names []string) string {
 	counts := map[string]int{}
 	for _, name := range names {
-		kind, _, _ := strings.Cut(name, "/")
+		kind := "other"
+		if c, err := nodeid.ParseClass(name); err == nil {
+			kind = c.Kind
+		}
 		counts[kind]++
 	}
 	if len(counts) == 0 {
