@@ -120,7 +120,8 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 
 // gatewayRouteConfig renders `http.PORT`: one virtual host per listener host,
 // with the gateway routes that name the host (or no host) and the port (or
-// no port): model.Gateway.HTTPRouteApplies, which egress.go uses too. fl is the flavour of the mesh clusters the routes use.
+// no port): model.Gateway.HTTPRouteApplies, which egress.go uses too. fl
+// is the flavour of the mesh clusters the routes use.
 func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string, fl flavour) *Resource {
 	name := gatewayRouteConfig(port)
 	base := model.Path("gateways", g.Name, "routes")
