@@ -7,7 +7,9 @@ import (
 )
 
 // checkGateways checks what only gateway routes have: hosts (GM0205) and, on
-// egress gateways, externals that do not leave through the gateway (GM0206).
+// egress gateways, the external hosts the routes apply to (egress.go:
+// GM0202, GM0205) and externals that do not leave through the gateway
+// (GM0206).
 func checkGateways(c *checker) {
 	checkViaHosts(c)
 	for _, name := range c.ix.gateways {
@@ -40,6 +42,7 @@ func checkGateways(c *checker) {
 			if g.Kind != model.GatewayEgress {
 				continue
 			}
+			checkEgressRoute(c, g, name, rp, r)
 			for k, d := range r.To {
 				e := c.external(d.External)
 				if e == nil || e.Via == name {

@@ -248,5 +248,58 @@ func TestEgressHosts(t *testing.T) {
 			m.External["googleapis"].Ports = []model.Port{{Name: "tls", Number: 443, Protocol: model.ProtocolTLS, TargetPort: 443}}
 			m.Gateways["egress"].Routes = nil
 		}, nil},
+		// Egress routes apply to the hosts of the externals routed through
+		// the gateway (policies/egress.go): render would never honour these.
+		{"egress route on a tls external port", func(m *model.Mesh) {
+			addStripe(m)
+			g := m.Gateways["egress"]
+			g.Routes[0].Port = 80
+			g.Routes = append(g.Routes, model.Route{Name: "stripe", Port: 443, Hosts: []string{"api.stripe.com"}, To: []model.Destination{{External: "stripe", Weight: 100}}})
+			at(m, "gateways.egress.routes[1].hosts[0]", 20, 12)
+		}, []string{
+			`GM0202 error gateways/egress.cue:20:12: gateways.egress.routes[1].hosts[0]: external host "api.stripe.com" on port 443 is "tls": egress gateway "egress" forwards it as a stream (tcp_proxy), so this HTTP route never applies to it`,
+		}},
+		{"egress route without hosts on a tls external port", func(m *model.Mesh) {
+			addStripe(m)
+			g := m.Gateways["egress"]
+			g.Routes[0].Port = 80
+			g.Routes = append(g.Routes, model.Route{Name: "stripe", Port: 443, To: []model.Destination{{External: "stripe", Weight: 100}}})
+			at(m, "gateways.egress.routes[1].port", 20, 9)
+		}, []string{
+			`GM0202 error gateways/egress.cue:20:9: gateways.egress.routes[1].port: external host "api.stripe.com" on port 443 is "tls": egress gateway "egress" forwards it as a stream (tcp_proxy), so this HTTP route never applies`,
+		}},
+		{"egress route port no external has", func(m *model.Mesh) {
+			g := m.Gateways["egress"]
+			g.Listeners = append(g.Listeners, model.GatewayListener{Name: "http-8080", Port: 8080, Protocol: model.ProtocolHTTP, Hosts: []string{"www.googleapis.com"}})
+			g.Routes[0].Port = 8080
+			at(m, "gateways.egress.routes[0].port", 12, 9)
+		}, []string{
+			`GM0202 error gateways/egress.cue:12:9: gateways.egress.routes[0].port: no external service routed through egress gateway "egress" has port 8080, so the route never applies`,
+		}},
+		{"egress route host no external has", func(m *model.Mesh) {
+			g := m.Gateways["egress"]
+			g.Listeners[0].Hosts = []string{"*.googleapis.com"}
+			g.Routes[0].Hosts = []string{"*.googleapis.com"}
+			at(m, "gateways.egress.routes[0].hosts[0]", 12, 12)
+		}, []string{
+			`GM0205 error gateways/egress.cue:12:12: gateways.egress.routes[0].hosts[0]: host "*.googleapis.com" is not a host of any external service routed through egress gateway "egress", so the route never applies to it`,
+		}},
+		{"egress route for an http host", func(m *model.Mesh) {
+			addStripe(m)
+			g := m.Gateways["egress"]
+			g.Routes[0].Hosts = []string{"www.googleapis.com"}
+			g.Routes[0].Port = 80
+		}, nil},
 	})
+}
+
+// addStripe routes a tls external through the egress gateway, with an
+// https listener (routable by the listener rule) on its port.
+func addStripe(m *model.Mesh) {
+	m.External["stripe"] = &model.External{
+		Name: "stripe", Hosts: []string{"api.stripe.com"}, Resolution: "DNS", Via: "egress",
+		Ports: []model.Port{{Name: "tls", Number: 443, Protocol: model.ProtocolTLS, TargetPort: 443}},
+	}
+	g := m.Gateways["egress"]
+	g.Listeners = append(g.Listeners, model.GatewayListener{Name: "https-443", Port: 443, Protocol: model.ProtocolHTTPS, Hosts: []string{"api.stripe.com"}})
 }

@@ -18,10 +18,24 @@ import (
 // SNI `outbound_.PORT_._.HOST` (Istio's form). The gateway has one listener
 // per external port number; each external host is a filter chain matched by
 // that SNI, which terminates the mesh mTLS and then
-//   - for HTTP ports: routes by Host (route config `http.PORT`) to the
-//     external cluster, originating TLS when the external asks for it;
-//   - for tls/https ports: passes the application's own TLS stream through
-//     (tcp_proxy) to the external host.
+//   - for HTTP ports: routes by Host (route config `http.PORT`). Each
+//     external host is one virtual host holding, in order, the gateway's
+//     `routes` that apply to the host and port (model.Gateway.HTTPRouteApplies,
+//     the rule ingress routes and policies use too), rendered by httpRoutes
+//     like ingress routes, then a final `default` route to the external's
+//     own cluster. Destinations `to: [{external: X}]` go to X's cluster for
+//     this host when X has it, else X's first host; all dial directly,
+//     originating TLS when the external asks for it;
+//   - for tls/https/tcp ports: passes the application's own stream through
+//     (tcp_proxy) to the external host. HTTP routes cannot apply there, and
+//     policies reject a route that would only reach such ports (GM0202).
+//
+// Why the default route: an external's `via` already says its traffic
+// leaves through this gateway, so a request no gateway route matches goes
+// where it went before the routes existed, and adding a route (say, a
+// timeout on one path) never black-holes the rest of the host's traffic.
+// Istio differs: an egress Gateway without a matching VirtualService answers
+// 404; here the routes refine the direct route, they do not replace it.
 //
 // The gateway's own `listeners` are not used for egress: the ports come from
 // the external services routed through it.
@@ -72,12 +86,11 @@ func (b *builder) egressPort(g *model.Gateway, port int, eps []extPort) []*Resou
 					continue
 				}
 				for _, h := range ep.e.Hosts {
-					c := b.externalCluster(flavourDirect, ep.e, h, ep.p)
-					if c == nil {
-						continue
+					vh, ds := b.egressVHost(g, port, ep, h)
+					deps = append(deps, ds...)
+					if vh != nil {
+						rc.VirtualHosts = append(rc.VirtualHosts, vh)
 					}
-					deps = append(deps, c)
-					rc.VirtualHosts = append(rc.VirtualHosts, externalVHost(h, port, c.Name))
 				}
 			}
 			rc.VirtualHosts = dedupeDomains(rc.VirtualHosts)
@@ -101,7 +114,7 @@ func (b *builder) egressPort(g *model.Gateway, port int, eps []extPort) []*Resou
 						path:       epath,
 						statPrefix: stat,
 						rds:        rcName,
-						chain:      chain{exts: b.ix.extByGateway[g.Name]},
+						chain:      chain{fault: usesFault(g.Routes), exts: b.ix.extByGateway[g.Name]},
 						tracing:    true,
 					})
 					deps = append(deps, ds...)
@@ -125,4 +138,19 @@ func (b *builder) egressPort(g *model.Gateway, port int, eps []extPort) []*Resou
 		return l, deps
 	}))
 	return out
+}
+
+// egressVHost is the virtual host of external host h on an HTTP port: the
+// gateway routes that apply to h and port, then the default route to the
+// external's own cluster (see the file comment for why it stays).
+func (b *builder) egressVHost(g *model.Gateway, port int, ep extPort, h string) (*routev3.VirtualHost, []*Resource) {
+	c := b.externalCluster(flavourDirect, ep.e, h, ep.p)
+	if c == nil {
+		return nil, nil
+	}
+	rc := routeCtx{fl: flavourDirect, port: port, base: model.Path("gateways", g.Name, "routes"), host: h}
+	routes, deps := b.httpRoutes(rc, g.Routes, func(r *model.Route) bool { return g.HTTPRouteApplies(*r, port, h) })
+	vh := externalVHost(h, port, c.Name)
+	vh.Routes = append(routes, vh.Routes...)
+	return vh, append(deps, c)
 }

@@ -120,7 +120,8 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 
 // gatewayRouteConfig renders `http.PORT`: one virtual host per listener host,
 // with the gateway routes that name the host (or no host) and the port (or
-// no port). fl is the flavour of the mesh clusters the routes use.
+// no port): model.Gateway.HTTPRouteApplies, which egress.go uses too. fl
+// is the flavour of the mesh clusters the routes use.
 func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string, fl flavour) *Resource {
 	name := gatewayRouteConfig(port)
 	base := model.Path("gateways", g.Name, "routes")
@@ -128,11 +129,9 @@ func (b *builder) gatewayRouteConfig(g *model.Gateway, port int, hosts []string,
 		rc := &routev3.RouteConfiguration{Name: name}
 		var deps []*Resource
 		for _, host := range orStar(hosts) {
-			applies := func(r *model.Route) bool {
-				// Stream routes forward connections of PASSTHROUGH hosts
-				// sharing the port; they are no HTTP routes.
-				return (r.Port == 0 || r.Port == port && !g.StreamRoute(*r)) && (len(r.Hosts) == 0 || contains(r.Hosts, host) || host == "*")
-			}
+			// Stream routes forward connections of PASSTHROUGH hosts
+			// sharing the port; they are no HTTP routes.
+			applies := func(r *model.Route) bool { return g.HTTPRouteApplies(*r, port, host) }
 			routes, ds := b.httpRoutes(routeCtx{fl: fl, port: port, base: base}, g.Routes, applies)
 			deps = append(deps, ds...)
 			domains := []string{"*"}

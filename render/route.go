@@ -27,6 +27,10 @@ type routeCtx struct {
 	port int
 	// base is the model path of the route list ("services.x.routes").
 	base string
+	// host is the external host an egress gateway's virtual host serves
+	// ("" elsewhere): a destination naming the external that has this
+	// host goes to this host's cluster, not the external's first host.
+	host string
 }
 
 // httpRoutes renders the routes that apply to rc.port, or, when none does and
@@ -255,7 +259,11 @@ func (b *builder) destCluster(rc routeCtx, service, external, version string, po
 		if rc.fl == flavourDirect {
 			fl = flavourDirect
 		}
-		r := b.externalCluster(fl, e, e.Hosts[0], p)
+		host := e.Hosts[0]
+		if rc.host != "" && contains(e.Hosts, rc.host) {
+			host = rc.host
+		}
+		r := b.externalCluster(fl, e, host, p)
 		if r == nil {
 			return "", nil
 		}

@@ -68,6 +68,7 @@ var brokenCases = []brokenCase{
 	{name: "valid-base"},
 	{name: "valid-passthrough-route"},
 	{name: "valid-tcp-route"},
+	{name: "valid-egress-route"},
 
 	// Loading and schema (GM00xx).
 	{name: "cue-syntax-error", code: "GM0001", sev: model.SeverityError},
@@ -110,6 +111,7 @@ var brokenCases = []brokenCase{
 	{name: "proxyless-to-external", code: "GM0208", sev: model.SeverityError, line: 13},
 	{name: "gateway-credential-needed", code: "GM0601", sev: model.SeverityWarning, line: 24},
 	{name: "egress-route-wrong-via", code: "GM0206", sev: model.SeverityWarning},
+	{name: "egress-route-tls-port", code: "GM0202", sev: model.SeverityError, line: 30},
 	{name: "proxyless-method-match", code: "GM0207", sev: model.SeverityWarning, line: 23},
 	{name: "passthrough-no-route", code: "GM0210", sev: model.SeverityError},
 

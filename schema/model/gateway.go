@@ -85,3 +85,17 @@ func (g *Gateway) StreamRouteFor(port int, host string) int {
 	}
 	return -1
 }
+
+// HTTPRouteApplies reports whether route r of g applies to HTTP requests
+// for host arriving on port: r names no port or this one (and is no stream
+// route), and r names no hosts or lists host exactly. host "*" stands for
+// a listener without hosts, which every route applies to. It is the one
+// host rule for gateway HTTP routes: render builds ingress listener hosts
+// and egress external hosts with it, and policies judge egress routes by
+// it (GM0202, GM0205).
+func (g *Gateway) HTTPRouteApplies(r Route, port int, host string) bool {
+	if r.Port != 0 && (r.Port != port || g.StreamRoute(r)) {
+		return false
+	}
+	return len(r.Hosts) == 0 || host == "*" || slices.Contains(r.Hosts, host)
+}

@@ -42,3 +42,32 @@ func TestStreamRoute(t *testing.T) {
 		t.Error("egress gateways have no stream routes")
 	}
 }
+
+// TestHTTPRouteApplies pins the host and port rule of gateway HTTP routes,
+// shared by ingress listener hosts and egress external hosts.
+func TestHTTPRouteApplies(t *testing.T) {
+	g := &Gateway{Kind: GatewayIngress, Listeners: []GatewayListener{
+		{Port: 80, Protocol: ProtocolHTTP},
+		{Port: 5432, Protocol: ProtocolTCP},
+	}}
+	for _, tc := range []struct {
+		name string
+		r    Route
+		port int
+		host string
+		want bool
+	}{
+		{"no port, no hosts", Route{}, 80, "a.example.com", true},
+		{"same port", Route{Port: 80}, 80, "a.example.com", true},
+		{"other port", Route{Port: 8080}, 80, "a.example.com", false},
+		{"listed host", Route{Hosts: []string{"a.example.com"}}, 80, "a.example.com", true},
+		{"unlisted host", Route{Hosts: []string{"b.example.com"}}, 80, "a.example.com", false},
+		{"wildcard is not a pattern", Route{Hosts: []string{"*.example.com"}}, 80, "a.example.com", false},
+		{"listener without hosts", Route{Hosts: []string{"b.example.com"}}, 80, "*", true},
+		{"stream route", Route{Port: 5432}, 5432, "*", false},
+	} {
+		if got := g.HTTPRouteApplies(tc.r, tc.port, tc.host); got != tc.want {
+			t.Errorf("%s: HTTPRouteApplies = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
