@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -42,8 +42,8 @@ func (b *builder) planSecrets() {
 			ids[id] = id
 		}
 		cs := snapshot.ClassSecrets{Identity: id}
-		kind, name, _ := strings.Cut(class, "/")
-		if g := b.m.Gateways[name]; g != nil && (kind == KindIngress || kind == KindEgress) {
+		if c, err := nodeid.ParseClass(class); err == nil && (c.Kind == KindIngress || c.Kind == KindEgress) && b.m.Gateways[c.Gateway] != nil {
+			g := b.m.Gateways[c.Gateway]
 			cs.Credentials = gatewayCredentials(g)
 		}
 		plan[class] = cs
