@@ -55,6 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 validates it, renders it into Envoy configuration and serves it over xDS.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command's flags (and GITMESH_* variables) are checked here,
+		// once, before it runs: see flagcheck.go. No subcommand sets its own
+		// PersistentPreRunE, which would replace this one.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return prepareFlags(cmd, nil)
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -115,16 +121,6 @@ func (g *globalFlags) newLogger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError("--log-format: unknown format %q (want text or json)", g.logFormat)
-}
-
-// checkOutput validates an -o flag against the formats a command supports.
-func checkOutput(o string, allowed ...string) error {
-	for _, a := range allowed {
-		if o == a {
-			return nil
-		}
-	}
-	return usageError("-o: unknown format %q (want %s)", o, strings.Join(allowed, ", "))
 }
 
 // dirArg returns the optional DIR argument, "." when absent.

@@ -153,7 +153,7 @@ func (c *CA) loadOrCreateRoot() error {
 	switch {
 	case errors.Is(kerr, fs.ErrNotExist) && errors.Is(cerr, fs.ErrNotExist):
 		if c.opts.MustExist {
-			return fmt.Errorf("ca: %s: %w (neither %s nor %s exists)", dir, ErrNoRoot, rootCertFile, rootKeyFile)
+			return fmt.Errorf("ca: %s: %w: neither %s nor %s exists", dir, ErrNoRoot, rootCertFile, rootKeyFile)
 		}
 		return c.createRoot()
 	case kerr != nil:
