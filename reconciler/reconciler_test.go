@@ -207,7 +207,7 @@ func TestRestartWithoutGit(t *testing.T) {
 	if got := condition(st, ConditionFetched); got != "False/FetchFailed" {
 		t.Errorf("SourceFetched = %s, want False/FetchFailed", got)
 	}
-	if got := condition(st, ConditionReconciling); got != "True/Progressing" {
+	if got := condition(st, ConditionReconciling); got != "True/Retrying" {
 		t.Errorf("Reconciling = %s, want True (retrying)", got)
 	}
 	if next > 100*time.Millisecond {
