@@ -214,3 +214,31 @@ func TestStatusServerHostPort(t *testing.T) {
 		t.Errorf("status -o yaml: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestCheckBrokenHead: `gitmesh check` on a head that does not load exits
+// 1 with the finding and reports no impact and nothing fixed
+// (internal/check's TestBrokenHeadFixesNothing covers a base with findings).
+func TestCheckBrokenHead(t *testing.T) {
+	mesh := copyExample(t, "minimal")
+	gitRepoOf(t, mesh)
+	edit(t, mesh, "mesh.cue", `timeout: "5s"`, `timeout: 5`)
+	code, out, errOut := runCLI(t, "check", mesh, "--base", "main", "-o", "json")
+	var rep struct {
+		Findings []struct{ Code, Severity, Status string }
+		Counts   struct{ Fixed int }
+		Impact   struct {
+			Available bool
+			Note      string
+			Groups    []any
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if code != exitFindings || len(rep.Findings) == 0 || rep.Findings[0].Severity != "error" || rep.Findings[0].Status != "new" {
+		t.Errorf("exit %d, findings %+v; want exit 1 and a new error", code, rep.Findings)
+	}
+	if rep.Impact.Available || len(rep.Impact.Groups) != 0 || !strings.Contains(rep.Impact.Note, "it would not be pushed") || rep.Counts.Fixed != 0 {
+		t.Errorf("broken head: impact %+v, fixed %d", rep.Impact, rep.Counts.Fixed)
+	}
+}
