@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
@@ -52,6 +55,7 @@ func TestFlagBounds(t *testing.T) {
 		{[]string{"bootstrap", "--proxy", node, "--admin-port", "0"}, `--admin-port: must be greater than 0 (got "0")`},
 		{[]string{"bootstrap", "--proxy", node, "--admin-port", "70000"}, `--admin-port: must be at most 65535 (got "70000")`},
 		{[]string{"bootstrap", "--proxy", node, "--refresh-interval", "0s"}, `--refresh-interval: must be greater than 0s`},
+		{[]string{"version", "--log-format", "xml"}, `--log-format: want text or json (got "xml")`},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
@@ -240,5 +244,41 @@ func TestCheckBrokenHead(t *testing.T) {
 	}
 	if rep.Impact.Available || len(rep.Impact.Groups) != 0 || !strings.Contains(rep.Impact.Note, "it would not be pushed") || rep.Counts.Fixed != 0 {
 		t.Errorf("broken head: impact %+v, fixed %d", rep.Impact, rep.Counts.Fixed)
+	}
+}
+
+// TestEveryNumericFlagIsBounded walks every command's flags: each duration
+// and integer flag, present or added later, refuses zero and a negative
+// value, so no command can take one quietly.
+func TestEveryNumericFlagIsBounded(t *testing.T) {
+	var g globalFlags
+	var walk func(c *cobra.Command)
+	seen := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			bad := map[string][]string{"duration": {"0s", "-1h"}, "int": {"0", "-1"}, "int64": {"0", "-1"}}[f.Value.Type()]
+			if bad == nil || len(f.Annotations[annoDeprecated]) > 0 {
+				return
+			}
+			seen++
+			if err := checkFlags(c.Flags()); err != nil {
+				t.Errorf("%s: the default --%s=%s is refused: %v", c.CommandPath(), f.Name, f.DefValue, err)
+			}
+			for _, v := range bad {
+				c.Flags().Set(f.Name, v)
+				err := checkFlags(c.Flags())
+				if err == nil || !strings.Contains(err.Error(), "--"+f.Name+": ") {
+					t.Errorf("%s --%s=%s: %v; want a usage error naming the flag", c.CommandPath(), f.Name, v, err)
+				}
+			}
+			c.Flags().Set(f.Name, f.DefValue)
+		})
+	}
+	walk(newRootCmd(&g))
+	if seen < 15 {
+		t.Errorf("only %d numeric flags found; the walk is broken", seen)
 	}
 }
