@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,8 +28,9 @@ func TestFlagBounds(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve", "--dir", mesh, "--interval", "0s"}, `--interval: must be greater than 0s (got "0s")`},
-		{[]string{"serve", "--dir", mesh, "--interval", "-5s"}, `--interval: must be greater than 0s (got "-5s")`},
+		{[]string{"serve", "--dir", mesh, "--interval", "0s"}, `--interval: must be at least 1s (got "0s")`},
+		{[]string{"serve", "--dir", mesh, "--interval", "-5s"}, `--interval: must be at least 1s (got "-5s")`},
+		{[]string{"serve", "--dir", mesh, "--interval", "10ms"}, `--interval: must be at least 1s (got "10ms"): polling more often`},
 		{[]string{"serve", "--dir", mesh, "--eval-timeout", "0s"}, `--eval-timeout: must be greater than 0s (got "0s")`},
 		{[]string{"serve", "--dir", mesh, "--max-file-size", "0"}, `--max-file-size: must be greater than 0 (got "0")`},
 		{[]string{"serve", "--dir", mesh, "--max-repo-size", "-1"}, `--max-repo-size: must be greater than 0 (got "-1")`},
@@ -72,7 +74,7 @@ func TestFlagBounds(t *testing.T) {
 func TestFlagBoundsFromEnv(t *testing.T) {
 	mesh := t.TempDir()
 	for _, tc := range []struct{ env, value, want string }{
-		{"GITMESH_INTERVAL", "0s", `GITMESH_INTERVAL (--interval): must be greater than 0s (got "0s")`},
+		{"GITMESH_INTERVAL", "0s", `GITMESH_INTERVAL (--interval): must be at least 1s (got "0s")`},
 		{"GITMESH_WORKLOAD_CERT_TTL", "1s", `GITMESH_WORKLOAD_CERT_TTL (--workload-cert-ttl): must be at least 10m0s (got "1s")`},
 		{"GITMESH_MAX_REPO_SIZE", "-5", `GITMESH_MAX_REPO_SIZE (--max-repo-size): must be greater than 0 (got "-5")`},
 		{"GITMESH_EVAL_TIMEOUT", "soon", `GITMESH_EVAL_TIMEOUT: invalid argument "soon"`},
@@ -88,7 +90,7 @@ func TestFlagBoundsFromEnv(t *testing.T) {
 	// The command line wins, and is checked itself.
 	t.Setenv("GITMESH_INTERVAL", "0s")
 	code, _, errOut := runCLI(t, "serve", "--dir", mesh, "--interval", "-1s")
-	if code != exitUsage || !strings.Contains(errOut, `--interval: must be greater than 0s (got "-1s")`) || strings.Contains(errOut, "GITMESH_INTERVAL") {
+	if code != exitUsage || !strings.Contains(errOut, `--interval: must be at least 1s (got "-1s")`) || strings.Contains(errOut, "GITMESH_INTERVAL") {
 		t.Errorf("flag over env: exit %d, stderr %q", code, errOut)
 	}
 }
@@ -207,7 +209,8 @@ func TestStatusServerHostPort(t *testing.T) {
 	}))
 	defer srv.Close()
 	hostPort := strings.TrimPrefix(srv.URL, "http://")
-	for _, server := range []string{hostPort, srv.URL, srv.URL + "/"} {
+	_, port, _ := net.SplitHostPort(hostPort)
+	for _, server := range []string{hostPort, srv.URL, srv.URL + "/", ":" + port} {
 		code, out, errOut := runCLI(t, "status", "--server", server)
 		if code != exitOK || !strings.Contains(out, "source:    dir:/mesh") {
 			t.Errorf("status --server %s: exit %d\n%s%s", server, code, out, errOut)

@@ -106,6 +106,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
+	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)
 	cfg.drift.register(cmd)
 	describeEnv(f)

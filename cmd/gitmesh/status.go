@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -101,6 +102,11 @@ func serverURL(server string) (string, error) {
 	}
 	if u.Port() == "" && !strings.Contains(server, "://") {
 		return "", usageError("--server: want host:port or an http(s) URL (got %q): no port", server)
+	}
+	if u.Hostname() == "" {
+		// ":15014", as --http-addr is written: this machine.
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+		s = strings.TrimRight(u.String(), "/")
 	}
 	return s, nil
 }
