@@ -39,6 +39,12 @@ const (
 	ReasonServingLastGood  = "ServingLastGood"
 	ReasonRestoredFromDisk = "RestoredFromDisk"
 	ReasonNoRevision       = "NoRevision"
+	// ReasonRetrying is Reconciling's and Stalled's reason while a step
+	// fails transiently (Git unreachable, say) and is being retried: not
+	// stalled, but not succeeding either.
+	ReasonRetrying = "Retrying"
+	// ReasonIdle is Reconciling's reason when nothing is being worked on.
+	ReasonIdle = "Idle"
 )
 
 // stepConditions lists the step-owned conditions in pipeline order; the
@@ -77,8 +83,28 @@ func (c conditions) isTrue(typ string) bool {
 // summarize derives Ready from the step conditions, in one place, after
 // every attempt, so Ready is always reported and always agrees with them.
 func (c *conditions) summarize(now time.Time, serving bool, stalled bool, reconciling bool) {
-	c.set(now, ConditionStalled, stalled, stalledReason(*c, stalled), stalledMessage(*c, stalled))
-	c.set(now, ConditionReconciling, reconciling, ReasonProgressing, "")
+	// Every reason says what is going on: Stalled=False during a retried
+	// failure is "Retrying", never "Succeeded".
+	failing := c.firstFailing()
+	retrying := reconciling && !stalled && failing != nil
+	switch {
+	case stalled:
+		c.set(now, ConditionStalled, true, stalledReason(*c, stalled), stalledMessage(*c, stalled))
+	case retrying:
+		c.set(now, ConditionStalled, false, ReasonRetrying, failing.Reason+" is transient; retrying")
+	case failing == nil && reconciling:
+		c.set(now, ConditionStalled, false, ReasonProgressing, "")
+	default:
+		c.set(now, ConditionStalled, false, ReasonSucceeded, "")
+	}
+	switch {
+	case retrying:
+		c.set(now, ConditionReconciling, true, ReasonRetrying, failing.Reason+": "+failing.Message)
+	case reconciling:
+		c.set(now, ConditionReconciling, true, ReasonProgressing, "")
+	default:
+		c.set(now, ConditionReconciling, false, ReasonIdle, "")
+	}
 	for _, typ := range stepConditions {
 		cond := c.get(typ)
 		if cond == nil || cond.Status == metav1.ConditionTrue {
@@ -96,6 +122,16 @@ func (c *conditions) summarize(now time.Time, serving bool, stalled bool, reconc
 		return
 	}
 	c.set(now, ConditionReady, true, ReasonSucceeded, "serving the newest revision")
+}
+
+// firstFailing is the first step condition that is not True, or nil.
+func (c conditions) firstFailing() *metav1.Condition {
+	for _, typ := range stepConditions {
+		if cond := c.get(typ); cond != nil && cond.Status != metav1.ConditionTrue {
+			return cond
+		}
+	}
+	return nil
 }
 
 func stalledReason(c conditions, stalled bool) string {

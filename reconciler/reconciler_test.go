@@ -207,8 +207,11 @@ func TestRestartWithoutGit(t *testing.T) {
 	if got := condition(st, ConditionFetched); got != "False/FetchFailed" {
 		t.Errorf("SourceFetched = %s, want False/FetchFailed", got)
 	}
-	if got := condition(st, ConditionReconciling); got != "True/Progressing" {
+	if got := condition(st, ConditionReconciling); got != "True/Retrying" {
 		t.Errorf("Reconciling = %s, want True (retrying)", got)
+	}
+	if got := condition(st, ConditionStalled); got != "False/Retrying" {
+		t.Errorf("Stalled = %s, want False/Retrying (not Succeeded) while the fetch fails", got)
 	}
 	if next > 100*time.Millisecond {
 		t.Errorf("retry in %v, want a short backoff after a transient failure", next)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,6 +20,23 @@ import (
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
+// minWorkloadTTL is the shortest lifetime gitmesh issues a certificate
+// for (serve --workload-cert-ttl, certs issue --ttl). A certificate is
+// renewed when a third of its lifetime is left (ca.Issued.RenewAt), and
+// every renewal re-signs and re-pushes the SDS secrets of every proxy of
+// the class: at 10m that is one rotation every ~6.7m with over 3m for a
+// proxy that missed a push (a reconnect with backoff, a restart) to catch
+// up before its certificate expires. Shorter lifetimes turn the control
+// plane into a rotation loop (a 1s TTL made 44 rotations in 8s) and leave
+// no margin at all, against a clock skew allowance of 1m.
+const minWorkloadTTL = 10 * time.Minute
+
+// workloadTTLMin applies minWorkloadTTL to a TTL flag.
+func workloadTTLMin(cmd *cobra.Command, name string) {
+	flagMin(cmd, name, minWorkloadTTL.String(),
+		"shorter certificates leave a proxy that misses one push no time to get the next before expiry")
+}
+
 // caFlags select the same CA serve uses: the self-signed root under
 // --state-dir/ca, or a plug-in intermediate.
 type caFlags struct {
@@ -34,14 +52,30 @@ func (f *caFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.chain, "ca-chain", "", "plug-in CA: the chain up to the root")
 }
 
+// open opens the CA the flags name, which must exist: certs commands never
+// create one (a mistyped --state-dir would otherwise become a new root
+// nobody trusts); `certs init` or the first `serve` creates it.
 func (f *caFlags) open() (*ca.CA, error) {
-	return newCA(f.stateDir, f.cert, f.key, f.chain, f.workloadTTL)
+	c, err := caOptions(f.stateDir, f.cert, f.key, f.chain, f.workloadTTL, true)
+	if errors.Is(err, ca.ErrNoRoot) {
+		return nil, usageError("--state-dir: no CA in %q (%v); create one with `gitmesh certs init --state-dir %s`, or start gitmesh serve on it", f.stateDir, err, f.stateDir)
+	}
+	return c, err
 }
 
 // newCA opens the CA the way serve does, so `certs` and `serve` on one
-// state dir are the same authority.
+// state dir are the same authority. serve creates the self-signed root on
+// its first start (documented in the README), so a fresh state dir works.
 func newCA(stateDir, cert, key, chain string, ttl time.Duration) (*ca.CA, error) {
-	c, err := ca.New(ca.Options{Dir: filepath.Join(stateDir, "ca"), CertFile: cert, KeyFile: key, ChainFile: chain, WorkloadTTL: ttl})
+	return caOptions(stateDir, cert, key, chain, ttl, false)
+}
+
+func caOptions(stateDir, cert, key, chain string, ttl time.Duration, mustExist bool) (*ca.CA, error) {
+	c, err := ca.New(ca.Options{Dir: filepath.Join(stateDir, "ca"), CertFile: cert, KeyFile: key, ChainFile: chain,
+		WorkloadTTL: ttl, MustExist: mustExist})
+	if errors.Is(err, ca.ErrNoRoot) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -53,9 +87,11 @@ func newCertsCmd(g *globalFlags) *cobra.Command {
 		Use:   "certs",
 		Short: "Issue proxy bootstrap certificates and show the mesh's trust bundle",
 		Long: `certs works with the certificate authority gitmesh serve uses (the same
---state-dir, or the same plug-in CA files).`,
+--state-dir, or the same plug-in CA files). Only certs init creates a CA
+(gitmesh serve also does on its first start); issue, root and rotate-root
+refuse a --state-dir without one.`,
 	}
-	cmd.AddCommand(newCertsIssueCmd(g), newCertsRootCmd(), newCertsRotateRootCmd())
+	cmd.AddCommand(newCertsInitCmd(), newCertsIssueCmd(g), newCertsRootCmd(), newCertsRotateRootCmd())
 	return cmd
 }
 
@@ -87,6 +123,10 @@ to gitmesh agent, which keeps them rotated.`,
 			if out == "" {
 				return usageError("certs issue: --out DIR is required")
 			}
+			authority, err := cf.open()
+			if err != nil {
+				return err
+			}
 			m, err := loadMeshFrom(cmd.Context(), dir, repo, branch, path, load)
 			if err != nil {
 				return err
@@ -94,10 +134,6 @@ to gitmesh agent, which keeps them rotated.`,
 			id, err := render.Identity(m, class.Name)
 			if err != nil {
 				return usageError("--proxy: %v", err)
-			}
-			authority, err := cf.open()
-			if err != nil {
-				return err
 			}
 			is, err := authority.Issue(id, ttl)
 			if err != nil {
@@ -131,7 +167,8 @@ to gitmesh agent, which keeps them rotated.`,
 	f.StringVar(&branch, "branch", "main", "branch (with --repo)")
 	f.StringVar(&path, "path", "", "directory of the mesh inside the repository (with --repo)")
 	f.StringVar(&out, "out", "", "directory to write cert.pem, key.pem and ca.pem to")
-	f.DurationVar(&ttl, "ttl", 24*time.Hour, "lifetime of the certificate")
+	f.DurationVar(&ttl, "ttl", ca.DefaultWorkloadTTL, "lifetime of the certificate (at least "+minWorkloadTTL.String()+")")
+	workloadTTLMin(cmd, "ttl")
 	cf.register(cmd)
 	load.register(cmd)
 	cmd.MarkFlagRequired("proxy")
@@ -188,6 +225,35 @@ func firstErrorOf(ds model.Diagnostics) string {
 		}
 	}
 	return "none"
+}
+
+func newCertsInitCmd() *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   "init --state-dir DIR",
+		Short: "Create the mesh's self-signed root CA in a state directory",
+		Long: `init generates the self-signed root CA in --state-dir/ca (key 0600), the
+one gitmesh serve on that state dir signs with. serve creates it on its
+first start too; init is for preparing a state dir, and bootstrap
+certificates, before serve runs. An existing CA is kept as it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir := filepath.Join(stateDir, "ca")
+			if _, err := caOptions(stateDir, "", "", "", 0, true); err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s already holds a CA; kept it\n", dir)
+				return nil
+			} else if !errors.Is(err, ca.ErrNoRoot) {
+				return err
+			}
+			if _, err := newCA(stateDir, "", "", "", 0); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created a self-signed root CA in %s\n", dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", ".gitmesh-state", "serve's state directory (the root goes in its ca/ folder)")
+	return cmd
 }
 
 func newCertsRootCmd() *cobra.Command {

@@ -37,9 +37,6 @@ Exit status: 0 when no new finding reaches --fail-on, 1 when one does, 2 for
 usage or internal errors. The same in every format.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(format, check.Formats...); err != nil {
-				return err
-			}
 			sev, err := model.ParseSeverity(failOn)
 			if err != nil || sev == model.SeverityInfo {
 				return usageError("--fail-on: want error or warning, got %q", failOn)
@@ -73,7 +70,8 @@ usage or internal errors. The same in every format.`,
 	}
 	cmd.Flags().StringVar(&base, "base", "", "base revision: branch, tag, SHA, origin/main, HEAD~1 (required)")
 	cmd.Flags().StringVar(&head, "head", "", "head revision (default: the working tree of DIR)")
-	cmd.Flags().StringVarP(&format, "format", "o", "text", "output format: text, json, markdown, sarif or github")
+	outputFlag(cmd, &format, check.Formats...)
+	deprecatedAlias(cmd, "format", "output")
 	cmd.Flags().StringVar(&failOn, "fail-on", "error", "lowest severity of a new finding that fails the check: error or warning")
 	load.register(cmd)
 	return cmd

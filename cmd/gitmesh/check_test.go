@@ -36,7 +36,7 @@ func TestCheckExitCodes(t *testing.T) {
 	edit(t, dir, "services/reviews.cue", `{version: "v1", weight: 50}`, `{version: "v1", weight: 80}`)
 	edit(t, dir, "services/reviews.cue", `{version: "v3", weight: 50}`, `{version: "v3", weight: 20}`)
 	for _, format := range []string{"text", "json", "markdown", "sarif", "github"} {
-		code, out, errOut := runCLI(t, "check", dir, "--base", "main", "--format", format)
+		code, out, errOut := runCLI(t, "check", dir, "--base", "main", "-o", format)
 		if code != exitOK {
 			t.Errorf("weights, %s: exit %d, want 0\n%s%s", format, code, out, errOut)
 		}
@@ -67,7 +67,7 @@ func TestCheckUsage(t *testing.T) {
 	gitRepoOf(t, dir)
 	for _, args := range [][]string{
 		{"check", dir},
-		{"check", dir, "--base", "main", "--format", "xml"},
+		{"check", dir, "--base", "main", "-o", "xml"},
 		{"check", dir, "--base", "main", "--fail-on", "info"},
 		{"check", dir, "--base", "no-such-rev"},
 		{"check", t.TempDir(), "--base", "main"},

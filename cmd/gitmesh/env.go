@@ -35,7 +35,10 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 		if e := fs.Set(f.Name, v); e != nil {
 			err = usageError("%s: %v", envName(f.Name), e)
+			return
 		}
+		// checkFlags names the variable, not the flag, if the value is bad.
+		fs.SetAnnotation(f.Name, annoFromEnv, []string{"true"})
 	})
 	if err != nil {
 		return err

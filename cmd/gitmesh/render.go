@@ -35,9 +35,6 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 			if list == (proxy != "") {
 				return usageError("render: set exactly one of --list or --proxy ID")
 			}
-			if err := checkOutput(output, "json", "yaml"); err != nil {
-				return err
-			}
 			dir, res, err := load.runArg(cmd, args)
 			if err != nil {
 				return err
@@ -77,7 +74,7 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the proxy classes")
 	cmd.Flags().StringVar(&proxy, "proxy", "", "print the resources of this proxy class or node id")
-	cmd.Flags().StringVarP(&output, "output", "o", "json", "output format: json or yaml")
+	outputFlag(cmd, &output, "json", "yaml")
 	load.register(cmd)
 	return cmd
 }

@@ -48,32 +48,10 @@ type globalFlags struct {
 // call it in-process with their own writers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var g globalFlags
-	root := &cobra.Command{
-		Use:   "gitmesh",
-		Short: "A GitOps control plane for Envoy service meshes",
-		Long: `gitmesh loads a service mesh described in CUE from a Git repository,
-validates it, renders it into Envoy configuration and serves it over xDS.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := newRootCmd(&g)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-
-	root.AddCommand(
-		newValidateCmd(&g),
-		newCheckCmd(&g),
-		newRenderCmd(&g),
-		newServeCmd(&g),
-		newStatusCmd(),
-		newBootstrapCmd(),
-		newVersionCmd(),
-		newCertsCmd(&g),
-		newAgentCmd(&g),
-	)
-
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -89,6 +67,40 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 	// a usage error.
 	fmt.Fprintln(stderr, "gitmesh:", err)
 	return exitUsage
+}
+
+// newRootCmd builds the command tree.
+func newRootCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "gitmesh",
+		Short: "A GitOps control plane for Envoy service meshes",
+		Long: `gitmesh loads a service mesh described in CUE from a Git repository,
+validates it, renders it into Envoy configuration and serves it over xDS.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Every command's flags (and GITMESH_* variables) are checked here,
+		// once, before it runs: see flagcheck.go. No subcommand sets its own
+		// PersistentPreRunE, which would replace this one.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return prepareFlags(cmd, nil)
+		},
+	}
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().SetAnnotation("log-format", annoOneOf, []string{"text", "json"})
+
+	root.AddCommand(
+		newValidateCmd(g),
+		newCheckCmd(g),
+		newRenderCmd(g),
+		newServeCmd(g),
+		newStatusCmd(),
+		newBootstrapCmd(),
+		newVersionCmd(),
+		newCertsCmd(g),
+		newAgentCmd(g),
+	)
+	return root
 }
 
 // usageError wraps a message as a usage error (exit 2).
@@ -115,16 +127,6 @@ func (g *globalFlags) newLogger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError("--log-format: unknown format %q (want text or json)", g.logFormat)
-}
-
-// checkOutput validates an -o flag against the formats a command supports.
-func checkOutput(o string, allowed ...string) error {
-	for _, a := range allowed {
-		if o == a {
-			return nil
-		}
-	}
-	return usageError("-o: unknown format %q (want %s)", o, strings.Join(allowed, ", "))
 }
 
 // dirArg returns the optional DIR argument, "." when absent.

@@ -62,10 +62,8 @@ The status port (--http-addr) serves the read-only status API
 webhooks (/hooks/github, /hooks/gitlab, /hooks/generic).
 
 Every flag can also be set with a GITMESH_* environment variable.`,
-		Args: cobra.NoArgs,
-		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags(), nil)
-		},
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{annoEnv: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(cmd.ErrOrStderr())
 			if err != nil {
@@ -102,11 +100,13 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.StringVar(&cfg.caCert, "ca-cert", "", "plug-in CA: intermediate CA certificate (PEM); with --ca-key and --ca-chain")
 	f.StringVar(&cfg.caKey, "ca-key", "", "plug-in CA: the intermediate's private key (PEM)")
 	f.StringVar(&cfg.caChain, "ca-chain", "", "plug-in CA: the chain above the intermediate up to the root (PEM); its root is the trust bundle")
-	f.DurationVar(&cfg.workloadTTL, "workload-cert-ttl", 24*time.Hour, "lifetime of issued workload certificates")
+	f.DurationVar(&cfg.workloadTTL, "workload-cert-ttl", ca.DefaultWorkloadTTL, "lifetime of issued workload certificates (at least "+minWorkloadTTL.String()+")")
 	f.StringVar(&cfg.credentialsDir, "credentials-dir", "", "gateway credentials: DIR/NAME/{tls.crt,tls.key,ca.crt} for each credentialName")
 	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
+	workloadTTLMin(cmd, "workload-cert-ttl")
+	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)
 	cfg.drift.register(cmd)
 	describeEnv(f)

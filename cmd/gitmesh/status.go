@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/reconciler"
@@ -34,14 +37,14 @@ revision, the last attempt and every connected proxy's sync state per
 resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "text", "json"); err != nil {
+			base, err := serverURL(server)
+			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			var st apiv1.Status
 			var px apiv1.Proxies
-			base := strings.TrimRight(server, "/")
 			if err := getJSON(ctx, base+"/api/v1/status", &st); err != nil {
 				return internalError(err)
 			}
@@ -54,13 +57,21 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 				dr.Report = nil
 			}
 			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
+			if output != "text" {
 				out := statusOutput{Status: st, Proxies: px}
 				if dr.Report != nil {
 					out.Drift = &dr
 				}
+				if output == "yaml" {
+					b, err := yaml.Marshal(out)
+					if err != nil {
+						return internalError(err)
+					}
+					_, err = w.Write(b)
+					return err
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
 			printStatus(w, st, px, time.Now())
@@ -71,10 +82,33 @@ resource type, like istioctl proxy-status (SYNCED, STALE, NOT SENT, NACKED).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:15014", "gitmesh status API base URL")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:15014", "gitmesh status API: a base URL, or host:port for http://host:port")
+	outputFlag(cmd, &output, "text", "json", "yaml")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
+}
+
+// serverURL turns --server into the API's base URL: a URL is used as it
+// is (http or https), and host:port, the form --http-addr takes, means
+// http://host:port.
+func serverURL(server string) (string, error) {
+	s := strings.TrimRight(strings.TrimSpace(server), "/")
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" {
+		return "", usageError("--server: want host:port or an http(s) URL (got %q)", server)
+	}
+	if u.Port() == "" && !strings.Contains(server, "://") {
+		return "", usageError("--server: want host:port or an http(s) URL (got %q): no port", server)
+	}
+	if u.Hostname() == "" {
+		// ":15014", as --http-addr is written: this machine.
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+		s = strings.TrimRight(u.String(), "/")
+	}
+	return s, nil
 }
 
 // statusOutput is `gitmesh status -o json`: the three API documents as

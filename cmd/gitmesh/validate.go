@@ -85,9 +85,6 @@ Exit status: 0 when there is no error, 1 when there are errors, 2 for usage
 or internal errors.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
-				return err
-			}
 			dir, res, err := load.runArg(cmd, args)
 			if err != nil {
 				return err
@@ -102,7 +99,7 @@ or internal errors.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	outputFlag(cmd, &output, "text", "json", "yaml")
 	load.register(cmd)
 	return cmd
 }

@@ -205,7 +205,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"validate", "no/such/dir"}, "no/such/dir: no such directory"},
-		{[]string{"validate", "-o", "xml", "."}, `-o: unknown format "xml"`},
+		{[]string{"validate", "-o", "xml", "."}, `--output: want text, json or yaml (got "xml")`},
 		{[]string{"validate", "a", "b"}, "accepts at most 1 arg"},
 		{[]string{"render", "../../examples/bookinfo"}, "set exactly one of --list or --proxy ID"},
 		{[]string{"serve", "--xds-insecure"}, "set exactly one of --repo URL or --dir DIR"},

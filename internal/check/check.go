@@ -172,6 +172,10 @@ type Side struct {
 	Bundle *render.Bundle
 	// RenderNote says why Bundle is nil, for the report.
 	RenderNote string
+	// FailedStep is the pipeline step that stopped this side, "" when
+	// none did; the steps after it never ran, so their findings are
+	// unknown, not absent.
+	FailedStep string
 	// Suppressions are the entries of .gitmesh/suppressions.yaml.
 	Suppressions []Suppression
 }
@@ -201,7 +205,7 @@ func runSide(ctx context.Context, in pipeline.Input, fsys fs.FS) (*Side, error) 
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	s := &Side{Mesh: res.Mesh, Diags: res.Diagnostics, Bundle: res.Bundle}
+	s := &Side{Mesh: res.Mesh, Diags: res.Diagnostics, Bundle: res.Bundle, FailedStep: res.FailedStep}
 	switch {
 	case res.Mesh == nil:
 		s.RenderNote = "the mesh did not load"

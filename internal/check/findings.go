@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -14,6 +15,12 @@ import (
 func Compare(base, head *Side, failOn model.Severity) *Report {
 	rep := &Report{SchemaVersion: SchemaVersion, Dir: ".", FailOn: failOn, Findings: []Finding{}}
 	rep.Findings, rep.Counts = classify(base.Diags, head.Diags, head.Suppressions)
+	if stepRank(head.FailedStep) < stepRank(base.FailedStep) {
+		// Head stopped before a step base ran (a schema error stops
+		// policies and render): base's findings from those steps are not
+		// in head because nothing looked, not because they were fixed.
+		rep.Counts.Fixed = 0
+	}
 	for _, f := range rep.Findings {
 		if f.Blocking(failOn) {
 			rep.Failed = true
@@ -22,6 +29,18 @@ func Compare(base, head *Side, failOn model.Severity) *Report {
 	}
 	rep.Impact = computeImpact(base, head)
 	return rep
+}
+
+// stepRank orders how far a side got through the pipeline: the rank of the
+// step that stopped it, or past the last step when none did.
+func stepRank(failed string) int {
+	steps := []string{pipeline.StepLoad, pipeline.StepPolicies, pipeline.StepCredentials, pipeline.StepRender}
+	for i, s := range steps {
+		if s == failed {
+			return i
+		}
+	}
+	return len(steps)
 }
 
 // classify gives each head finding a status. A finding is pre-existing when

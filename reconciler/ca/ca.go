@@ -25,6 +25,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/gitmesh/gitmesh/internal/private"
 )
 
 // Default lifetimes. Workload certificates are short-lived so that a leaked
@@ -61,7 +63,15 @@ type Options struct {
 	RootTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MustExist makes New fail with ErrNoRoot instead of generating a root
+	// when Dir has none. Tools that only read or extend a CA (gitmesh certs)
+	// set it, so a mistyped directory never becomes a new, unrelated CA.
+	MustExist bool
 }
+
+// ErrNoRoot is what New returns (wrapped) with MustExist when Dir holds no
+// self-signed root.
+var ErrNoRoot = errors.New("no CA here")
 
 // signer is one CA key pair that signs leaves.
 type signer struct {
@@ -96,7 +106,7 @@ type CA struct {
 }
 
 // New loads the CA, generating and persisting a self-signed root in Dir on
-// first start.
+// first start (unless Options.MustExist).
 func New(opts Options) (*CA, error) {
 	if opts.WorkloadTTL <= 0 {
 		opts.WorkloadTTL = DefaultWorkloadTTL
@@ -142,6 +152,9 @@ func (c *CA) loadOrCreateRoot() error {
 	_, cerr := os.Stat(certPath)
 	switch {
 	case errors.Is(kerr, fs.ErrNotExist) && errors.Is(cerr, fs.ErrNotExist):
+		if c.opts.MustExist {
+			return fmt.Errorf("ca: %s: %w: neither %s nor %s exists", dir, ErrNoRoot, rootCertFile, rootKeyFile)
+		}
 		return c.createRoot()
 	case kerr != nil:
 		return fmt.Errorf("ca: root key %s: %w", keyPath, kerr)
@@ -331,14 +344,11 @@ func (c *CA) prune() {
 }
 
 // checkPrivate refuses a key file others can read: a CA key that leaked to
-// other local users is a compromised mesh.
+// other local users is a compromised mesh. The check is internal/private's,
+// shared with the webhook secret.
 func checkPrivate(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("ca: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("ca: key file %s is readable by others (mode %04o); chmod 600 it", path, st.Mode().Perm())
+	if err := private.CheckFile(path); err != nil {
+		return fmt.Errorf("ca: key file %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -311,5 +312,29 @@ func BenchmarkIssue(b *testing.B) {
 		if _, err := c.Issue(reviewsID, 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMustExist: with MustExist a directory without a root is refused with
+// ErrNoRoot and nothing is written; once a root exists it loads.
+func TestMustExist(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo", "ca")
+	_, err := New(Options{Dir: dir, MustExist: true})
+	if !errors.Is(err, ErrNoRoot) {
+		t.Fatalf("New(MustExist) on an empty dir = %v, want ErrNoRoot", err)
+	}
+	if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
+		t.Fatalf("New(MustExist) created %s: %v", dir, serr)
+	}
+	first, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Options{Dir: dir, MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.TrustBundle(), again.TrustBundle()) {
+		t.Error("MustExist loaded a different root")
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/gitmesh/gitmesh/internal/private"
 )
 
 // DefaultMaxBody bounds a request body. GitHub caps payloads at 25 MB but
@@ -36,10 +38,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MinSecretLen is the shortest webhook secret LoadSecret accepts, in bytes
+// (not counting surrounding whitespace): 16 random bytes are out of reach
+// of guessing through the webhook, which answers every bad signature.
+const MinSecretLen = 16
+
 // LoadSecret reads a webhook secret from a file, trimming one trailing
 // newline (as `echo` and most secret tooling add one), so the secret
-// never has to appear in argv or the environment.
+// never has to appear in argv or the environment. The file must be private
+// to its owner, like the CA key (internal/private), and the secret at least
+// MinSecretLen bytes long.
 func LoadSecret(path string) ([]byte, error) {
+	if err := private.CheckFile(path); err != nil {
+		return nil, fmt.Errorf("webhook secret file %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read webhook secret: %w", err)
@@ -48,6 +60,9 @@ func LoadSecret(path string) ([]byte, error) {
 	s = strings.TrimSuffix(s, "\r")
 	if s == "" {
 		return nil, fmt.Errorf("webhook secret file %s is empty", path)
+	}
+	if n := len(strings.TrimSpace(s)); n < MinSecretLen {
+		return nil, fmt.Errorf("webhook secret in %s is %d bytes long; want at least %d (try: openssl rand -hex 32)", path, n, MinSecretLen)
 	}
 	return []byte(s), nil
 }

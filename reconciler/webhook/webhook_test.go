@@ -138,21 +138,35 @@ func TestOverHTTP(t *testing.T) {
 
 func TestLoadSecret(t *testing.T) {
 	dir := t.TempDir()
+	const long = "0123456789abcdef" // MinSecretLen bytes
 	for _, tc := range []struct {
 		name, content, want string
-		wantErr             bool
+		mode                os.FileMode
+		wantErr             string
 	}{
-		{"newline trimmed once", "abc\n", "abc", false},
-		{"crlf", "abc\r\n", "abc", false},
-		{"only one newline", "abc\n\n", "abc\n", false},
-		{"no newline", "abc", "abc", false},
-		{"empty", "\n", "", true},
+		{"newline trimmed once", long + "\n", long, 0o600, ""},
+		{"crlf", long + "\r\n", long, 0o600, ""},
+		{"only one newline", long + "\n\n", long + "\n", 0o600, ""},
+		{"no newline", long, long, 0o600, ""},
+		{"owner read only", long, long, 0o400, ""},
+		{"empty", "\n", "", 0o600, "is empty"},
+		{"two bytes", "ab\n", "", 0o600, "2 bytes long; want at least 16"},
+		{"padded with spaces", "   abc          \n", "", 0o600, "3 bytes long"},
+		{"world readable", long, "", 0o644, "readable by others (mode 0644); chmod 600"},
+		{"group readable", long, "", 0o640, "readable by others (mode 0640)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
 			os.WriteFile(p, []byte(tc.content), 0o600)
+			os.Chmod(p, tc.mode)
 			got, err := LoadSecret(p)
-			if (err != nil) != tc.wantErr || string(got) != tc.want {
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), p) {
+					t.Fatalf("LoadSecret = %q, %v; want an error naming %s containing %q", got, err, p, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
 				t.Fatalf("LoadSecret = %q, %v; want %q", got, err, tc.want)
 			}
 		})

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Flag values are checked in one place, checkFlags, for every command
+// before it runs (root's PersistentPreRunE), after GITMESH_* variables are
+// applied, so a value from the environment is held to the same bounds as
+// one from argv. The rules come from the flag's type and annotations, not
+// from code next to each flag:
+//
+//   - every duration and integer flag must be greater than zero: a zero or
+//     negative interval, timeout, TTL, overlap or size is never meaningful
+//     here, and silently replacing it with a default hides a typo;
+//   - flagMin and flagMax tighten that for one flag (a TTL with a floor, a
+//     port with a ceiling);
+//   - flagOneOf lists the values a string flag takes (-o formats, kinds).
+const (
+	annoMin   = "gitmesh/min"
+	annoMax   = "gitmesh/max"
+	annoOneOf = "gitmesh/one-of"
+	annoWhy   = "gitmesh/why"
+	// annoDeprecated holds the notice of an old flag name (deprecatedAlias).
+	annoDeprecated = "gitmesh/deprecated"
+	// annoEnv marks a command whose flags also read GITMESH_* variables.
+	annoEnv = "gitmesh/env"
+	// annoFromEnv marks a flag whose value came from its variable, so the
+	// error names the variable the user has to fix.
+	annoFromEnv = "gitmesh/from-env"
+)
+
+// flagMin sets the smallest value of a duration or integer flag, with the
+// reason shown when it is refused.
+func flagMin(cmd *cobra.Command, name, min, why string) {
+	f := cmd.Flags()
+	f.SetAnnotation(name, annoMin, []string{min})
+	if why != "" {
+		f.SetAnnotation(name, annoWhy, []string{why})
+	}
+}
+
+// flagMax sets the largest value of a duration or integer flag.
+func flagMax(cmd *cobra.Command, name, max string) {
+	cmd.Flags().SetAnnotation(name, annoMax, []string{max})
+}
+
+// flagOneOf restricts a string flag to values ("" is accepted only as the
+// flag's default, meaning "decide for me").
+func flagOneOf(cmd *cobra.Command, name string, values ...string) {
+	cmd.Flags().SetAnnotation(name, annoOneOf, values)
+}
+
+// outputFlag registers the output flag every command spells the same way:
+// -o/--output with the formats it supports, the first being the default.
+func outputFlag(cmd *cobra.Command, p *string, formats ...string) {
+	cmd.Flags().StringVarP(p, "output", "o", formats[0], "output format: "+orList(formats))
+	flagOneOf(cmd, "output", formats...)
+}
+
+// deprecatedAlias registers old as another name of the flag now, sharing
+// its value (and so its checks), with a deprecation warning on use.
+func deprecatedAlias(cmd *cobra.Command, old, now string) {
+	f := cmd.Flags()
+	nf := f.Lookup(now)
+	f.Var(nf.Value, old, "deprecated: use --"+now)
+	// Not pflag's MarkDeprecated: cobra prints its notice on stdout, into
+	// the JSON a script is reading. prepareFlags warns on stderr instead.
+	f.MarkHidden(old)
+	f.SetAnnotation(old, annoDeprecated, []string{"use --" + now + " instead"})
+}
+
+// prepareFlags applies GITMESH_* variables (for commands annotated with
+// annoEnv) and checks every flag of cmd.
+func prepareFlags(cmd *cobra.Command, lookup func(string) (string, bool)) error {
+	if cmd.Annotations[annoEnv] != "" {
+		if err := applyEnv(cmd.Flags(), lookup); err != nil {
+			return err
+		}
+	}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if d := f.Annotations[annoDeprecated]; len(d) > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "gitmesh: --%s is deprecated: %s\n", f.Name, d[0])
+		}
+	})
+	return checkFlags(cmd.Flags())
+}
+
+// checkFlags checks every flag of fs against the rules above and returns
+// the first violation as a usage error naming the flag (or the variable it
+// came from) and the value.
+func checkFlags(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || len(f.Annotations[annoDeprecated]) > 0 {
+			return
+		}
+		if msg := checkFlag(f); msg != "" {
+			err = usageError("%s: %s (got %q)%s", flagLabel(f), msg, f.Value.String(), why(f))
+		}
+	})
+	return err
+}
+
+// checkFlag returns what is wrong with f's value, or "".
+func checkFlag(f *pflag.Flag) string {
+	anno := func(k string) string {
+		if v := f.Annotations[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	switch f.Value.Type() {
+	case "duration":
+		d, perr := time.ParseDuration(f.Value.String())
+		if perr != nil {
+			return perr.Error()
+		}
+		if min := anno(annoMin); min != "" {
+			if m, _ := time.ParseDuration(min); d < m {
+				return "must be at least " + min
+			}
+		} else if d <= 0 {
+			return "must be greater than 0s"
+		}
+		if max := anno(annoMax); max != "" {
+			if m, _ := time.ParseDuration(max); d > m {
+				return "must be at most " + max
+			}
+		}
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		n, perr := strconv.ParseInt(f.Value.String(), 10, 64)
+		if perr != nil {
+			return perr.Error()
+		}
+		if min := anno(annoMin); min != "" {
+			if m, _ := strconv.ParseInt(min, 10, 64); n < m {
+				return "must be at least " + min
+			}
+		} else if n <= 0 {
+			return "must be greater than 0"
+		}
+		if max := anno(annoMax); max != "" {
+			if m, _ := strconv.ParseInt(max, 10, 64); n > m {
+				return "must be at most " + max
+			}
+		}
+	case "string":
+		values := f.Annotations[annoOneOf]
+		v := f.Value.String()
+		if len(values) == 0 || (v == "" && f.DefValue == "") {
+			return ""
+		}
+		for _, a := range values {
+			if v == a {
+				return ""
+			}
+		}
+		return "want " + orList(values)
+	}
+	return ""
+}
+
+// why is the reason given for a flag's bounds, as ": reason", or "".
+func why(f *pflag.Flag) string {
+	if v := f.Annotations[annoWhy]; len(v) > 0 {
+		return ": " + v[0]
+	}
+	return ""
+}
+
+// flagLabel names a flag as the user set it: --name, or the GITMESH_*
+// variable it came from.
+func flagLabel(f *pflag.Flag) string {
+	if len(f.Annotations[annoFromEnv]) > 0 {
+		return fmt.Sprintf("%s (--%s)", envName(f.Name), f.Name)
+	}
+	return "--" + f.Name
+}
+
+// orList joins values as "a, b or c".
+func orList(values []string) string {
+	if len(values) < 2 {
+		return strings.Join(values, "")
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}
