@@ -29,13 +29,16 @@ const (
 
 // Reasons used in conditions.
 const (
-	ReasonSucceeded        = "Succeeded"
-	ReasonProgressing      = "Progressing"
-	ReasonFetchFailed      = "FetchFailed"
-	ReasonLoadFailed       = "LoadFailed"
-	ReasonCheckFailed      = "CheckFailed"
-	ReasonRenderFailed     = "RenderFailed"
-	ReasonApplyFailed      = "ApplyFailed"
+	ReasonSucceeded    = "Succeeded"
+	ReasonProgressing  = "Progressing"
+	ReasonFetchFailed  = "FetchFailed"
+	ReasonLoadFailed   = "LoadFailed"
+	ReasonCheckFailed  = "CheckFailed"
+	ReasonRenderFailed = "RenderFailed"
+	ReasonApplyFailed  = "ApplyFailed"
+	// ReasonClassLossRefused: the revision would remove more than
+	// --max-class-loss of the live proxy classes (guard.go).
+	ReasonClassLossRefused = "ClassLossRefused"
 	ReasonServingLastGood  = "ServingLastGood"
 	ReasonRestoredFromDisk = "RestoredFromDisk"
 	ReasonNoRevision       = "NoRevision"

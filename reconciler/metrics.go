@@ -19,6 +19,8 @@ type metrics struct {
 	rotations   prometheus.Counter
 	// endpointPushes counts re-renders for discovered endpoints by result.
 	endpointPushes *prometheus.CounterVec
+	// classLossRefused counts revisions refused by the class-loss guard.
+	classLossRefused prometheus.Counter
 
 	mu      sync.Mutex
 	current string
@@ -59,12 +61,16 @@ func newMetrics() *metrics {
 			Name: "gitmesh_endpoint_pushes_total",
 			Help: "Applies of discovered endpoint changes (no new revision), by result (applied, failed).",
 		}, []string{"result"}),
+		classLossRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_class_loss_refused_total",
+			Help: "Revisions refused because they removed more than --max-class-loss of the live proxy classes.",
+		}),
 	}
 }
 
 // collectors lists every metric once, for Describe and Collect.
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes}
+	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes, m.classLossRefused}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -73,6 +73,11 @@ type Options struct {
 	// EndpointDebounce gathers endpoint churn into one push (default 100ms,
 	// Istio's debounce).
 	EndpointDebounce time.Duration
+	// MaxClassLoss is the share of the live proxy classes, in percent, a
+	// new revision may remove; one that removes more is refused unless it
+	// sets mesh.allowClassLoss (guard.go). 0 means DefaultMaxClassLoss;
+	// 100 turns the guard off.
+	MaxClassLoss float64
 	// OnApplied is called on the loop goroutine after every apply (a new
 	// revision or new endpoints), e.g. to rebuild the drift report.
 	OnApplied func()
@@ -137,6 +142,9 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxClassLoss <= 0 {
+		opts.MaxClassLoss = DefaultMaxClassLoss
 	}
 	if opts.EndpointDebounce <= 0 {
 		opts.EndpointDebounce = 100 * time.Millisecond

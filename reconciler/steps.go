@@ -37,6 +37,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 		{"load", r.load},
 		{"check", r.check},
 		{"render", r.render},
+		{"guard", r.guard},
 		{"apply", r.apply},
 	})
 }

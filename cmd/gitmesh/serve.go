@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type serveConfig struct {
 	stateDir          string
 	interval          time.Duration
 	webhookSecretFile string
+	maxClassLoss      float64
 	load              loadFlags
 	drift             driftFlags
 }
@@ -70,6 +72,11 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 			log, err := g.newLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
+			}
+			// Checked here, not in newServeMain: a serveConfig built by a
+			// test leaves it 0, which the reconciler takes as the default.
+			if !(cfg.maxClassLoss > 0 && cfg.maxClassLoss <= 100) {
+				return usageError("serve: --max-class-loss: must be a percentage greater than 0 and at most 100 (got %q)", strconv.FormatFloat(cfg.maxClassLoss, 'g', -1, 64))
 			}
 			m, err := newServeMain(cfg, log)
 			if err != nil {
@@ -106,6 +113,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.StringVar(&cfg.credentialsDir, "credentials-dir", "", "gateway credentials: DIR/NAME/{tls.crt,tls.key,ca.crt} for each credentialName")
 	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
+	f.Float64Var(&cfg.maxClassLoss, "max-class-loss", reconciler.DefaultMaxClassLoss, "refuse a revision that removes more than this percentage of the live proxy classes, unless the repository sets mesh.allowClassLoss: true (100 turns the check off)")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	cfg.load.register(cmd)
 	cfg.drift.register(cmd)
@@ -137,6 +145,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if cfg.stateDir == "" {
 		cfg.stateDir = ".gitmesh-state"
 	}
+
 	m := &serveMain{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -193,6 +202,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
 		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
 		CA: m.ca, WorkloadTTL: cfg.workloadTTL, Credentials: creds, WithholdKeys: cfg.xdsInsecure,
+		MaxClassLoss: cfg.maxClassLoss,
 		// The drift report is rebuilt after every apply; the runner exists
 		// before the loop runs.
 		OnApplied: func() { m.drift.runner.Trigger() },
