@@ -41,6 +41,9 @@ const (
 	ReasonClassLossRefused = "ClassLossRefused"
 	ReasonServingLastGood  = "ServingLastGood"
 	ReasonRestoredFromDisk = "RestoredFromDisk"
+	// ReasonOtherSourceState: the state dir holds another source's last
+	// good state, which is not restored (state.ErrOtherOrigin).
+	ReasonOtherSourceState = "StateOfOtherSource"
 	ReasonNoRevision       = "NoRevision"
 )
 

@@ -2,15 +2,19 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
+	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
 // conditionMessage returns the message of condition typ.
@@ -122,5 +126,63 @@ func TestClassLossWithinLimit(t *testing.T) {
 	h.rec.ReconcileOnce(ctx)
 	if st := h.rec.Status(); !st.Ready || st.Classes != 2 || st.LastAttempt.Result != apiv1.AttemptApplied {
 		t.Fatalf("ready %v, %d classes, attempt %+v; want 1 of 3 classes removed and applied", st.Ready, st.Classes, st.LastAttempt)
+	}
+}
+
+// TestRestoreRefusesOtherOrigin: the case. A state dir written for
+// --path staging is not served for --path prod of the same repository
+// while Git is unreachable: Restore fails naming both, nothing is served,
+// and status says why.
+func TestRestoreRefusesOtherOrigin(t *testing.T) {
+	h := newHarness(t)
+	h.rec.ReconcileOnce(context.Background())
+	lg, err := state.Load(h.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitAt := func(path string) *source.GitSource {
+		// Nothing listens on port 1: Git is unreachable.
+		g, err := source.NewGit(source.GitOptions{URL: "git://127.0.0.1:1/mesh.git", Path: path, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	lg.Origin = state.Origin(gitAt("staging").Origin())
+	if err := state.Save(h.stateDir, lg); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, _ := xds.New(xds.Options{Logger: quiet})
+	rec, err := New(Options{Source: gitAt("prod/"), Server: srv, StateDir: h.stateDir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rec.Restore()
+	if !errors.Is(err, state.ErrOtherOrigin) {
+		t.Fatalf("Restore = %v, want ErrOtherOrigin", err)
+	}
+	want := "holds the last good state of git://127.0.0.1:1/mesh.git branch main path staging, not of git://127.0.0.1:1/mesh.git branch main path prod"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want …%s…", err, want)
+	}
+	st := rec.Status()
+	if st.Live != nil || srv.Revision() != "" || rec.Ready() {
+		t.Fatalf("live %+v, served %q; want nothing served", st.Live, srv.Revision())
+	}
+	if got := condition(st, ConditionReady); got != "False/StateOfOtherSource" {
+		t.Errorf("Ready = %s, want False/StateOfOtherSource", got)
+	}
+	if msg := conditionMessage(st, ConditionReady); !strings.Contains(msg, want) {
+		t.Errorf("Ready message %q, want …%s…", msg, want)
+	}
+
+	// The staging serve restores its own.
+	rec2, err := New(Options{Source: gitAt("./staging"), Server: srv, StateDir: h.stateDir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec2.Restore(); err != nil || srv.Revision() != lg.Revision {
+		t.Fatalf("staging restore: %v, served %q; want %s", err, srv.Revision(), lg.Revision)
 	}
 }

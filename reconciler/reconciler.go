@@ -120,6 +120,9 @@ type Reconciler struct {
 	// stream goroutines.
 	secrets *secretStore
 	ids     atomic.Pointer[map[string]string]
+	// origin is the source's repository, branch and path (or directory),
+	// recorded in the state dir and checked on restore.
+	origin state.Origin
 }
 
 // New checks the options and returns a Reconciler that serves nothing
@@ -159,6 +162,9 @@ func New(opts Options) (*Reconciler, error) {
 		log:     opts.Logger.With("component", "reconciler"),
 		metrics: newMetrics(),
 		trigger: make(chan struct{}, 1),
+	}
+	if o, ok := opts.Source.(interface{ Origin() source.Origin }); ok {
+		r.origin = state.Origin(o.Origin())
 	}
 	r.secrets = newSecretStore(opts, r.metrics, r.log)
 	r.status.Source = opts.Source.String()
@@ -207,12 +213,24 @@ func (r *Reconciler) Ready() bool {
 
 // Restore serves the last good state from the state dir, so that a restart
 // with Git unreachable serves the same config with the same versions. It
-// returns state.ErrNotFound when there is none.
+// returns state.ErrNotFound when there is none, and an error wrapping
+// state.ErrOtherOrigin when the state dir holds another source's state
+// (another repository, branch or path): serving that would be silently
+// wrong, so the caller starts empty and waits for its own source.
 func (r *Reconciler) Restore() error {
 	if r.opts.StateDir == "" {
 		return state.ErrNotFound
 	}
-	lg, err := state.Load(r.opts.StateDir)
+	lg, err := state.LoadFor(r.opts.StateDir, r.origin)
+	if errors.Is(err, state.ErrOtherOrigin) {
+		// Status says why nothing is served until the source's first good
+		// revision (which then replaces the file).
+		now := r.opts.Now()
+		r.mu.Lock()
+		r.conds.set(now, ConditionApplied, false, ReasonOtherSourceState, err.Error())
+		r.summarizeLocked(now, false, true)
+		r.mu.Unlock()
+	}
 	if err != nil {
 		return err
 	}

@@ -269,7 +269,7 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]state.ClassSecrets) {
 	lg := &state.LastGood{
 		Revision: rev.ID, Message: firstLine(rev.Message), Author: rev.Author,
-		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u, Secrets: plan,
+		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u, Secrets: plan, Origin: r.origin,
 	}
 	r.mu.Lock()
 	r.lastGood = lg
@@ -281,7 +281,7 @@ func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]
 // endpoints).
 func (r *Reconciler) persistUpdate(prev *state.LastGood, u xds.Update, plan map[string]state.ClassSecrets) {
 	lg := *prev
-	lg.Update, lg.Secrets = u, plan
+	lg.Update, lg.Secrets, lg.Origin = u, plan, r.origin
 	r.mu.Lock()
 	r.lastGood = &lg
 	r.mu.Unlock()

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeMaxClassLossFlag: --max-class-loss outside (0, 100] is a usage
@@ -52,4 +57,29 @@ func TestValidateEmptyRepository(t *testing.T) {
 	if code, stdout, stderr := runCLI(t, "validate", dir); code != 0 {
 		t.Fatalf("with allowEmpty: exit %d, output %q %q; want 0", code, stdout, stderr)
 	}
+}
+
+// TestServeLocksStateDir: a second serve on a state dir in use fails fast,
+// before binding a port or writing anything, naming the holder's pid; once
+// the first stops, the dir is free.
+func TestServeLocksStateDir(t *testing.T) {
+	cfg := serveConfig{dir: copyExample(t, "minimal"), xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
+		stateDir: t.TempDir(), interval: time.Hour}
+	_, stop := startServe(t, cfg, io.Discard)
+
+	_, err := newServeMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	want := fmt.Sprintf("serve: --state-dir: state dir in use: %s is locked by another gitmesh serve (pid %d); give each serve its own --state-dir", cfg.stateDir, os.Getpid())
+	var ee *exitError
+	if err == nil || err.Error() != want || !errors.As(err, &ee) || ee.code != exitUsage {
+		t.Fatalf("second serve: %v, want usage error %q", err, want)
+	}
+
+	stop()
+	m, err := newServeMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	m.xdsLis.Close()
+	m.httpLis.Close()
+	m.lock.Release()
 }

@@ -136,6 +136,8 @@ type serveMain struct {
 	xdsLis   net.Listener
 	httpLis  net.Listener
 	http     *http.Server
+	// lock holds --state-dir for this process until Run returns.
+	lock *state.Lock
 }
 
 func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
@@ -147,12 +149,22 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	}
 
 	m := &serveMain{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	// The state dir first: a second serve on it must fail before it writes
+	// a CA, a Git cache or a last good state there.
+	lock, err := state.Acquire(cfg.stateDir)
+	if err != nil {
+		return nil, usageError("serve: --state-dir: %v", err)
+	}
+	m.lock = lock
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Release()
+		}
+	}()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var (
-		err   error
-		watch func(context.Context) <-chan struct{}
-	)
+	var watch func(context.Context) <-chan struct{}
 	if cfg.dir != "" {
 		d, err := source.NewDir(source.DirOptions{Dir: cfg.dir, MaxFileSize: cfg.load.maxFileSize})
 		if err != nil {
@@ -234,6 +246,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		m.xdsLis.Close()
 		return nil, usageError("serve: --http-addr: %v", err)
 	}
+	ok = true
 	return m, nil
 }
 
@@ -241,10 +254,16 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 // port and the reconcile loop until ctx ends, and shuts them down in
 // reverse order.
 func (m *serveMain) Run(ctx context.Context) error {
+	defer m.lock.Release()
 	switch err := m.rec.Restore(); {
 	case err == nil:
 	case errors.Is(err, state.ErrNotFound):
 		m.log.Info("no last good state yet; waiting for the first good revision", "state_dir", m.cfg.stateDir)
+	case errors.Is(err, state.ErrOtherOrigin):
+		// Serving another repository's, branch's or path's config would be
+		// silently wrong; serving nothing says so (Ready=False, NoRevision)
+		// until this source's first good revision replaces the file.
+		m.log.Error("the state dir belongs to another source; starting empty", "err", err)
 	default:
 		// A corrupt or foreign state file must not stop serving from Git.
 		m.log.Error("could not restore the last good state; starting empty", "err", err)
