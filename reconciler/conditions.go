@@ -25,6 +25,10 @@ const (
 	ConditionChecked  = "Checked"
 	ConditionRendered = "Rendered"
 	ConditionApplied  = "Applied"
+	// ConditionPersisted is True when the state dir holds the revision
+	// being served, so a restart serves it too (persist.go). Absent
+	// without a state dir.
+	ConditionPersisted = "Persisted"
 )
 
 // Reasons used in conditions.
@@ -36,6 +40,9 @@ const (
 	ReasonCheckFailed  = "CheckFailed"
 	ReasonRenderFailed = "RenderFailed"
 	ReasonApplyFailed  = "ApplyFailed"
+	// ReasonPersistFailed: the last good state could not be written to the
+	// state dir (read-only, disk full); it is retried with backoff.
+	ReasonPersistFailed = "PersistFailed"
 	// ReasonClassLossRefused: the revision would remove more than
 	// --max-class-loss of the live proxy classes (guard.go).
 	ReasonClassLossRefused = "ClassLossRefused"
@@ -49,7 +56,7 @@ const (
 
 // stepConditions lists the step-owned conditions in pipeline order; the
 // first one that is False explains why Ready is False.
-var stepConditions = []string{ConditionFetched, ConditionLoaded, ConditionChecked, ConditionRendered, ConditionApplied}
+var stepConditions = []string{ConditionFetched, ConditionLoaded, ConditionChecked, ConditionRendered, ConditionApplied, ConditionPersisted}
 
 // conditions is a list of conditions whose LastTransitionTime changes only
 // when a condition's status changes (meta.SetStatusCondition's rule), so
@@ -91,7 +98,10 @@ func (c *conditions) summarize(now time.Time, serving bool, stalled bool, reconc
 			continue
 		}
 		msg := cond.Message
-		if serving {
+		switch {
+		case typ == ConditionPersisted:
+			msg += " (serving it, but a restart would serve an older revision)"
+		case serving:
 			msg += " (serving the last good revision)"
 		}
 		c.set(now, ConditionReady, false, cond.Reason, msg)

@@ -21,6 +21,8 @@ type metrics struct {
 	endpointPushes *prometheus.CounterVec
 	// classLossRefused counts revisions refused by the class-loss guard.
 	classLossRefused prometheus.Counter
+	// persistFailures counts failed writes of the state dir.
+	persistFailures prometheus.Counter
 
 	mu      sync.Mutex
 	current string
@@ -65,12 +67,16 @@ func newMetrics() *metrics {
 			Name: "gitmesh_class_loss_refused_total",
 			Help: "Revisions refused because they removed more than --max-class-loss of the live proxy classes.",
 		}),
+		persistFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_state_persist_failures_total",
+			Help: "Failed writes of the last good state to the state dir (each is retried with backoff).",
+		}),
 	}
 }
 
 // collectors lists every metric once, for Describe and Collect.
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes, m.classLossRefused}
+	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes, m.classLossRefused, m.persistFailures}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

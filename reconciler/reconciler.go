@@ -120,6 +120,13 @@ type Reconciler struct {
 	// stream goroutines.
 	secrets *secretStore
 	ids     atomic.Pointer[map[string]string]
+	// persistErr is the last failure to write the state dir, nil after a
+	// success; persistRetries counts failures in a row, and unsaved holds
+	// the discovered endpoints that were not written. Owned by the loop
+	// goroutine (persist.go); status sees them through Persisted.
+	persistErr     error
+	persistRetries int
+	unsaved        map[string][]model.Endpoint
 	// origin is the source's repository, branch and path (or directory),
 	// recorded in the state dir and checked on restore.
 	origin state.Origin
@@ -253,6 +260,7 @@ func (r *Reconciler) Restore() error {
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
 	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+source.ShortID(lg.Revision)+" from the state dir")
+	r.persistConditionLocked(now)
 	r.summarizeLocked(now, false, true)
 	r.metrics.revision(lg.Revision)
 	r.log.Info("restored last good state", "revision", source.ShortID(lg.Revision), "classes", len(lg.Update.Classes))
@@ -310,6 +318,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.RotateSecrets()
 		case "endpoints":
 			r.RefreshEndpoints()
+			if d := r.persistRetryIn(); d > 0 {
+				// Its save failed: retry it without waiting a whole interval.
+				timer.Reset(d)
+			}
 		case "reconcile":
 			timer.Reset(r.ReconcileOnce(ctx))
 		}
