@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 // TestServeMaxClassLossFlag: --max-class-loss outside (0, 100] is a usage
@@ -82,4 +84,48 @@ func TestServeLocksStateDir(t *testing.T) {
 	m.xdsLis.Close()
 	m.httpLis.Close()
 	m.lock.Release()
+}
+
+// TestServeRefusesCommitDeletingEveryMeshFile is the case end to
+// end, through a real git daemon: a commit that deletes every mesh file
+// leaves the live revision serving, and status says why (GM0504).
+func TestServeRefusesCommitDeletingEveryMeshFile(t *testing.T) {
+	repo := newGitServer(t)
+	mesh, err := os.ReadFile(filepath.Join("..", "..", "examples", "minimal", "mesh.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := repo.commit("minimal mesh", map[string]string{"mesh.cue": string(mesh)})
+	cfg := serveConfig{repo: repo.url(), branch: "main", xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
+		stateDir: t.TempDir(), interval: time.Hour}
+	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+	m, _ := startServe(t, cfg, io.Discard)
+	var st apiv1.Status
+	waitFor(t, 10*time.Second, "the first revision", func() bool { getStatus(t, m, &st); return st.Live != nil })
+	if st.Live.ID != good || st.Classes != 2 {
+		t.Fatalf("live %+v with %d classes, want %s with 2", st.Live, st.Classes, good)
+	}
+
+	git(t, repo.work, "rm", "-q", "mesh.cue")
+	git(t, repo.work, "commit", "-q", "-m", "remove everything")
+	git(t, repo.work, "push", "-q", "origin", "main")
+	gone := git(t, repo.work, "rev-parse", "HEAD")
+	m.rec.Trigger()
+	waitFor(t, 10*time.Second, "the deleting commit to be judged", func() bool {
+		getStatus(t, m, &st)
+		return st.LastAttempt != nil && st.LastAttempt.Revision.ID == gone
+	})
+	if st.Live.ID != good || st.Classes != 2 || m.xds.Revision() != good {
+		t.Fatalf("live %s with %d classes, xds serves %s; want %s kept", st.Live.ID, st.Classes, m.xds.Revision(), good)
+	}
+	a := st.LastAttempt
+	if st.Ready || a.FailedStep != "check" || len(a.Diagnostics) != 1 || a.Diagnostics[0].Code != "GM0504" {
+		t.Fatalf("ready %v, last attempt %+v; want not ready, failed at check with GM0504", st.Ready, a)
+	}
+	if want := ".: services: the mesh has no services"; !strings.HasPrefix(a.Error, want) {
+		t.Errorf("last attempt error %q, want %q…", a.Error, want)
+	}
+	if code, _ := httpGet(t, "http://"+m.HTTPAddr()+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d, want 200: the last good revision still serves", code)
+	}
 }
