@@ -129,3 +129,44 @@ func TestServeRefusesCommitDeletingEveryMeshFile(t *testing.T) {
 		t.Errorf("/readyz = %d, want 200: the last good revision still serves", code)
 	}
 }
+
+// TestServeKeepsServingWhenPathIsDeleted: with --path, a commit deleting
+// the mesh directory is a fetch failure that names the path; the live
+// revision keeps serving.
+func TestServeKeepsServingWhenPathIsDeleted(t *testing.T) {
+	repo := newGitServer(t)
+	mesh, err := os.ReadFile(filepath.Join("..", "..", "examples", "minimal", "mesh.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := repo.commit("minimal mesh", map[string]string{"prod/mesh.cue": string(mesh), "README.md": "# meshes\n"})
+	cfg := serveConfig{repo: repo.url(), branch: "main", path: "prod", xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
+		stateDir: t.TempDir(), interval: time.Hour}
+	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+	m, _ := startServe(t, cfg, io.Discard)
+	var st apiv1.Status
+	waitFor(t, 10*time.Second, "the first revision", func() bool { getStatus(t, m, &st); return st.Live != nil })
+
+	git(t, repo.work, "rm", "-q", "-r", "prod")
+	git(t, repo.work, "commit", "-q", "-m", "remove prod")
+	git(t, repo.work, "push", "-q", "origin", "main")
+	m.rec.Trigger()
+	ready := func() string {
+		for _, c := range st.Conditions {
+			if c.Type == "Ready" {
+				return string(c.Status) + "/" + c.Reason + ": " + c.Message
+			}
+		}
+		return ""
+	}
+	waitFor(t, 10*time.Second, "the deleting commit to be judged", func() bool {
+		getStatus(t, m, &st)
+		return strings.HasPrefix(ready(), "False/")
+	})
+	if st.Live.ID != good || st.Classes != 2 || m.xds.Revision() != good {
+		t.Fatalf("live %s with %d classes, xds serves %s; want %s kept", st.Live.ID, st.Classes, m.xds.Revision(), good)
+	}
+	if got := ready(); !strings.HasPrefix(got, "False/FetchFailed: ") || !strings.Contains(got, `path "prod" is not a directory in revision`) || !strings.Contains(got, "(serving the last good revision)") {
+		t.Errorf("Ready = %q, want FetchFailed naming the path, serving the last good revision", got)
+	}
+}
