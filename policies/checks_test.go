@@ -60,8 +60,8 @@ func TestCheckEmpty(t *testing.T) {
 	if got := Check(nil); got != nil {
 		t.Errorf("Check(nil) = %v, want nil", got)
 	}
-	if got := Check(&model.Mesh{}); len(got) != 0 {
-		t.Errorf("Check(empty) = %v, want none", got)
+	if got := Check(&model.Mesh{Mesh: model.MeshConfig{AllowEmpty: true}}); len(got) != 0 {
+		t.Errorf("Check(empty, allowEmpty) = %v, want none", got)
 	}
 }
 

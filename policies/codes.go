@@ -50,6 +50,7 @@ const (
 	CodeUnreachedService = "GM0501"
 	CodeUnusedGateway    = "GM0502"
 	CodeNoEndpoints      = "GM0503"
+	CodeEmptyMesh        = "GM0504"
 	// CodeNeedsServe is reported by internal/pipeline, not by Check: a
 	// revision needs something only serve has (a gateway credential file).
 	CodeNeedsServe       = "GM0601"
@@ -117,6 +118,7 @@ var codes = []CodeInfo{
 	{CodeUnreachedService, infoS, "service is not reached by any route, gateway or dependsOn"},
 	{CodeUnusedGateway, infoS, "gateway has no routes"},
 	{CodeNoEndpoints, warnS, "traffic target has no endpoints"},
+	{CodeEmptyMesh, errS, "mesh has no services and does not set mesh.allowEmpty"},
 
 	{CodeNeedsServe, warnS, "gateway credential that serve must find in its credentials dir"},
 	// Reported by gitmesh check about the suppressions file; listed here so

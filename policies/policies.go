@@ -44,6 +44,7 @@ func Check(m *model.Mesh) model.Diagnostics {
 		checkAuthz,
 		checkReachability,
 		checkEndpoints,
+		checkEmpty,
 		checkPacks,
 	} {
 		run(c)

@@ -25,19 +25,32 @@ const (
 	ConditionChecked  = "Checked"
 	ConditionRendered = "Rendered"
 	ConditionApplied  = "Applied"
+	// ConditionPersisted is True when the state dir holds the revision
+	// being served, so a restart serves it too (persist.go). Absent
+	// without a state dir.
+	ConditionPersisted = "Persisted"
 )
 
 // Reasons used in conditions.
 const (
-	ReasonSucceeded        = "Succeeded"
-	ReasonProgressing      = "Progressing"
-	ReasonFetchFailed      = "FetchFailed"
-	ReasonLoadFailed       = "LoadFailed"
-	ReasonCheckFailed      = "CheckFailed"
-	ReasonRenderFailed     = "RenderFailed"
-	ReasonApplyFailed      = "ApplyFailed"
+	ReasonSucceeded    = "Succeeded"
+	ReasonProgressing  = "Progressing"
+	ReasonFetchFailed  = "FetchFailed"
+	ReasonLoadFailed   = "LoadFailed"
+	ReasonCheckFailed  = "CheckFailed"
+	ReasonRenderFailed = "RenderFailed"
+	ReasonApplyFailed  = "ApplyFailed"
+	// ReasonPersistFailed: the last good state could not be written to the
+	// state dir (read-only, disk full); it is retried with backoff.
+	ReasonPersistFailed = "PersistFailed"
+	// ReasonClassLossRefused: the revision would remove more than
+	// --max-class-loss of the live proxy classes (guard.go).
+	ReasonClassLossRefused = "ClassLossRefused"
 	ReasonServingLastGood  = "ServingLastGood"
 	ReasonRestoredFromDisk = "RestoredFromDisk"
+	// ReasonOtherSourceState: the state dir holds another source's last
+	// good state, which is not restored (state.ErrOtherOrigin).
+	ReasonOtherSourceState = "StateOfOtherSource"
 	ReasonNoRevision       = "NoRevision"
 	// ReasonRetrying is Reconciling's and Stalled's reason while a step
 	// fails transiently (Git unreachable, say) and is being retried: not
@@ -49,7 +62,7 @@ const (
 
 // stepConditions lists the step-owned conditions in pipeline order; the
 // first one that is False explains why Ready is False.
-var stepConditions = []string{ConditionFetched, ConditionLoaded, ConditionChecked, ConditionRendered, ConditionApplied}
+var stepConditions = []string{ConditionFetched, ConditionLoaded, ConditionChecked, ConditionRendered, ConditionApplied, ConditionPersisted}
 
 // conditions is a list of conditions whose LastTransitionTime changes only
 // when a condition's status changes (meta.SetStatusCondition's rule), so
@@ -111,7 +124,10 @@ func (c *conditions) summarize(now time.Time, serving bool, stalled bool, reconc
 			continue
 		}
 		msg := cond.Message
-		if serving {
+		switch {
+		case typ == ConditionPersisted:
+			msg += " (serving it, but a restart would serve an older revision)"
+		case serving:
 			msg += " (serving the last good revision)"
 		}
 		c.set(now, ConditionReady, false, cond.Reason, msg)

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -59,17 +60,19 @@ func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
 const endpointsFile = "endpoints.json"
 
 // saveEndpoints writes the discovered endpoints next to the state file.
-func (r *Reconciler) saveEndpoints(eps map[string][]model.Endpoint) {
+// The caller records a failure (persist.go).
+func (r *Reconciler) saveEndpoints(eps map[string][]model.Endpoint) error {
 	if r.opts.StateDir == "" || r.opts.Discovery == nil {
-		return
+		return nil
 	}
 	b, err := json.Marshal(eps)
 	if err == nil {
 		err = ca.WriteFileAtomic(filepath.Join(r.opts.StateDir, endpointsFile), b, 0o644)
 	}
 	if err != nil {
-		r.log.Error("could not save the discovered endpoints", "err", err)
+		return fmt.Errorf("save discovered endpoints: %w", err)
 	}
+	return nil
 }
 
 // loadEndpoints reads what saveEndpoints wrote; nothing when absent.

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,9 +51,14 @@ func (d *staticDiscovery) Synced() bool {
 
 func newDiscoveryHarness(t *testing.T, disc *staticDiscovery, stateDir string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "mesh"), stateDir: stateDir}
-	copyDir(t, filepath.Join("..", "examples", "minimal"), h.dir)
-	writeOther(t, h.dir)
+	// One mesh directory per state dir: a second harness on the same state
+	// dir is a restart of the same source (the state dir refuses to restore
+	// another source's state).
+	h := &harness{t: t, dir: stateDir + "-mesh", stateDir: stateDir}
+	if _, err := os.Stat(h.dir); err != nil {
+		copyDir(t, filepath.Join("..", "examples", "minimal"), h.dir)
+		writeOther(t, h.dir)
+	}
 	src, err := source.NewDir(source.DirOptions{Dir: h.dir})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,10 @@ type metrics struct {
 	rotations   prometheus.Counter
 	// endpointPushes counts re-renders for discovered endpoints by result.
 	endpointPushes *prometheus.CounterVec
+	// classLossRefused counts revisions refused by the class-loss guard.
+	classLossRefused prometheus.Counter
+	// persistFailures counts failed writes of the state dir.
+	persistFailures prometheus.Counter
 
 	mu      sync.Mutex
 	current string
@@ -59,12 +63,20 @@ func newMetrics() *metrics {
 			Name: "gitmesh_endpoint_pushes_total",
 			Help: "Applies of discovered endpoint changes (no new revision), by result (applied, failed).",
 		}, []string{"result"}),
+		classLossRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_class_loss_refused_total",
+			Help: "Revisions refused because they removed more than --max-class-loss of the live proxy classes.",
+		}),
+		persistFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitmesh_state_persist_failures_total",
+			Help: "Failed writes of the last good state to the state dir (each is retried with backoff).",
+		}),
 	}
 }
 
 // collectors lists every metric once, for Describe and Collect.
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes}
+	return []prometheus.Collector{m.duration, m.total, m.failures, m.lastSuccess, m.info, m.issued, m.rotations, m.endpointPushes, m.classLossRefused, m.persistFailures}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -73,6 +73,11 @@ type Options struct {
 	// EndpointDebounce gathers endpoint churn into one push (default 100ms,
 	// Istio's debounce).
 	EndpointDebounce time.Duration
+	// MaxClassLoss is the share of the live proxy classes, in percent, a
+	// new revision may remove; one that removes more is refused unless it
+	// sets mesh.allowClassLoss (guard.go). 0 means DefaultMaxClassLoss;
+	// 100 turns the guard off.
+	MaxClassLoss float64
 	// OnApplied is called on the loop goroutine after every apply (a new
 	// revision or new endpoints), e.g. to rebuild the drift report.
 	OnApplied func()
@@ -115,6 +120,16 @@ type Reconciler struct {
 	// stream goroutines.
 	secrets *secretStore
 	ids     atomic.Pointer[map[string]string]
+	// persistErr is the last failure to write the state dir, nil after a
+	// success; persistRetries counts failures in a row, and unsaved holds
+	// the discovered endpoints that were not written. Owned by the loop
+	// goroutine (persist.go); status sees them through Persisted.
+	persistErr     error
+	persistRetries int
+	unsaved        map[string][]model.Endpoint
+	// origin is the source's repository, branch and path (or directory),
+	// recorded in the state dir and checked on restore.
+	origin state.Origin
 }
 
 // New checks the options and returns a Reconciler that serves nothing
@@ -138,6 +153,9 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxClassLoss <= 0 {
+		opts.MaxClassLoss = DefaultMaxClassLoss
+	}
 	if opts.EndpointDebounce <= 0 {
 		opts.EndpointDebounce = 100 * time.Millisecond
 	}
@@ -151,6 +169,9 @@ func New(opts Options) (*Reconciler, error) {
 		log:     opts.Logger.With("component", "reconciler"),
 		metrics: newMetrics(),
 		trigger: make(chan struct{}, 1),
+	}
+	if o, ok := opts.Source.(interface{ Origin() source.Origin }); ok {
+		r.origin = state.Origin(o.Origin())
 	}
 	r.secrets = newSecretStore(opts, r.metrics, r.log)
 	r.status.Source = opts.Source.String()
@@ -199,12 +220,24 @@ func (r *Reconciler) Ready() bool {
 
 // Restore serves the last good state from the state dir, so that a restart
 // with Git unreachable serves the same config with the same versions. It
-// returns state.ErrNotFound when there is none.
+// returns state.ErrNotFound when there is none, and an error wrapping
+// state.ErrOtherOrigin when the state dir holds another source's state
+// (another repository, branch or path): serving that would be silently
+// wrong, so the caller starts empty and waits for its own source.
 func (r *Reconciler) Restore() error {
 	if r.opts.StateDir == "" {
 		return state.ErrNotFound
 	}
-	lg, err := state.Load(r.opts.StateDir)
+	lg, err := state.LoadFor(r.opts.StateDir, r.origin)
+	if errors.Is(err, state.ErrOtherOrigin) {
+		// Status says why nothing is served until the source's first good
+		// revision (which then replaces the file).
+		now := r.opts.Now()
+		r.mu.Lock()
+		r.conds.set(now, ConditionApplied, false, ReasonOtherSourceState, err.Error())
+		r.summarizeLocked(now, false, true)
+		r.mu.Unlock()
+	}
 	if err != nil {
 		return err
 	}
@@ -227,6 +260,7 @@ func (r *Reconciler) Restore() error {
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
 	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+source.ShortID(lg.Revision)+" from the state dir")
+	r.persistConditionLocked(now)
 	r.summarizeLocked(now, false, true)
 	r.metrics.revision(lg.Revision)
 	r.log.Info("restored last good state", "revision", source.ShortID(lg.Revision), "classes", len(lg.Update.Classes))
@@ -284,6 +318,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.RotateSecrets()
 		case "endpoints":
 			r.RefreshEndpoints()
+			if d := r.persistRetryIn(); d > 0 {
+				// Its save failed: retry it without waiting a whole interval.
+				timer.Reset(d)
+			}
 		case "reconcile":
 			timer.Reset(r.ReconcileOnce(ctx))
 		}

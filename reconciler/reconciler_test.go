@@ -191,6 +191,13 @@ func TestRestartWithoutGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The harness wrote the state from a directory; say it came from this
+	// remote, as a serve following it would have written it (restoring
+	// another source's state is refused: TestRestoreRefusesOtherOrigin).
+	want.Origin = state.Origin(down.Origin())
+	if err := state.Save(h.stateDir, want); err != nil {
+		t.Fatal(err)
+	}
 	srv, _ := xds.New(xds.Options{Logger: quiet})
 	rec, err := New(Options{Source: down, Server: srv, StateDir: h.stateDir, Logger: quiet, RetryBase: 10 * time.Millisecond})
 	if err != nil {

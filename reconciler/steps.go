@@ -37,6 +37,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 		{"load", r.load},
 		{"check", r.check},
 		{"render", r.render},
+		{"guard", r.guard},
 		{"apply", r.apply},
 	})
 }
@@ -95,10 +96,16 @@ func (r *Reconciler) reconcile(ctx context.Context, a *attempt, steps []reconcil
 			panic(p) // a bug: not a verdict to summarise
 		}
 		next = r.summarize(a)
+		if d := r.persistRetryIn(); d > 0 {
+			next = min(next, d)
+		}
 		if a.failed == nil && !a.done && r.opts.OnApplied != nil {
 			r.opts.OnApplied()
 		}
 	}()
+	// A last good state that could not be written is retried first, so
+	// every attempt reports whether the state dir is current.
+	r.retryPersist()
 	for _, s := range steps {
 		t := time.Now()
 		se := s.run(ctx, a)
@@ -222,8 +229,7 @@ func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
 		return se
 	}
 	if !a.refresh {
-		r.persist(a.rev, base, plan)
-		r.saveEndpoints(in.Endpoints)
+		r.persist(a.rev, base, plan, in.Endpoints)
 	} else {
 		r.mu.RLock()
 		lg := r.lastGood
@@ -231,8 +237,7 @@ func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
 		if lg != nil && lg.Revision == a.rev.ID {
 			// The state dir keeps the last known endpoints, so a restart
 			// with Kubernetes unreachable serves them.
-			r.persistUpdate(lg, base, plan)
-			r.saveEndpoints(in.Endpoints)
+			r.persistUpdate(lg, base, plan, in.Endpoints)
 		}
 	}
 	a.succeeded(ConditionApplied, "serving "+a.what())
@@ -263,39 +268,6 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	return base, plan, nil
 }
 
-// persist saves the new last good state. A failure to save is logged and
-// shown in status but does not un-apply: the proxies already have it.
-func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]state.ClassSecrets) {
-	lg := &state.LastGood{
-		Revision: rev.ID, Message: firstLine(rev.Message), Author: rev.Author,
-		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u, Secrets: plan,
-	}
-	r.mu.Lock()
-	r.lastGood = lg
-	r.mu.Unlock()
-	r.save(lg)
-}
-
-// persistUpdate saves the same revision with a new update (new discovered
-// endpoints).
-func (r *Reconciler) persistUpdate(prev *state.LastGood, u xds.Update, plan map[string]state.ClassSecrets) {
-	lg := *prev
-	lg.Update, lg.Secrets = u, plan
-	r.mu.Lock()
-	r.lastGood = &lg
-	r.mu.Unlock()
-	r.save(&lg)
-}
-
-func (r *Reconciler) save(lg *state.LastGood) {
-	if r.opts.StateDir == "" {
-		return
-	}
-	if err := state.Save(r.opts.StateDir, lg); err != nil {
-		r.log.Error("could not persist the last good state", "err", err)
-	}
-}
-
 // summarize is the one place an attempt's outcome is recorded: the
 // conditions its steps set, the failed step's condition, Ready, Stalled
 // and Reconciling, the last attempt, metrics and the log. It returns the
@@ -308,6 +280,7 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 	for _, c := range a.conds {
 		r.conds.set(now, c.typ, true, ReasonSucceeded, c.message)
 	}
+	r.persistConditionLocked(now)
 	switch {
 	case a.done:
 		r.retries = 0
@@ -375,8 +348,9 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 }
 
 // summarizeLocked refreshes Ready/Stalled/Reconciling; r.mu must be held.
+// A pending persist retry is work in progress: Reconciling stays True.
 func (r *Reconciler) summarizeLocked(now time.Time, stalled, reconciling bool) {
-	r.conds.summarize(now, r.servedID() != "", stalled, reconciling)
+	r.conds.summarize(now, r.servedID() != "", stalled, reconciling || r.persistErr != nil)
 	r.status.Conditions = r.conds
 	r.status.Ready = r.conds.isTrue(ConditionReady)
 }

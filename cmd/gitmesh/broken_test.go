@@ -134,6 +134,7 @@ var brokenCases = []brokenCase{
 	{name: "unreferenced-service", code: "GM0501", sev: model.SeverityInfo},
 	{name: "gateway-without-routes", code: "GM0502", sev: model.SeverityInfo},
 	{name: "static-no-endpoints", code: "GM0503", sev: model.SeverityWarning},
+	{name: "no-services", code: "GM0504", sev: model.SeverityError, line: 4},
 
 	// Render (GM08xx), reached by input.
 	{name: "bad-header-regex", code: "GM0002", sev: model.SeverityError, line: 12},

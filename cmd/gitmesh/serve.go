@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type serveConfig struct {
 	stateDir          string
 	interval          time.Duration
 	webhookSecretFile string
+	maxClassLoss      float64
 	load              loadFlags
 	drift             driftFlags
 }
@@ -68,6 +70,11 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 			log, err := g.newLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
+			}
+			// Checked here, not in newServeMain: a serveConfig built by a
+			// test leaves it 0, which the reconciler takes as the default.
+			if !(cfg.maxClassLoss > 0 && cfg.maxClassLoss <= 100) {
+				return usageError("serve: --max-class-loss: must be a percentage greater than 0 and at most 100 (got %q)", strconv.FormatFloat(cfg.maxClassLoss, 'g', -1, 64))
 			}
 			m, err := newServeMain(cfg, log)
 			if err != nil {
@@ -104,6 +111,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.StringVar(&cfg.credentialsDir, "credentials-dir", "", "gateway credentials: DIR/NAME/{tls.crt,tls.key,ca.crt} for each credentialName")
 	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
+	f.Float64Var(&cfg.maxClassLoss, "max-class-loss", reconciler.DefaultMaxClassLoss, "refuse a revision that removes more than this percentage of the live proxy classes, unless the repository sets mesh.allowClassLoss: true (100 turns the check off)")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
@@ -128,6 +136,8 @@ type serveMain struct {
 	xdsLis   net.Listener
 	httpLis  net.Listener
 	http     *http.Server
+	// lock holds --state-dir for this process until Run returns.
+	lock *state.Lock
 }
 
 func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
@@ -137,13 +147,24 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if cfg.stateDir == "" {
 		cfg.stateDir = ".gitmesh-state"
 	}
+
 	m := &serveMain{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	// The state dir first: a second serve on it must fail before it writes
+	// a CA, a Git cache or a last good state there.
+	lock, err := state.Acquire(cfg.stateDir)
+	if err != nil {
+		return nil, usageError("serve: --state-dir: %v", err)
+	}
+	m.lock = lock
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Release()
+		}
+	}()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var (
-		err   error
-		watch func(context.Context) <-chan struct{}
-	)
+	var watch func(context.Context) <-chan struct{}
 	if cfg.dir != "" {
 		d, err := source.NewDir(source.DirOptions{Dir: cfg.dir, MaxFileSize: cfg.load.maxFileSize})
 		if err != nil {
@@ -193,6 +214,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
 		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
 		CA: m.ca, WorkloadTTL: cfg.workloadTTL, Credentials: creds, WithholdKeys: cfg.xdsInsecure,
+		MaxClassLoss: cfg.maxClassLoss,
 		// The drift report is rebuilt after every apply; the runner exists
 		// before the loop runs.
 		OnApplied: func() { m.drift.runner.Trigger() },
@@ -224,6 +246,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		m.xdsLis.Close()
 		return nil, usageError("serve: --http-addr: %v", err)
 	}
+	ok = true
 	return m, nil
 }
 
@@ -231,10 +254,16 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 // port and the reconcile loop until ctx ends, and shuts them down in
 // reverse order.
 func (m *serveMain) Run(ctx context.Context) error {
+	defer m.lock.Release()
 	switch err := m.rec.Restore(); {
 	case err == nil:
 	case errors.Is(err, state.ErrNotFound):
 		m.log.Info("no last good state yet; waiting for the first good revision", "state_dir", m.cfg.stateDir)
+	case errors.Is(err, state.ErrOtherOrigin):
+		// Serving another repository's, branch's or path's config would be
+		// silently wrong; serving nothing says so (Ready=False, NoRevision)
+		// until this source's first good revision replaces the file.
+		m.log.Error("the state dir belongs to another source; starting empty", "err", err)
 	default:
 		// A corrupt or foreign state file must not stop serving from Git.
 		m.log.Error("could not restore the last good state; starting empty", "err", err)

@@ -155,3 +155,40 @@ func TestRunFromAMesh(t *testing.T) {
 		t.Error("load ran although a mesh was given")
 	}
 }
+
+// TestEmptyRepositoryIsRefused: a revision that deleted every mesh file (or
+// kept only the mesh block) fails the policies step with GM0504, in every
+// entry point, unless the repository opts in with mesh.allowEmpty.
+func TestEmptyRepositoryIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		want  string // "" means the run passes
+	}{
+		{"no files", fstest.MapFS{"README.md": {Data: []byte("# mesh\n")}}, ".: services: the mesh has no services"},
+		{"mesh block only", fstest.MapFS{"mesh.cue": {Data: []byte("package mesh\n\nmesh: name: \"demo\"\n")}}, "mesh.cue:3:1: services: the mesh has no services"},
+		{"allowed", fstest.MapFS{"mesh.cue": {Data: []byte("package mesh\n\nmesh: allowEmpty: true\n")}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Run(context.Background(), Input{Files: tc.files})
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			if tc.want == "" {
+				if !res.OK() {
+					t.Fatalf("failed at %s: %s", res.FailedStep, res.Summary())
+				}
+				if n := len(res.Bundle.Classes()); n != 0 {
+					t.Errorf("rendered %d classes from an empty mesh", n)
+				}
+				return
+			}
+			if res.FailedStep != StepPolicies || !strings.HasPrefix(res.Summary(), tc.want) {
+				t.Fatalf("failed at %q with %q, want policies with %q…", res.FailedStep, res.Summary(), tc.want)
+			}
+			if got := codes(res.Diagnostics, model.SeverityError); len(got) != 1 || got[0] != policies.CodeEmptyMesh {
+				t.Errorf("error codes %v, want [%s]", got, policies.CodeEmptyMesh)
+			}
+		})
+	}
+}

@@ -54,6 +54,29 @@ type LastGood struct {
 	// restart re-issues them from the persisted CA. Nil in files written
 	// before secrets existed.
 	Secrets map[string]ClassSecrets
+	// Origin is the source the state was written for. Zero in files
+	// written before origins were recorded: LoadFor accepts those.
+	Origin Origin
+}
+
+// Origin names the source a state dir's last good state came from: a Git
+// remote, branch and directory inside it, or a directory on disk. It has
+// the fields of source.Origin, which converts to it.
+type Origin struct {
+	URL, Branch, Path string
+	Dir               string
+}
+
+// String describes the origin for errors: "URL branch B path P" or
+// "directory D".
+func (o Origin) String() string {
+	switch {
+	case o.Dir != "":
+		return "directory " + o.Dir
+	case o.Path != "":
+		return o.URL + " branch " + o.Branch + " path " + o.Path
+	}
+	return o.URL + " branch " + o.Branch
 }
 
 // ClassSecrets is the secrets plan of one class as render emits it
@@ -65,6 +88,10 @@ type ClassSecrets = snapshot.ClassSecrets
 
 // ErrNotFound means the state dir holds no last good state yet.
 var ErrNotFound = errors.New("no last good state")
+
+// ErrOtherOrigin means the state dir holds the last good state of another
+// source (another repository, branch or --path).
+var ErrOtherOrigin = errors.New("last good state of another source")
 
 type storedResource struct {
 	TypeURL, Name, Version string
@@ -88,6 +115,9 @@ type file struct {
 	Resources []storedResource
 	Classes   []storedClass
 	Secrets   map[string]ClassSecrets
+	// Origin was added without a format change: gob leaves it zero when
+	// reading an older file.
+	Origin Origin
 }
 
 // Save writes lg to dir atomically: a crash mid-write leaves the previous
@@ -160,12 +190,29 @@ func Load(dir string) (*LastGood, error) {
 	return lg, nil
 }
 
+// LoadFor is Load for the source want: it refuses, with an error wrapping
+// ErrOtherOrigin that names both, a state written for another source, so
+// that a state dir filled for `--path staging` is never served for
+// `--path prod`. A file without an origin (written before origins were
+// recorded) is accepted; the next save records one.
+func LoadFor(dir string, want Origin) (*LastGood, error) {
+	lg, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if lg.Origin != (Origin{}) && want != (Origin{}) && lg.Origin != want {
+		return nil, fmt.Errorf("%w: %s holds the last good state of %s, not of %s; refusing to restore it",
+			ErrOtherOrigin, filepath.Join(dir, fileName), lg.Origin, want)
+	}
+	return lg, nil
+}
+
 type resKey struct{ typeURL, name, version string }
 
 func encode(lg *LastGood) *file {
 	f := &file{
 		Format: formatVersion, Revision: lg.Revision, Message: lg.Message, Author: lg.Author,
-		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Secrets: lg.Secrets,
+		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Secrets: lg.Secrets, Origin: lg.Origin,
 	}
 	index := map[resKey]int32{}
 	for _, class := range slices.Sorted(maps.Keys(lg.Update.Classes)) {
@@ -228,6 +275,6 @@ func decode(f *file) (*LastGood, error) {
 	}
 	return &LastGood{
 		Revision: f.Revision, Message: f.Message, Author: f.Author,
-		Committed: f.Committed, AppliedAt: f.AppliedAt, Update: u, Secrets: f.Secrets,
+		Committed: f.Committed, AppliedAt: f.AppliedAt, Update: u, Secrets: f.Secrets, Origin: f.Origin,
 	}, nil
 }

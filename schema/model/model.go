@@ -53,6 +53,13 @@ type MeshConfig struct {
 	Tracing *Tracing `json:"tracing,omitempty"`
 	// Guardrails names the built-in guardrail packs that are enabled.
 	Guardrails []string `json:"guardrails,omitempty"`
+	// AllowEmpty says a mesh without services is intended; without it the
+	// policies refuse one (GM0504), so deleting every mesh file is an error
+	// and not an outage.
+	AllowEmpty bool `json:"allowEmpty,omitempty"`
+	// AllowClassLoss lets serve apply a revision that removes more than its
+	// --max-class-loss share of the live proxy classes.
+	AllowClassLoss bool `json:"allowClassLoss,omitempty"`
 }
 
 // Tracing is the mesh's tracing provider.
