@@ -16,7 +16,7 @@ import (
 // one from argv. The rules come from the flag's type and annotations, not
 // from code next to each flag:
 //
-//   - every duration and integer flag must be greater than zero: a zero or
+//   - every duration, integer and float flag must be greater than zero: a zero or
 //     negative interval, timeout, TTL, overlap or size is never meaningful
 //     here, and silently replacing it with a default hides a typo;
 //   - flagMin and flagMax tighten that for one flag (a TTL with a floor, a
@@ -148,6 +148,19 @@ func checkFlag(f *pflag.Flag) string {
 		}
 		if max := anno(annoMax); max != "" {
 			if m, _ := strconv.ParseInt(max, 10, 64); n > m {
+				return "must be at most " + max
+			}
+		}
+	case "float64", "float32":
+		x, perr := strconv.ParseFloat(f.Value.String(), 64)
+		if perr != nil {
+			return perr.Error()
+		}
+		if x <= 0 {
+			return "must be greater than 0"
+		}
+		if max := anno(annoMax); max != "" {
+			if m, _ := strconv.ParseFloat(max, 64); x > m {
 				return "must be at most " + max
 			}
 		}

@@ -24,8 +24,9 @@ func TestServeMaxClassLossFlag(t *testing.T) {
 		env  string
 		want string
 	}{
-		{"zero", []string{"--max-class-loss", "0"}, "", `serve: --max-class-loss: must be a percentage greater than 0 and at most 100 (got "0")`},
-		{"env over 100", nil, "150", `serve: --max-class-loss: must be a percentage greater than 0 and at most 100 (got "150")`},
+		{"zero", []string{"--max-class-loss", "0"}, "", `--max-class-loss: must be greater than 0 (got "0")`},
+		{"over 100", []string{"--max-class-loss", "100.5"}, "", `--max-class-loss: must be at most 100 (got "100.5")`},
+		{"env over 100", nil, "150", `GITMESH_MAX_CLASS_LOSS (--max-class-loss): must be at most 100 (got "150")`},
 		{"not a number", []string{"--max-class-loss", "half"}, "", `invalid argument "half" for "--max-class-loss"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,11 +70,6 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 			if err != nil {
 				return err
 			}
-			// Checked here, not in newServeMain: a serveConfig built by a
-			// test leaves it 0, which the reconciler takes as the default.
-			if !(cfg.maxClassLoss > 0 && cfg.maxClassLoss <= 100) {
-				return usageError("serve: --max-class-loss: must be a percentage greater than 0 and at most 100 (got %q)", strconv.FormatFloat(cfg.maxClassLoss, 'g', -1, 64))
-			}
 			m, err := newServeMain(cfg, log)
 			if err != nil {
 				return err
@@ -112,6 +106,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.StringVar(&cfg.stateDir, "state-dir", "", "directory for the last good state and the Git cache (default: .gitmesh-state in the working directory)")
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.Float64Var(&cfg.maxClassLoss, "max-class-loss", reconciler.DefaultMaxClassLoss, "refuse a revision that removes more than this percentage of the live proxy classes, unless the repository sets mesh.allowClassLoss: true (100 turns the check off)")
+	flagMax(cmd, "max-class-loss", "100")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
