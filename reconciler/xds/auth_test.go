@@ -38,9 +38,9 @@ func mtlsServer(t *testing.T, c *ca.CA) (*Server, string) {
 	s, err := New(Options{
 		Logger: quietLogger(), ShutdownTimeout: 2 * time.Second,
 		Authorize: AuthorizeIdentity(func(class string) (string, bool) { id, ok := ids[class]; return id, ok }),
-		GRPCOptions: []grpc.ServerOption{MutualTLS(
+		Credentials: MutualTLS(
 			func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
-			c.TrustPool)},
+			c.TrustPool),
 	})
 	if err != nil {
 		t.Fatal(err)
