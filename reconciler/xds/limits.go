@@ -55,9 +55,11 @@ const (
 	// bytes is 1 MB). grpc refuses a larger message with ResourceExhausted
 	// before reading it; the stream is then recorded as refused.
 	MaxRecvMsgSize = 4 << 20
-	// MaxConcurrentStreams bounds streams per connection: Envoy and grpc-go
-	// open one ADS stream per connection.
-	MaxConcurrentStreams = 16
+	// DefaultMaxConcurrentStreams bounds streams per connection
+	// (Options.MaxConcurrentStreams; grpc's own default is 2^32). Envoy and
+	// grpc-go open one ADS stream per connection; load tools (meshbench,
+	// the benchmarks) multiplex hundreds over a few connections.
+	DefaultMaxConcurrentStreams = 1024
 	// MaxHeaderListSize bounds a stream's request headers (grpc metadata).
 	MaxHeaderListSize = 64 << 10
 	// HandshakeTimeout bounds a connection's TLS handshake (grpc's

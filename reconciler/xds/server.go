@@ -48,6 +48,9 @@ type Options struct {
 	// KeepalivePolicy bounds client pings; zero means at most one per 10 s,
 	// allowed without active streams (Envoy pings its idle ADS connection).
 	KeepalivePolicy keepalive.EnforcementPolicy
+	// MaxConcurrentStreams bounds the streams of one connection; zero
+	// means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
 	// ShutdownTimeout bounds graceful shutdown before connections are cut;
 	// zero means 10 s.
 	ShutdownTimeout time.Duration
@@ -120,6 +123,9 @@ func New(opts Options) (*Server, error) {
 	if opts.KeepalivePolicy == (keepalive.EnforcementPolicy{}) {
 		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
 	}
+	if opts.MaxConcurrentStreams == 0 {
+		opts.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
@@ -166,7 +172,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		grpc.KeepaliveParams(s.opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(s.opts.KeepalivePolicy),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.MaxConcurrentStreams(s.opts.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.ConnectionTimeout(HandshakeTimeout),
 		grpc.ChainStreamInterceptor(s.observeStream),
