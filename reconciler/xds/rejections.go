@@ -175,7 +175,11 @@ func (s *Server) refused(r apiv1.Rejection) {
 	if suppressed > 0 {
 		attrs = append(attrs, "other_refusals_not_logged", suppressed)
 	}
-	s.log.Warn("xds connection refused", attrs...)
+	msg := "xds stream refused"
+	if strings.HasPrefix(e.Reason, "tls-") {
+		msg = "xds connection refused"
+	}
+	s.log.Warn(msg, attrs...)
 }
 
 // Rejections returns the refused connections and streams, collapsed by
