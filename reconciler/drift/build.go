@@ -211,7 +211,7 @@ func rejectionFindings(in Input) []Finding {
 		case r.Code == codes.PermissionDenied.String():
 			f.Code, f.Severity = CodeProxyRefused, SeverityError
 			f.Message = fmt.Sprintf("%s was refused: %s", who, oneLine(r.Error, 300))
-		case r.Reason == "limit" || r.Code == codes.ResourceExhausted.String():
+		case r.Reason == apiv1.ReasonLimit || r.Code == codes.ResourceExhausted.String():
 			f.Code, f.Severity = CodeProxyRefused, SeverityWarning
 			f.Message = fmt.Sprintf("%s was refused: %s", who, oneLine(r.Error, 300))
 		case r.Code == codes.NotFound.String():

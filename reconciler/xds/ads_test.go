@@ -314,7 +314,7 @@ func TestRefusedStreams(t *testing.T) {
 	// One peer refused for one reason and node is one entry, counted: here
 	// a SotW and a delta stream each. Newest first.
 	rej := s.Rejections()
-	if len(rej) != len(tests) || rej[0].Code != "NotFound" || rej[0].NodeID != "sidecar/default/b/v1/b-1" || rej[0].Reason != ReasonUnknownClass {
+	if len(rej) != len(tests) || rej[0].Code != "NotFound" || rej[0].NodeID != "sidecar/default/b/v1/b-1" || rej[0].Reason != apiv1.ReasonUnknownClass {
 		t.Fatalf("rejections = %+v", rej)
 	}
 	for _, r := range rej {

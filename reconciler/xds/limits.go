@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
 // Limits on what a peer sends. Everything a proxy sends is untrusted: any
@@ -73,27 +75,6 @@ const (
 	DefaultMaxConnectionIdle = 2 * time.Minute
 )
 
-// Reasons a connection or stream is refused: the label of
-// gitmesh_xds_rejected_connections_total and Rejection.Reason. The set is
-// fixed, so the metric's cardinality is.
-const (
-	ReasonTLSPlaintext        = "tls-plaintext"         // not TLS at all
-	ReasonTLSNoCertificate    = "tls-no-certificate"    // no client certificate
-	ReasonTLSUnknownAuthority = "tls-unknown-authority" // certificate of another CA
-	ReasonTLSBadCertificate   = "tls-bad-certificate"   // expired, wrong usage, …
-	ReasonTLSPeerAlert        = "tls-peer-alert"        // the client refused us
-	ReasonTLSTimeout          = "tls-timeout"           // no handshake within HandshakeTimeout
-	ReasonTLSHandshake        = "tls-handshake"         // closed or failed otherwise
-	ReasonLimit               = "limit"                 // a request over one of the limits above
-	ReasonMessageTooLarge     = "message-too-large"     // a message over MaxRecvMsgSize
-	ReasonNoNodeID            = "no-node-id"
-	ReasonInvalidNodeID       = "invalid-node-id"
-	ReasonNodeIDChanged       = "node-id-changed"
-	ReasonUnknownClass        = "unknown-class"
-	ReasonNotReady            = "not-ready" // nothing served yet; the proxy retries
-	ReasonIdentity            = "identity"  // the certificate is not the class's identity
-)
-
 // refusal is an error that ends a stream and is recorded as a rejection.
 // Its text is bounded: every value in it went through clip first.
 type refusal struct {
@@ -153,16 +134,16 @@ func checkNode(n *core.Node) *refusal {
 	}
 	id := n.GetId()
 	if len(id) > MaxNodeIDBytes {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%s", tooLong("node id", id, MaxNodeIDBytes))
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%s", tooLong("node id", id, MaxNodeIDBytes))
 	}
 	if ua := n.GetUserAgentName(); len(ua) > MaxUserAgentBytes {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("user agent name", ua, MaxUserAgentBytes))
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("user agent name", ua, MaxUserAgentBytes))
 	}
 	if ua := n.GetUserAgentVersion(); len(ua) > MaxUserAgentBytes {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("user agent version", ua, MaxUserAgentBytes))
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("user agent version", ua, MaxUserAgentBytes))
 	}
 	if size := proto.Size(n); size > MaxNodeBytes {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%sthe node (metadata included) is %d bytes encoded, more than the limit of %d", who(id), size, MaxNodeBytes)
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sthe node (metadata included) is %d bytes encoded, more than the limit of %d", who(id), size, MaxNodeBytes)
 	}
 	return nil
 }
@@ -170,10 +151,10 @@ func checkNode(n *core.Node) *refusal {
 // checkCommon checks what SotW and delta requests share.
 func checkCommon(nodeID, typeURL, nonce string) *refusal {
 	if len(typeURL) > MaxTypeURLBytes {
-		return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s", who(nodeID), tooLong("type URL", typeURL, MaxTypeURLBytes))
+		return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s", who(nodeID), tooLong("type URL", typeURL, MaxTypeURLBytes))
 	}
 	if len(nonce) > MaxNonceBytes {
-		return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s", who(nodeID), tooLong("response nonce", nonce, MaxNonceBytes))
+		return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s", who(nodeID), tooLong("response nonce", nonce, MaxNonceBytes))
 	}
 	return nil
 }
@@ -181,11 +162,11 @@ func checkCommon(nodeID, typeURL, nonce string) *refusal {
 // checkNames checks one list of resource names of a request.
 func checkNames(nodeID, field string, names []string, locators int) *refusal {
 	if n := len(names) + locators; n > MaxResourceNames {
-		return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s has %d names, more than the limit of %d", who(nodeID), field, n, MaxResourceNames)
+		return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s has %d names, more than the limit of %d", who(nodeID), field, n, MaxResourceNames)
 	}
 	for _, name := range names {
 		if len(name) > MaxResourceNameBytes {
-			return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: %s", who(nodeID), field, tooLong("resource name", name, MaxResourceNameBytes))
+			return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: %s", who(nodeID), field, tooLong("resource name", name, MaxResourceNameBytes))
 		}
 	}
 	return nil
@@ -195,17 +176,16 @@ func checkNames(nodeID, field string, names []string, locators int) *refusal {
 func checkLocators(nodeID, field string, locs []*discovery.ResourceLocator) *refusal {
 	for _, l := range locs {
 		if name := l.GetName(); len(name) > MaxResourceNameBytes {
-			return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: %s", who(nodeID), field, tooLong("resource name", name, MaxResourceNameBytes))
+			return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: %s", who(nodeID), field, tooLong("resource name", name, MaxResourceNameBytes))
 		}
 		if proto.Size(l) > MaxResourceNameBytes+MaxNodeBytes {
-			return refuse(ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: a resource locator is %d bytes, more than the limit of %d", who(nodeID), field, proto.Size(l), MaxResourceNameBytes+MaxNodeBytes)
+			return refuse(apiv1.ReasonLimit, nodeID, codes.InvalidArgument, "%s%s: a resource locator is %d bytes, more than the limit of %d", who(nodeID), field, proto.Size(l), MaxResourceNameBytes+MaxNodeBytes)
 		}
 	}
 	return nil
 }
 
-// checkSotw refuses a SotW request over the limits. nodeID is the
-// stream's node id when the request carries none.
+// checkSotw refuses a SotW request over the limits.
 func checkSotw(req *discovery.DiscoveryRequest) *refusal {
 	if r := checkNode(req.GetNode()); r != nil {
 		return r
@@ -215,7 +195,7 @@ func checkSotw(req *discovery.DiscoveryRequest) *refusal {
 		return r
 	}
 	if v := req.GetVersionInfo(); len(v) > MaxVersionBytes {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("version_info", v, MaxVersionBytes))
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%s%s", who(id), tooLong("version_info", v, MaxVersionBytes))
 	}
 	if r := checkNames(id, "resource_names", req.GetResourceNames(), len(req.GetResourceLocators())); r != nil {
 		return r
@@ -246,14 +226,14 @@ func checkDelta(req *discovery.DeltaDiscoveryRequest) *refusal {
 	}
 	initial := req.GetInitialResourceVersions()
 	if len(initial) > MaxResourceNames {
-		return refuse(ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions has %d names, more than the limit of %d", who(id), len(initial), MaxResourceNames)
+		return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions has %d names, more than the limit of %d", who(id), len(initial), MaxResourceNames)
 	}
 	for name, v := range initial {
 		if len(name) > MaxResourceNameBytes {
-			return refuse(ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions: %s", who(id), tooLong("resource name", name, MaxResourceNameBytes))
+			return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions: %s", who(id), tooLong("resource name", name, MaxResourceNameBytes))
 		}
 		if len(v) > MaxVersionBytes {
-			return refuse(ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions: %s", who(id), tooLong("version", v, MaxVersionBytes))
+			return refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sinitial_resource_versions: %s", who(id), tooLong("version", v, MaxVersionBytes))
 		}
 	}
 	return nil

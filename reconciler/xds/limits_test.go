@@ -77,7 +77,7 @@ func TestRequestLimits(t *testing.T) {
 			if ref == nil {
 				t.Fatal("accepted")
 			}
-			if ref.st.Code() != codes.InvalidArgument || ref.reason != ReasonLimit || !strings.Contains(ref.st.Message(), tt.msg) {
+			if ref.st.Code() != codes.InvalidArgument || ref.reason != apiv1.ReasonLimit || !strings.Contains(ref.st.Message(), tt.msg) {
 				t.Errorf("got %v %s %q, want InvalidArgument limit containing %q", ref.st.Code(), ref.reason, ref.st.Message(), tt.msg)
 			}
 			if len(ref.st.Message()) > 300 || len(ref.nodeID) > MaxNodeIDBytes+len("…") {
@@ -101,7 +101,7 @@ func TestRejectionLogCollapsesAndCaps(t *testing.T) {
 	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	logged := 0
 	for i := range 5 {
-		_, log, repeats, _ := l.add(apiv1.Rejection{Peer: "10.0.0.1:" + string(rune('1'+i)), Code: "Unauthenticated", Reason: ReasonTLSNoCertificate, At: at.Add(time.Duration(i) * 20 * time.Second)})
+		_, log, repeats, _ := l.add(apiv1.Rejection{Peer: "10.0.0.1:" + string(rune('1'+i)), Code: "Unauthenticated", Reason: apiv1.ReasonTLSNoCertificate, At: at.Add(time.Duration(i) * 20 * time.Second)})
 		if log {
 			logged++
 			if i == 3 && repeats != 2 {
@@ -119,7 +119,7 @@ func TestRejectionLogCollapsesAndCaps(t *testing.T) {
 
 	logged = 0
 	for i := range 100 {
-		_, log, _, _ := l.add(apiv1.Rejection{NodeID: "sidecar/default/x/v1/p-" + strings.Repeat("i", i), Code: "NotFound", Reason: ReasonUnknownClass, At: at.Add(2*time.Minute + time.Duration(i)*time.Millisecond)})
+		_, log, _, _ := l.add(apiv1.Rejection{NodeID: "sidecar/default/x/v1/p-" + strings.Repeat("i", i), Code: "NotFound", Reason: apiv1.ReasonUnknownClass, At: at.Add(2*time.Minute + time.Duration(i)*time.Millisecond)})
 		if log {
 			logged++
 		}
@@ -227,12 +227,12 @@ func TestFloodOfHugeNodeIDs(t *testing.T) {
 		}
 		byReason[r.Reason] = r
 	}
-	lim := byReason[ReasonLimit]
+	lim := byReason[apiv1.ReasonLimit]
 	if lim.Count != 20 || lim.Code != "InvalidArgument" || lim.Identity != reviewsID || len(lim.NodeID) > MaxNodeIDBytes+len("…") || !strings.HasPrefix(lim.NodeID, reviewsClass+"/aaa") {
 		t.Errorf("over-limit entry = count %d code %s identity %q node id of %d bytes, want 20 InvalidArgument from reviews, clipped",
 			lim.Count, lim.Code, lim.Identity, len(lim.NodeID))
 	}
-	for _, reason := range []string{ReasonTLSNoCertificate, ReasonTLSUnknownAuthority, ReasonTLSPlaintext} {
+	for _, reason := range []string{apiv1.ReasonTLSNoCertificate, apiv1.ReasonTLSUnknownAuthority, apiv1.ReasonTLSPlaintext} {
 		r, ok := byReason[reason]
 		if !ok || r.Count < 1 || r.Code != "Unauthenticated" || !strings.HasPrefix(r.Peer, "127.0.0.1:") {
 			t.Errorf("%s: %+v, want an Unauthenticated entry from 127.0.0.1", reason, r)
@@ -241,7 +241,7 @@ func TestFloodOfHugeNodeIDs(t *testing.T) {
 			t.Errorf("gitmesh_xds_rejected_connections_total{reason=%q} = %v, want at least the entry's count %d (failing clients keep retrying)", reason, got, r.Count)
 		}
 	}
-	if got := testutil.ToFloat64(s.metrics.rejectedConns.WithLabelValues(ReasonLimit)); got != 20 {
+	if got := testutil.ToFloat64(s.metrics.rejectedConns.WithLabelValues(apiv1.ReasonLimit)); got != 20 {
 		t.Errorf("gitmesh_xds_rejected_connections_total{reason=\"limit\"} = %v, want 20", got)
 	}
 	if ps := s.Proxies(); len(ps) != 1 || ps[0].NodeID != reviewsClass+"/reviews-0" {
@@ -308,7 +308,7 @@ func TestOversizedMessageIsRecorded(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); len(rej) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		rej = s.Rejections()
 	}
-	if len(rej) != 1 || rej[0].Reason != ReasonMessageTooLarge || rej[0].Code != "ResourceExhausted" || len(rej[0].Error) > maxRejectionText+len("…") {
+	if len(rej) != 1 || rej[0].Reason != apiv1.ReasonMessageTooLarge || rej[0].Code != "ResourceExhausted" || len(rej[0].Error) > maxRejectionText+len("…") {
 		t.Errorf("rejections = %+v, want one message-too-large", rej)
 	}
 }

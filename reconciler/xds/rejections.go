@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"slices"
@@ -69,7 +68,7 @@ type rejectionLog struct {
 // list with distinct entries.
 func rejectionKey(r apiv1.Rejection) string {
 	node := r.NodeID
-	if r.Reason == ReasonLimit || r.Reason == ReasonMessageTooLarge {
+	if r.Reason == apiv1.ReasonLimit || r.Reason == apiv1.ReasonMessageTooLarge {
 		node = ""
 	}
 	return strings.Join([]string{hostOf(r.Peer), r.Identity, r.Reason, r.Code, node}, "\x00")
@@ -230,21 +229,19 @@ func handshakeReason(err error) string {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &rh):
-		return ReasonTLSPlaintext
+		return apiv1.ReasonTLSPlaintext
 	case strings.Contains(msg, "didn't provide a certificate"):
-		return ReasonTLSNoCertificate
+		return apiv1.ReasonTLSNoCertificate
 	case errors.As(err, &unknown):
-		return ReasonTLSUnknownAuthority
+		return apiv1.ReasonTLSUnknownAuthority
 	case errors.As(err, &verify):
-		return ReasonTLSBadCertificate
+		return apiv1.ReasonTLSBadCertificate
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ReasonTLSTimeout
+		return apiv1.ReasonTLSTimeout
 	case errors.As(err, &op) && op.Op == "remote error":
-		return ReasonTLSPeerAlert
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return ReasonTLSHandshake
+		return apiv1.ReasonTLSPeerAlert
 	}
-	return ReasonTLSHandshake
+	return apiv1.ReasonTLSHandshake
 }
 
 // Observing streams. go-control-plane ends a stream with the error a
@@ -285,7 +282,7 @@ func (s *Server) observeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServ
 	case errors.As(err, &ref):
 	case err == nil && o.recvErr != nil:
 		st := status.Convert(o.recvErr)
-		ref = &refusal{st: status.New(codes.ResourceExhausted, clip(st.Message(), maxRejectionText)), reason: ReasonMessageTooLarge}
+		ref = &refusal{st: status.New(codes.ResourceExhausted, clip(st.Message(), maxRejectionText)), reason: apiv1.ReasonMessageTooLarge}
 		err = ref
 	default:
 		return err

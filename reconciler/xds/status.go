@@ -157,10 +157,10 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	defer st.mu.Unlock()
 	if st.nodeID == "" {
 		if node.GetId() == "" {
-			return refuse(ReasonNoNodeID, "", codes.InvalidArgument, "first request carries no node id")
+			return refuse(apiv1.ReasonNoNodeID, "", codes.InvalidArgument, "first request carries no node id")
 		}
 		class, err := r.s.admit(node.GetId())
-		reason := ReasonIdentity
+		reason := apiv1.ReasonIdentity
 		if err == nil {
 			err = r.s.authorize(st.ctx, node.GetId(), class)
 		} else {
@@ -172,12 +172,12 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 		st.nodeID, st.class = node.GetId(), class
 		r.s.log.Debug("xds stream admitted", "node", st.nodeID, "class", class, "protocol", protocol(key.delta), "peer", st.peer)
 	} else if id := node.GetId(); id != "" && id != st.nodeID {
-		return refuse(ReasonNodeIDChanged, st.nodeID, codes.InvalidArgument, "node id changed from %q to %q on one stream", st.nodeID, id)
+		return refuse(apiv1.ReasonNodeIDChanged, st.nodeID, codes.InvalidArgument, "node id changed from %q to %q on one stream", st.nodeID, id)
 	}
 	ts := st.types[typeURL]
 	if ts == nil {
 		if len(st.types) >= MaxTypesPerStream {
-			return refuse(ReasonLimit, st.nodeID, codes.InvalidArgument, "node %q: more than %d resource types on one stream", st.nodeID, MaxTypesPerStream)
+			return refuse(apiv1.ReasonLimit, st.nodeID, codes.InvalidArgument, "node %q: more than %d resource types on one stream", st.nodeID, MaxTypesPerStream)
 		}
 		ts = &typeState{TypeStatus: apiv1.TypeStatus{TypeURL: typeURL}}
 		st.types[typeURL] = ts
@@ -211,11 +211,11 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 func admitReason(c codes.Code) string {
 	switch c {
 	case codes.Unavailable:
-		return ReasonNotReady
+		return apiv1.ReasonNotReady
 	case codes.NotFound:
-		return ReasonUnknownClass
+		return apiv1.ReasonUnknownClass
 	}
-	return ReasonInvalidNodeID
+	return apiv1.ReasonInvalidNodeID
 }
 
 // sent records a response about to be sent.

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"slices"
 	"strings"
 
@@ -90,7 +91,7 @@ func (c servingCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscr
 	// adds up to over many requests is checked here.
 	if n := len(sub.SubscribedResources()); n > MaxResourceNames {
 		id := req.GetNode().GetId()
-		return nil, refuse(ReasonLimit, id, codes.InvalidArgument, "%sthe subscription to %s holds %d names, more than the limit of %d",
+		return nil, refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sthe subscription to %s holds %d names, more than the limit of %d",
 			who(id), req.GetTypeUrl(), n, MaxResourceNames)
 	}
 	w := &watch{typeURL: req.GetTypeUrl(), sub: sub, dreq: req, dch: ch, s: c.s}

@@ -104,3 +104,24 @@ type Rejection struct {
 	// At is when the last refusal of this entry happened.
 	At time.Time `json:"at"`
 }
+
+// Rejection reasons: Rejection.Reason and the label of
+// gitmesh_xds_rejected_connections_total. The set is fixed, so the metric's
+// cardinality is; reasons of a failed TLS handshake start with "tls-".
+const (
+	ReasonTLSPlaintext        = "tls-plaintext"         // not TLS at all
+	ReasonTLSNoCertificate    = "tls-no-certificate"    // no client certificate
+	ReasonTLSUnknownAuthority = "tls-unknown-authority" // certificate of another CA
+	ReasonTLSBadCertificate   = "tls-bad-certificate"   // expired, wrong usage, …
+	ReasonTLSPeerAlert        = "tls-peer-alert"        // the client refused us
+	ReasonTLSTimeout          = "tls-timeout"           // no handshake in time (10 s)
+	ReasonTLSHandshake        = "tls-handshake"         // closed or failed otherwise
+	ReasonLimit               = "limit"                 // a request over the xDS server's limits
+	ReasonMessageTooLarge     = "message-too-large"     // a message over grpc's receive limit (4 MiB)
+	ReasonNoNodeID            = "no-node-id"
+	ReasonInvalidNodeID       = "invalid-node-id"
+	ReasonNodeIDChanged       = "node-id-changed"
+	ReasonUnknownClass        = "unknown-class"
+	ReasonNotReady            = "not-ready" // nothing served yet; the proxy retries
+	ReasonIdentity            = "identity"  // the certificate is not the class's identity
+)
