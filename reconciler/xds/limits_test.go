@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -342,5 +343,71 @@ func TestIdleConnectionClosed(t *testing.T) {
 		if !conn.WaitForStateChange(ctx, st) {
 			t.Fatalf("connection still %v after 5 s, want closed by the server (idle)", st)
 		}
+	}
+}
+
+// TestStreamLimits: what a stream adds up to over many requests is bounded
+// too: a delta subscription grown past MaxResourceNames by requests each
+// within it, and more than MaxTypesPerStream type URLs on one stream. Both
+// end the stream with InvalidArgument and are recorded.
+func TestStreamLimits(t *testing.T) {
+	s := newTestServer(t)
+	apply(t, s, "r1", baseConfig(t))
+	c := dial(t, startServer(t, s))
+
+	st, err := c.DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPump(st.Recv)
+	for batch := range 2 {
+		names := make([]string, 10000)
+		for i := range names {
+			names[i] = fmt.Sprintf("c-%d-%d", batch, i)
+		}
+		st.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: nodeA}, TypeUrl: resource.ClusterType, ResourceNamesSubscribe: names})
+	}
+	var err2 error
+	for err2 == nil {
+		select {
+		case <-p.ch: // the first batch's (empty) answer
+		case err2 = <-p.err:
+		case <-time.After(wait):
+			t.Fatal("delta stream still open after 20000 names")
+		}
+	}
+	if s := status.Convert(err2); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), "holds 20000 names, more than the limit of 16384") {
+		t.Errorf("delta: %v, want InvalidArgument naming the limit", err2)
+	}
+
+	sotw, err := c.StreamAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := startPump(sotw.Recv)
+	for i := range MaxTypesPerStream + 1 {
+		sotw.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: nodeA}, TypeUrl: fmt.Sprintf("type.example/T%d", i)})
+	}
+	var err3 error
+	for err3 == nil {
+		select {
+		case <-sp.ch:
+		case err3 = <-sp.err:
+		case <-time.After(wait):
+			t.Fatal("sotw stream still open after 17 types")
+		}
+	}
+	if s := status.Convert(err3); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), "more than 16 resource types on one stream") {
+		t.Errorf("sotw: %v, want InvalidArgument naming the limit", err3)
+	}
+
+	var rej []apiv1.Rejection
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if rej = s.Rejections(); len(rej) == 1 && rej[0].Count == 2 {
+			break
+		}
+	}
+	if len(rej) != 1 || rej[0].Reason != apiv1.ReasonLimit || rej[0].Count != 2 || rej[0].NodeID != nodeA {
+		t.Errorf("rejections = %+v, want one limit entry for %s counting 2", rej, nodeA)
 	}
 }
