@@ -205,6 +205,8 @@ func rejectionFindings(in Input) []Finding {
 		switch {
 		case r.Code == codes.Unavailable.String():
 			continue // nothing served yet: not drift, a start-up
+		case r.Reason == apiv1.ReasonTLSClosed:
+			continue // a TCP probe or port scan closing at once: not a proxy
 		case r.Code == codes.Unauthenticated.String():
 			f.Code, f.Severity = CodeProxyRefused, SeverityWarning
 			f.Message = fmt.Sprintf("%s was refused at the TLS handshake (%s): %s", who, objectName(r.Reason), oneLine(r.Error, 300))

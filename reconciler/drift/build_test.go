@@ -171,6 +171,7 @@ func TestBuildBoundsPeerInput(t *testing.T) {
 			{NodeID: huge + "c", Code: "InvalidArgument", Reason: "limit", Error: strings.Repeat("e", 3<<20), At: t0},
 			{Peer: "10.0.0.5:40001", Code: "Unauthenticated", Reason: "tls-no-certificate", Error: "TLS handshake: tls: client didn't provide a certificate", At: t0},
 			{Peer: "10.0.0.5:40002", Code: "Unauthenticated", Reason: "tls-no-certificate", Error: "TLS handshake: tls: client didn't provide a certificate", At: t0},
+			{Peer: "10.0.0.9:40003", Code: "Unauthenticated", Reason: apiv1.ReasonTLSClosed, Error: "TLS handshake: EOF", At: t0},
 		}}
 	fs := Build(in)
 	size := 0
@@ -194,6 +195,6 @@ func TestBuildBoundsPeerInput(t *testing.T) {
 		t.Errorf("TLS refusals = %+v, want one GM2004 warning for peer/10.0.0.5", tls)
 	}
 	if got := summarize(fs); len(got) != 4 {
-		t.Errorf("findings = %v, want NACK, undeclared, over-limit and TLS", got)
+		t.Errorf("findings = %v, want NACK, undeclared, over-limit and TLS (not the TCP probe)", got)
 	}
 }

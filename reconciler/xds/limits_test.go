@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -210,6 +211,18 @@ func TestFloodOfHugeNodeIDs(t *testing.T) {
 		}
 	}
 
+	// A TCP probe: connect, close. Listed, but as what it is.
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(s.metrics.rejectedConns.WithLabelValues(apiv1.ReasonTLSClosed)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the TCP probe was not recorded")
+		}
+	}
+
 	h := api.Handler(api.Options{Status: liveStatus{}, Proxies: s})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/proxies", nil))
@@ -233,7 +246,7 @@ func TestFloodOfHugeNodeIDs(t *testing.T) {
 		t.Errorf("over-limit entry = count %d code %s identity %q node id of %d bytes, want 20 InvalidArgument from reviews, clipped",
 			lim.Count, lim.Code, lim.Identity, len(lim.NodeID))
 	}
-	for _, reason := range []string{apiv1.ReasonTLSNoCertificate, apiv1.ReasonTLSUnknownAuthority, apiv1.ReasonTLSPlaintext} {
+	for _, reason := range []string{apiv1.ReasonTLSNoCertificate, apiv1.ReasonTLSUnknownAuthority, apiv1.ReasonTLSPlaintext, apiv1.ReasonTLSClosed} {
 		r, ok := byReason[reason]
 		if !ok || r.Count < 1 || r.Code != "Unauthenticated" || !strings.HasPrefix(r.Peer, "127.0.0.1:") {
 			t.Errorf("%s: %+v, want an Unauthenticated entry from 127.0.0.1", reason, r)

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -174,11 +176,14 @@ func (s *Server) refused(r apiv1.Rejection) {
 	if suppressed > 0 {
 		attrs = append(attrs, "other_refusals_not_logged", suppressed)
 	}
-	msg := "xds stream refused"
+	msg, level := "xds stream refused", slog.LevelWarn
 	if strings.HasPrefix(e.Reason, "tls-") {
 		msg = "xds connection refused"
 	}
-	s.log.Warn(msg, attrs...)
+	if e.Reason == apiv1.ReasonTLSClosed {
+		level = slog.LevelInfo // TCP health checks do this every few seconds
+	}
+	s.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // Rejections returns the refused connections and streams, collapsed by
@@ -240,6 +245,8 @@ func handshakeReason(err error) string {
 		return apiv1.ReasonTLSTimeout
 	case errors.As(err, &op) && op.Op == "remote error":
 		return apiv1.ReasonTLSPeerAlert
+	case errors.Is(err, io.EOF):
+		return apiv1.ReasonTLSClosed
 	}
 	return apiv1.ReasonTLSHandshake
 }

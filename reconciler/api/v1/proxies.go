@@ -115,7 +115,8 @@ const (
 	ReasonTLSBadCertificate   = "tls-bad-certificate"   // expired, wrong usage, …
 	ReasonTLSPeerAlert        = "tls-peer-alert"        // the client refused us
 	ReasonTLSTimeout          = "tls-timeout"           // no handshake in time (10 s)
-	ReasonTLSHandshake        = "tls-handshake"         // closed or failed otherwise
+	ReasonTLSClosed           = "tls-closed"            // closed before a ClientHello: a TCP probe, a port scan
+	ReasonTLSHandshake        = "tls-handshake"         // failed otherwise
 	ReasonLimit               = "limit"                 // a request over the xDS server's limits
 	ReasonMessageTooLarge     = "message-too-large"     // a message over grpc's receive limit (4 MiB)
 	ReasonNoNodeID            = "no-node-id"
