@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 
 	"github.com/gitmesh/gitmesh/reconciler"
 	"github.com/gitmesh/gitmesh/reconciler/api"
@@ -187,8 +186,8 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if cfg.xdsInsecure {
 		log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration and claim any node; private keys are withheld, so mTLS between workloads needs certificates from `gitmesh certs issue`; use for local development only")
 	} else {
-		xopts.GRPCOptions = []grpc.ServerOption{xds.MutualTLS(
-			func() (*tls.Certificate, error) { return m.ca.ServingCert(cfg.xdsNames) }, m.ca.TrustPool)}
+		xopts.Credentials = xds.MutualTLS(
+			func() (*tls.Certificate, error) { return m.ca.ServingCert(cfg.xdsNames) }, m.ca.TrustPool)
 		// m.rec exists before the first stream can arrive: Serve starts in Run.
 		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
 	}

@@ -150,6 +150,21 @@ func TestServeMutualTLS(t *testing.T) {
 	if _, err := adsSecrets(t, m.XDSAddr(), insecure.NewCredentials(), "sidecar/default/reviews/v1/r-1"); grpcstatus.Code(err) != codes.Unavailable {
 		t.Errorf("plaintext client: %v, want Unavailable", err)
 	}
+	// ... and the refusal is not silent (issue 12): listed, counted, logged.
+	getJSONT(t, base+"/api/v1/proxies", &proxies)
+	found = false
+	for _, r := range proxies.Rejections {
+		found = found || (r.Reason == "tls-plaintext" && r.Code == "Unauthenticated" && r.Count >= 1 && strings.HasPrefix(r.Peer, "127.0.0.1:"))
+	}
+	if !found {
+		t.Errorf("/api/v1/proxies does not list the plaintext client: %+v", proxies.Rejections)
+	}
+	if _, body := httpGet(t, base+"/metrics"); !strings.Contains(body, `gitmesh_xds_rejected_connections_total{reason="tls-plaintext"}`) {
+		t.Error("/metrics does not count the plaintext client")
+	}
+	if !strings.Contains(logs.String(), "xds connection refused") || !strings.Contains(logs.String(), "reason=tls-plaintext") {
+		t.Error("the plaintext client's refusal was not logged")
+	}
 
 	for _, path := range []string{"/api/v1/status", "/api/v1/proxies", "/metrics"} {
 		if _, body := httpGet(t, base+path); strings.Contains(body, "PRIVATE KEY") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -212,7 +213,7 @@ func printStatus(w io.Writer, st apiv1.Status, px apiv1.Proxies, now time.Time) 
 		}
 	}
 	for _, r := range px.Rejections {
-		fmt.Fprintf(w, "\nrefused %s from %s: %s", r.NodeID, r.Peer, r.Error)
+		fmt.Fprintf(w, "\nrefused %s from %s (%s, %d times): %s", cmp.Or(r.NodeID, "connection"), r.Peer, r.Reason, r.Count, r.Error)
 	}
 	if len(proxies) == 0 {
 		fmt.Fprintln(w, "(no proxies connected)")

@@ -101,8 +101,8 @@ func startPlane(t *testing.T, meshSrc string, ttl time.Duration) *plane {
 	p := &plane{ca: authority}
 	p.srv, err = xds.New(xds.Options{
 		Logger: logger(t), ShutdownTimeout: time.Second,
-		GRPCOptions: []grpc.ServerOption{xds.MutualTLS(
-			func() (*tls.Certificate, error) { return authority.ServingCert([]string{"localhost"}) }, authority.TrustPool)},
+		Credentials: xds.MutualTLS(
+			func() (*tls.Certificate, error) { return authority.ServingCert([]string{"localhost"}) }, authority.TrustPool),
 		Authorize: xds.AuthorizeIdentity(func(class string) (string, bool) { return p.rec.IdentityOf(class) }),
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ type StatusSource interface {
 type ProxySource interface {
 	Proxies() []apiv1.Proxy
 	Rejections() []apiv1.Rejection
+	RejectionsDropped() int64
 }
 
 // DriftSource serves the latest drift report; *drift.Runner is one.
@@ -68,7 +69,8 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("GET /api/v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
-		resp := apiv1.Proxies{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections()}
+		resp := apiv1.Proxies{Proxies: o.Proxies.Proxies(), Rejections: o.Proxies.Rejections(),
+			RejectionsDropped: o.Proxies.RejectionsDropped()}
 		if live := o.Status.Status().Live; live != nil {
 			resp.Revision = live.ID
 		}

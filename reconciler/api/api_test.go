@@ -21,6 +21,7 @@ type fakeProxies struct{}
 
 func (fakeProxies) Proxies() []apiv1.Proxy        { return nil }
 func (fakeProxies) Rejections() []apiv1.Rejection { return nil }
+func (fakeProxies) RejectionsDropped() int64      { return 0 }
 
 type fakeDrift struct{ p apiv1.DriftPublish }
 

@@ -2,6 +2,7 @@ package drift
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -159,16 +160,16 @@ func proxyFindings(in Input) []Finding {
 			switch {
 			case t.Status == apiv1.Nacked && t.LastNack != nil:
 				f = Finding{Code: CodeNacked, Severity: SeverityError,
-					Message: fmt.Sprintf("%s NACKed %s of revision %s: %s", p.NodeID, typeName(t.TypeURL),
+					Message: fmt.Sprintf("%s NACKed %s of revision %s: %s", objectName(p.NodeID), objectName(typeName(t.TypeURL)),
 						orNone(source.ShortID(t.LastNack.Revision)), oneLine(t.LastNack.Error, 300))}
 			case t.Status == apiv1.Stale && !t.SentAt.IsZero() && in.Now.Sub(t.SentAt) > in.StaleAfter:
 				f = Finding{Code: CodeStale, Severity: SeverityWarning,
-					Message: fmt.Sprintf("%s has not ACKed %s of revision %s within %s", p.NodeID, typeName(t.TypeURL),
+					Message: fmt.Sprintf("%s has not ACKed %s of revision %s within %s", objectName(p.NodeID), objectName(typeName(t.TypeURL)),
 						orNone(source.ShortID(t.SentRevision)), in.StaleAfter)}
 			default:
 				continue
 			}
-			f.Objects = []string{"proxy/" + p.NodeID, "type/" + typeName(t.TypeURL)}
+			f.Objects = []string{"proxy/" + objectName(p.NodeID), "type/" + objectName(typeName(t.TypeURL))}
 			if k := f.key(); !seen[k] {
 				seen[k] = true
 				fs = append(fs, f)
@@ -178,9 +179,12 @@ func proxyFindings(in Input) []Finding {
 	return fs
 }
 
-// rejectionFindings reports streams refused recently: node ids that name
-// no class of the mesh, and peers whose certificate is not the identity of
-// the class they ask for.
+// rejectionFindings reports connections and streams refused recently:
+// node ids that name no class of the mesh, peers whose certificate is not
+// the identity of the class they ask for, requests over the server's
+// limits, and TLS handshakes that failed (plaintext, no certificate,
+// another CA's). A peer without a node id is named by its host, without
+// the ephemeral port, so its finding is one across reconnects.
 func rejectionFindings(in Input) []Finding {
 	var fs []Finding
 	seen := map[string]bool{}
@@ -192,26 +196,35 @@ func rejectionFindings(in Input) []Finding {
 		if in.Now.Sub(r.At) > in.RejectionWindow || connected[r.NodeID] && r.NodeID != "" {
 			continue
 		}
-		who := r.NodeID
-		if who == "" {
-			who = "peer " + r.Peer
+		who, obj := objectName(r.NodeID), "proxy/"+objectName(r.NodeID)
+		if r.NodeID == "" {
+			host := objectName(peerHost(r.Peer))
+			who, obj = "peer "+host, "peer/"+host
 		}
-		f := Finding{Objects: []string{"proxy/" + who}}
-		switch r.Code {
-		case codes.PermissionDenied.String():
+		f := Finding{Objects: []string{obj}}
+		switch {
+		case r.Code == codes.Unavailable.String():
+			continue // nothing served yet: not drift, a start-up
+		case r.Reason == apiv1.ReasonTLSClosed:
+			continue // a TCP probe or port scan closing at once: not a proxy
+		case r.Code == codes.Unauthenticated.String():
+			f.Code, f.Severity = CodeProxyRefused, SeverityWarning
+			f.Message = fmt.Sprintf("%s was refused at the TLS handshake (%s): %s", who, objectName(r.Reason), oneLine(r.Error, 300))
+		case r.Code == codes.PermissionDenied.String():
 			f.Code, f.Severity = CodeProxyRefused, SeverityError
 			f.Message = fmt.Sprintf("%s was refused: %s", who, oneLine(r.Error, 300))
-		case codes.Unavailable.String():
-			continue // nothing served yet: not drift, a start-up
-		case codes.NotFound.String():
+		case r.Reason == apiv1.ReasonLimit || r.Code == codes.ResourceExhausted.String():
+			f.Code, f.Severity = CodeProxyRefused, SeverityWarning
+			f.Message = fmt.Sprintf("%s was refused: %s", who, oneLine(r.Error, 300))
+		case r.Code == codes.NotFound.String():
 			// The server's text names the revision and counts classes;
 			// both move without the proxy changing, so say it plainly.
-			class := who
-			if c, _, err := nodeid.Parse(who); err == nil {
+			class := r.NodeID
+			if c, _, err := nodeid.Parse(r.NodeID); err == nil {
 				class = c.Name
 			}
 			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
-			f.Message = fmt.Sprintf("%s is connecting but the mesh declares no proxy class %q", who, class)
+			f.Message = fmt.Sprintf("%s is connecting but the mesh declares no proxy class %q", who, objectName(class))
 		default:
 			f.Code, f.Severity = CodeUndeclaredProxy, SeverityWarning
 			f.Message = fmt.Sprintf("%s is connecting but the mesh does not declare it: %s", who, oneLine(r.Error, 300))
@@ -222,6 +235,21 @@ func rejectionFindings(in Input) []Finding {
 		}
 	}
 	return fs
+}
+
+// maxObjectName bounds a peer-supplied name (node id, host, type) in a
+// finding. The xDS server already bounds what it keeps; Build is plain
+// data in, so it bounds again rather than trust its caller.
+const maxObjectName = 256
+
+func objectName(s string) string { return oneLine(s, maxObjectName) }
+
+// peerHost is a peer address without its port.
+func peerHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // endpointFindings reports declared services with no ready endpoints: the

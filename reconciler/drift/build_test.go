@@ -156,3 +156,45 @@ func TestBuildCapsAFleet(t *testing.T) {
 		t.Errorf("last finding = %+v", last)
 	}
 }
+
+// TestBuildBoundsPeerInput: Build is plain data in, so it bounds what a
+// peer chose even when its caller did not: 3 MB node ids, errors and type
+// URLs become findings of a few hundred bytes each; TLS refusals are
+// reported by peer host, one finding across ephemeral ports.
+func TestBuildBoundsPeerInput(t *testing.T) {
+	huge := "sidecar/default/reviews/v1/" + strings.Repeat("a", 3<<20)
+	in := Input{Now: t0,
+		Proxies: []apiv1.Proxy{{NodeID: huge, Types: []apiv1.TypeStatus{
+			{TypeURL: "x." + strings.Repeat("T", 3<<20), Status: apiv1.Nacked, LastNack: &apiv1.Nack{Error: strings.Repeat("e", 3<<20)}}}}},
+		Rejections: []apiv1.Rejection{
+			{NodeID: huge + "b", Code: "NotFound", Error: strings.Repeat("e", 3<<20), At: t0},
+			{NodeID: huge + "c", Code: "InvalidArgument", Reason: "limit", Error: strings.Repeat("e", 3<<20), At: t0},
+			{Peer: "10.0.0.5:40001", Code: "Unauthenticated", Reason: "tls-no-certificate", Error: "TLS handshake: tls: client didn't provide a certificate", At: t0},
+			{Peer: "10.0.0.5:40002", Code: "Unauthenticated", Reason: "tls-no-certificate", Error: "TLS handshake: tls: client didn't provide a certificate", At: t0},
+			{Peer: "10.0.0.9:40003", Code: "Unauthenticated", Reason: apiv1.ReasonTLSClosed, Error: "TLS handshake: EOF", At: t0},
+		}}
+	fs := Build(in)
+	size := 0
+	for _, f := range fs {
+		size += len(f.Message)
+		for _, o := range f.Objects {
+			size += len(o)
+		}
+	}
+	if size > 8<<10 {
+		t.Errorf("findings hold %d bytes of text, want a few KiB", size)
+	}
+	var tls []Finding
+	for _, f := range fs {
+		if f.Objects[0] == "peer/10.0.0.5" {
+			tls = append(tls, f)
+		}
+	}
+	if len(tls) != 1 || tls[0].Code != CodeProxyRefused || tls[0].Severity != SeverityWarning ||
+		tls[0].Message != "peer 10.0.0.5 was refused at the TLS handshake (tls-no-certificate): TLS handshake: tls: client didn't provide a certificate" {
+		t.Errorf("TLS refusals = %+v, want one GM2004 warning for peer/10.0.0.5", tls)
+	}
+	if got := summarize(fs); len(got) != 4 {
+		t.Errorf("findings = %v, want NACK, undeclared, over-limit and TLS (not the TCP probe)", got)
+	}
+}

@@ -117,6 +117,11 @@ func orNone(s string) string {
 // oneLine keeps the first line of s, cut to n runes with an ellipsis.
 func oneLine(s string, n int) string {
 	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 4*n+4 {
+		// A rune is at most 4 bytes, so this keeps more than n of them
+		// (the ellipsis below cuts the rest) without converting a huge string.
+		s = s[:4*n+4]
+	}
 	r := []rune(s)
 	if len(r) > n {
 		return string(r[:n-1]) + "…"

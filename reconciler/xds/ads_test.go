@@ -311,9 +311,16 @@ func TestRefusedStreams(t *testing.T) {
 			})
 		}
 	}
+	// One peer refused for one reason and node is one entry, counted: here
+	// a SotW and a delta stream each. Newest first.
 	rej := s.Rejections()
-	if len(rej) != 2*len(tests) || rej[len(rej)-1].Code != "NotFound" || rej[len(rej)-1].NodeID != "sidecar/default/b/v1/b-1" {
+	if len(rej) != len(tests) || rej[0].Code != "NotFound" || rej[0].NodeID != "sidecar/default/b/v1/b-1" || rej[0].Reason != apiv1.ReasonUnknownClass {
 		t.Fatalf("rejections = %+v", rej)
+	}
+	for _, r := range rej {
+		if r.Count != 2 || r.FirstAt.After(r.At) {
+			t.Errorf("rejection %s %s: count %d first %v last %v, want 2 (sotw and delta)", r.NodeID, r.Reason, r.Count, r.FirstAt, r.At)
+		}
 	}
 }
 

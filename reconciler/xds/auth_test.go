@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -34,13 +35,19 @@ const (
 // c, admitting streams by identity.
 func mtlsServer(t *testing.T, c *ca.CA) (*Server, string) {
 	t.Helper()
+	return mtlsServerLog(t, c, quietLogger())
+}
+
+// mtlsServerLog is mtlsServer logging to log.
+func mtlsServerLog(t *testing.T, c *ca.CA, log *slog.Logger) (*Server, string) {
+	t.Helper()
 	ids := map[string]string{reviewsClass: reviewsID, ratingsClass: ratingsID}
 	s, err := New(Options{
-		Logger: quietLogger(), ShutdownTimeout: 2 * time.Second,
+		Logger: log, ShutdownTimeout: 2 * time.Second,
 		Authorize: AuthorizeIdentity(func(class string) (string, bool) { id, ok := ids[class]; return id, ok }),
-		GRPCOptions: []grpc.ServerOption{MutualTLS(
+		Credentials: MutualTLS(
 			func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
-			c.TrustPool)},
+			c.TrustPool),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,14 +13,16 @@ import (
 // type, connected streams, refused streams, Apply latency. It is always
 // kept (tests read it) and registered only when Options.Registerer is set.
 type metrics struct {
-	pushes       *prometheus.CounterVec
-	bytes        *prometheus.CounterVec
-	nacks        *prometheus.CounterVec
-	streams      *prometheus.GaugeVec
-	rejected     *prometheus.CounterVec
-	dropped      prometheus.Counter
-	applySeconds prometheus.Histogram
-	classes      prometheus.Gauge
+	pushes   *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	nacks    *prometheus.CounterVec
+	streams  *prometheus.GaugeVec
+	rejected *prometheus.CounterVec
+	// rejectedConns counts every refusal, at the handshake or on a stream.
+	rejectedConns *prometheus.CounterVec
+	dropped       prometheus.Counter
+	applySeconds  prometheus.Histogram
+	classes       prometheus.Gauge
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -42,6 +44,10 @@ func newMetrics() *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitmesh_xds_rejected_streams_total", Help: "ADS streams refused, by gRPC code.",
 		}, []string{"code"}),
+		rejectedConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitmesh_xds_rejected_connections_total",
+			Help: "Connections and streams refused, by reason: a failed TLS handshake (tls-*), a request over a limit, a malformed or unknown node, a wrong identity.",
+		}, []string{"reason"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitmesh_xds_dropped_responses_total", Help: "Responses dropped because a stream's response channel was full.",
 		}),
@@ -56,7 +62,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.pushes, m.bytes, m.nacks, m.streams, m.rejected, m.dropped, m.applySeconds, m.classes}
+	return []prometheus.Collector{m.pushes, m.bytes, m.nacks, m.streams, m.rejected, m.rejectedConns, m.dropped, m.applySeconds, m.classes}
 }
 
 // Describe implements prometheus.Collector.

@@ -24,6 +24,7 @@ import (
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -38,12 +39,18 @@ type Options struct {
 	ClassOf func(nodeID string) (class string, err error)
 	// Registerer, when set, receives the server's metrics collector.
 	Registerer prometheus.Registerer
-	// Keepalive is sent to clients; zero means ping after 30 s idle and drop
-	// a peer that does not answer in 10 s, so dead proxies free their streams.
+	// Keepalive is sent to clients. Its zero fields mean: ping after 30 s
+	// idle and drop a peer that does not answer in 10 s, so dead proxies
+	// free their streams; close a connection without a stream after
+	// DefaultMaxConnectionIdle (2 min), so refused peers and peers that
+	// never open a stream do not hold connections.
 	Keepalive keepalive.ServerParameters
 	// KeepalivePolicy bounds client pings; zero means at most one per 10 s,
 	// allowed without active streams (Envoy pings its idle ADS connection).
 	KeepalivePolicy keepalive.EnforcementPolicy
+	// MaxConcurrentStreams bounds the streams of one connection; zero
+	// means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
 	// ShutdownTimeout bounds graceful shutdown before connections are cut;
 	// zero means 10 s.
 	ShutdownTimeout time.Duration
@@ -52,8 +59,12 @@ type Options struct {
 	// error ends the stream and is recorded as a rejection. AuthorizeIdentity
 	// builds the mutual TLS check. Nil admits every well-formed node.
 	Authorize func(ctx context.Context, nodeID, class string) error
-	// GRPCOptions are appended to the server's own options (TLS credentials
-	// for mTLS, message size limits, interceptors).
+	// Credentials secure the port (MutualTLS); nil serves plaintext. Set
+	// them here, not as grpc.Creds in GRPCOptions: the server wraps them to
+	// record every failed handshake as a rejection.
+	Credentials credentials.TransportCredentials
+	// GRPCOptions are appended to the server's own options (which set the
+	// limits of limits.go and a stream interceptor), so they override them.
 	GRPCOptions []grpc.ServerOption
 }
 
@@ -80,6 +91,8 @@ type Server struct {
 	known      string                 // summarizeClasses of the served classes
 
 	streams *streamRegistry
+	// rejections lists refused connections and streams (rejections.go).
+	rejections rejectionLog
 	// bases resolves delta streams' base markers to shared parts.
 	bases baseRegistry
 	// names maps every served resource name to one shared string, for
@@ -98,11 +111,20 @@ func New(opts Options) (*Server, error) {
 	if opts.ClassOf == nil {
 		opts.ClassOf = DefaultClassOf
 	}
-	if opts.Keepalive == (keepalive.ServerParameters{}) {
-		opts.Keepalive = keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+	if opts.Keepalive.Time == 0 {
+		opts.Keepalive.Time = 30 * time.Second
+	}
+	if opts.Keepalive.Timeout == 0 {
+		opts.Keepalive.Timeout = 10 * time.Second
+	}
+	if opts.Keepalive.MaxConnectionIdle == 0 {
+		opts.Keepalive.MaxConnectionIdle = DefaultMaxConnectionIdle
 	}
 	if opts.KeepalivePolicy == (keepalive.EnforcementPolicy{}) {
 		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
+	}
+	if opts.MaxConcurrentStreams == 0 {
+		opts.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -143,10 +165,20 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	codec := newSharedCodec(sharedBodyBudget)
 	codec.runs = &s.bases
 	codec.names = s.internTable
+	// The limits on what a peer may send grpc itself (limits.go); what is
+	// inside the messages is checked by the stream callbacks.
 	gopts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec),
 		grpc.KeepaliveParams(s.opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(s.opts.KeepalivePolicy),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(s.opts.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.ConnectionTimeout(HandshakeTimeout),
+		grpc.ChainStreamInterceptor(s.observeStream),
+	}
+	if s.opts.Credentials != nil {
+		gopts = append(gopts, grpc.Creds(observedCreds{s.opts.Credentials, s}))
 	}
 	gs := grpc.NewServer(append(gopts, s.opts.GRPCOptions...)...)
 	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,

@@ -18,10 +18,6 @@ import (
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 )
 
-// maxErrorText bounds the NACK text kept per type: a proxy's error detail is
-// untrusted input and ends up in the status API.
-const maxErrorText = 2048
-
 // rank orders sync states from best to worst.
 func rank(s apiv1.SyncStatus) int {
 	switch s {
@@ -85,9 +81,6 @@ func proxyRevision(status apiv1.SyncStatus, live string, types []apiv1.TypeStatu
 	return rev
 }
 
-// maxRejections bounds the rejection log; a misconfigured fleet retries.
-const maxRejections = 64
-
 type streamKey struct {
 	delta bool
 	id    int64
@@ -108,11 +101,9 @@ type streamState struct {
 // go-control-plane's callbacks (go-control-plane itself keeps none, issues
 // #954 and #582) and admits streams on their first request.
 type streamRegistry struct {
-	s          *Server
-	mu         sync.RWMutex
-	streams    map[streamKey]*streamState
-	rejMu      sync.Mutex
-	rejections []apiv1.Rejection
+	s       *Server
+	mu      sync.RWMutex
+	streams map[streamKey]*streamState
 }
 
 var _ xdsserver.Callbacks = (*streamRegistry)(nil)
@@ -125,6 +116,11 @@ func (r *streamRegistry) open(ctx context.Context, key streamKey) {
 	st := &streamState{ctx: ctx, key: key, connectedAt: time.Now(), types: map[string]*typeState{}}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		st.peer = p.Addr.String()
+	}
+	if h, ok := ctx.Value(streamHolderKey{}).(*streamHolder); ok {
+		h.mu.Lock()
+		h.st = st
+		h.mu.Unlock()
 	}
 	r.mu.Lock()
 	r.streams[key] = st
@@ -150,7 +146,8 @@ func (r *streamRegistry) get(key streamKey) *streamState {
 }
 
 // request records a request and, on a stream's first one, admits the node.
-// A returned error ends the stream with that gRPC status.
+// A returned error ends the stream with that gRPC status; every one is a
+// *refusal, recorded by the stream interceptor (observeStream).
 func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce, version string, nack *rpcstatus.Status) error {
 	st := r.get(key)
 	if st == nil {
@@ -160,22 +157,28 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	defer st.mu.Unlock()
 	if st.nodeID == "" {
 		if node.GetId() == "" {
-			return r.reject(st, "", status.Error(codes.InvalidArgument, "first request carries no node id"))
+			return refuse(apiv1.ReasonNoNodeID, "", codes.InvalidArgument, "first request carries no node id")
 		}
 		class, err := r.s.admit(node.GetId())
+		reason := apiv1.ReasonIdentity
 		if err == nil {
 			err = r.s.authorize(st.ctx, node.GetId(), class)
+		} else {
+			reason = admitReason(status.Code(err))
 		}
 		if err != nil {
-			return r.reject(st, node.GetId(), err)
+			return refusalOf(reason, node.GetId(), err)
 		}
 		st.nodeID, st.class = node.GetId(), class
 		r.s.log.Debug("xds stream admitted", "node", st.nodeID, "class", class, "protocol", protocol(key.delta), "peer", st.peer)
 	} else if id := node.GetId(); id != "" && id != st.nodeID {
-		return status.Errorf(codes.InvalidArgument, "node id changed from %q to %q on one stream", st.nodeID, id)
+		return refuse(apiv1.ReasonNodeIDChanged, st.nodeID, codes.InvalidArgument, "node id changed from %q to %q on one stream", st.nodeID, id)
 	}
 	ts := st.types[typeURL]
 	if ts == nil {
+		if len(st.types) >= MaxTypesPerStream {
+			return refuse(apiv1.ReasonLimit, st.nodeID, codes.InvalidArgument, "node %q: more than %d resource types on one stream", st.nodeID, MaxTypesPerStream)
+		}
 		ts = &typeState{TypeStatus: apiv1.TypeStatus{TypeURL: typeURL}}
 		st.types[typeURL] = ts
 	}
@@ -184,7 +187,7 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	}
 	now := time.Now()
 	if nack != nil {
-		n := &apiv1.Nack{Nonce: nonce, Error: truncate(nack.GetMessage(), maxErrorText), At: now}
+		n := &apiv1.Nack{Nonce: nonce, Error: clip(nack.GetMessage(), MaxErrorDetailBytes), At: now}
 		if nonce == ts.SentNonce {
 			n.Version, n.Revision = ts.SentVersion, ts.SentRevision
 		}
@@ -204,6 +207,17 @@ func (r *streamRegistry) request(key streamKey, node *core.Node, typeURL, nonce,
 	return nil
 }
 
+// admitReason is the rejection reason of an admit error.
+func admitReason(c codes.Code) string {
+	switch c {
+	case codes.Unavailable:
+		return apiv1.ReasonNotReady
+	case codes.NotFound:
+		return apiv1.ReasonUnknownClass
+	}
+	return apiv1.ReasonInvalidNodeID
+}
+
 // sent records a response about to be sent.
 func (r *streamRegistry) sent(key streamKey, typeURL, version, revision, nonce string, n int, size int) {
 	r.s.metrics.pushes.WithLabelValues(typeLabel(typeURL), protocol(key.delta)).Inc()
@@ -220,23 +234,6 @@ func (r *streamRegistry) sent(key streamKey, typeURL, version, revision, nonce s
 		st.types[typeURL] = ts
 	}
 	ts.SentVersion, ts.SentRevision, ts.SentNonce, ts.SentResources, ts.SentAt = version, revision, nonce, n, time.Now()
-}
-
-func (r *streamRegistry) reject(st *streamState, nodeID string, err error) error {
-	s, _ := status.FromError(err)
-	rej := apiv1.Rejection{NodeID: nodeID, Peer: st.peer, Code: s.Code().String(), Error: s.Message(), At: time.Now()}
-	if st.ctx != nil {
-		rej.Identity, _ = PeerIdentity(st.ctx)
-	}
-	r.rejMu.Lock()
-	if len(r.rejections) == maxRejections {
-		r.rejections = slices.Delete(r.rejections, 0, 1)
-	}
-	r.rejections = append(r.rejections, rej)
-	r.rejMu.Unlock()
-	r.s.metrics.rejected.WithLabelValues(rej.Code).Inc()
-	r.s.log.Warn("xds stream refused", "node", nodeID, "peer", st.peer, "identity", rej.Identity, "code", rej.Code, "error", rej.Error)
-	return err
 }
 
 // Proxies returns the state of every admitted stream, sorted by node id.
@@ -283,13 +280,6 @@ func (s *Server) Proxies() []apiv1.Proxy {
 	return out
 }
 
-// Rejections returns the most recent refused streams, oldest first.
-func (s *Server) Rejections() []apiv1.Rejection {
-	s.streams.rejMu.Lock()
-	defer s.streams.rejMu.Unlock()
-	return slices.Clone(s.streams.rejections)
-}
-
 // OnStreamOpen registers a SotW stream.
 func (r *streamRegistry) OnStreamOpen(ctx context.Context, id int64, _ string) error {
 	r.open(ctx, streamKey{id: id})
@@ -301,6 +291,9 @@ func (r *streamRegistry) OnStreamClosed(id int64, _ *core.Node) { r.closed(strea
 
 // OnStreamRequest admits the node and records ACK/NACK.
 func (r *streamRegistry) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
+	if ref := checkSotw(req); ref != nil {
+		return ref
+	}
 	return r.request(streamKey{id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail())
 }
 
@@ -323,6 +316,9 @@ func (r *streamRegistry) OnDeltaStreamClosed(id int64, _ *core.Node) {
 
 // OnStreamDeltaRequest admits the node and records ACK/NACK.
 func (r *streamRegistry) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	if ref := checkDelta(req); ref != nil {
+		return ref
+	}
 	return r.request(streamKey{delta: true, id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail())
 }
 
@@ -346,11 +342,4 @@ func protocol(delta bool) string {
 		return "delta"
 	}
 	return "sotw"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -56,8 +56,8 @@ func TestSyncStatusLifecycle(t *testing.T) {
 	}
 	eventually(t, s, classA+"/a-2", resource.EndpointType, func(ts apiv1.TypeStatus) bool { return ts.Status == apiv1.NotSent })
 	ts := typeStatus(t, s, nodeA, resource.ClusterType)
-	if n := len(ts.LastNack.Error); n > maxErrorText+len("…") {
-		t.Fatalf("NACK text kept %d bytes, want at most %d", n, maxErrorText)
+	if n := len(ts.LastNack.Error); n > MaxErrorDetailBytes+len("…") {
+		t.Fatalf("NACK text kept %d bytes, want at most %d", n, MaxErrorDetailBytes)
 	}
 	proxies := s.Proxies()
 	if len(proxies) != 2 || proxies[1].Status != apiv1.NotSent || proxies[0].Status != apiv1.Nacked || proxies[0].Class != classA || proxies[0].Protocol != "sotw" {

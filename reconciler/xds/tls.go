@@ -4,17 +4,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
 
-// MutualTLS returns the gRPC server option for the xDS port's mutual TLS:
+// MutualTLS returns the credentials (for Options.Credentials) of the xDS
+// port's mutual TLS:
 // every client must present a certificate that verifies against roots, and
 // the server presents cert. Both are asked for on each handshake (through
 // GetConfigForClient), so a renewed serving certificate or a rotated trust
 // bundle takes effect without a restart and without dropping streams that
 // are already open.
-func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPool) grpc.ServerOption {
+func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPool) credentials.TransportCredentials {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -30,5 +30,5 @@ func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPoo
 			}, nil
 		},
 	}
-	return grpc.Creds(credentials.NewTLS(cfg))
+	return credentials.NewTLS(cfg)
 }

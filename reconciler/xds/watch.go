@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"slices"
 	"strings"
 
@@ -85,6 +86,13 @@ func (c servingCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscr
 	cs, err := c.s.lookupClass(req.GetNode().GetId())
 	if err != nil {
 		return nil, err
+	}
+	// Each request's lists are checked (checkDelta); what a subscription
+	// adds up to over many requests is checked here.
+	if n := len(sub.SubscribedResources()); n > MaxResourceNames {
+		id := req.GetNode().GetId()
+		return nil, refuse(apiv1.ReasonLimit, id, codes.InvalidArgument, "%sthe subscription to %s holds %d names, more than the limit of %d",
+			who(id), req.GetTypeUrl(), n, MaxResourceNames)
 	}
 	w := &watch{typeURL: req.GetTypeUrl(), sub: sub, dreq: req, dch: ch, s: c.s}
 	cs.mu.Lock()

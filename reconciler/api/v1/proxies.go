@@ -11,6 +11,9 @@ type Proxies struct {
 	Revision   string      `json:"revision"`
 	Proxies    []Proxy     `json:"proxies"`
 	Rejections []Rejection `json:"rejections"`
+	// RejectionsDropped counts refusals no longer listed: Rejections holds
+	// at most 64 entries, the most recently seen.
+	RejectionsDropped int64 `json:"rejectionsDropped,omitempty"`
 }
 
 // SyncStatus is a proxy's state for one type, named as istioctl
@@ -74,15 +77,52 @@ type Nack struct {
 	At       time.Time `json:"at"`
 }
 
-// Rejection records a stream the server refused (malformed node id,
-// unknown class, identity mismatch), so the status API shows proxies that
-// never got config.
+// Rejection records refused connections and streams: a failed TLS
+// handshake (plaintext, no client certificate, another CA's certificate), a
+// request over the server's limits, a malformed node id, an unknown class,
+// an identity mismatch. So proxies that never got config are not silent.
+// Refusals of one peer host for one reason (and one node id, when it is
+// within the limits) are one entry: Count says how many, FirstAt and At
+// when the first and the last were. Every string is bounded (node id 512
+// bytes, error 1 KiB): a peer chooses them.
 type Rejection struct {
 	NodeID string `json:"nodeId"`
-	Peer   string `json:"peer,omitempty"`
+	// Peer is the address of the last refused connection.
+	Peer string `json:"peer,omitempty"`
 	// Identity is the SPIFFE id of the peer's client certificate, if any.
-	Identity string    `json:"identity,omitempty"`
-	Code     string    `json:"code"`
-	Error    string    `json:"error"`
-	At       time.Time `json:"at"`
+	Identity string `json:"identity,omitempty"`
+	// Code is the gRPC code the stream ended with; Unauthenticated for a
+	// failed TLS handshake.
+	Code string `json:"code"`
+	// Reason is one of a fixed set ("tls-no-certificate", "limit",
+	// "unknown-class", …), the label of
+	// gitmesh_xds_rejected_connections_total.
+	Reason  string    `json:"reason,omitempty"`
+	Error   string    `json:"error"`
+	Count   int       `json:"count,omitempty"`
+	FirstAt time.Time `json:"firstAt,omitzero"`
+	// At is when the last refusal of this entry happened.
+	At time.Time `json:"at"`
 }
+
+// Rejection reasons: Rejection.Reason and the label of
+// gitmesh_xds_rejected_connections_total. The set is fixed, so the metric's
+// cardinality is; reasons of a failed TLS handshake start with "tls-".
+const (
+	ReasonTLSPlaintext        = "tls-plaintext"         // not TLS at all
+	ReasonTLSNoCertificate    = "tls-no-certificate"    // no client certificate
+	ReasonTLSUnknownAuthority = "tls-unknown-authority" // certificate of another CA
+	ReasonTLSBadCertificate   = "tls-bad-certificate"   // expired, wrong usage, …
+	ReasonTLSPeerAlert        = "tls-peer-alert"        // the client refused us
+	ReasonTLSTimeout          = "tls-timeout"           // no handshake in time (10 s)
+	ReasonTLSClosed           = "tls-closed"            // closed before a ClientHello: a TCP probe, a port scan
+	ReasonTLSHandshake        = "tls-handshake"         // failed otherwise
+	ReasonLimit               = "limit"                 // a request over the xDS server's limits
+	ReasonMessageTooLarge     = "message-too-large"     // a message over grpc's receive limit (4 MiB)
+	ReasonNoNodeID            = "no-node-id"
+	ReasonInvalidNodeID       = "invalid-node-id"
+	ReasonNodeIDChanged       = "node-id-changed"
+	ReasonUnknownClass        = "unknown-class"
+	ReasonNotReady            = "not-ready" // nothing served yet; the proxy retries
+	ReasonIdentity            = "identity"  // the certificate is not the class's identity
+)
