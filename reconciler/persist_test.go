@@ -67,7 +67,7 @@ func TestPersistFailureIsACondition(t *testing.T) {
 	served := st.Live.ID
 	for typ, want := range map[string]string{
 		ConditionPersisted: "False/PersistFailed", ConditionReady: "False/PersistFailed",
-		ConditionApplied: "True/Succeeded", ConditionReconciling: "True/Progressing", ConditionStalled: "False/Succeeded",
+		ConditionApplied: "True/Succeeded", ConditionReconciling: "True/Retrying", ConditionStalled: "False/Retrying",
 	} {
 		if got := condition(st, typ); got != want {
 			t.Errorf("%s = %s, want %s", typ, got, want)
@@ -99,8 +99,8 @@ func TestPersistFailureIsACondition(t *testing.T) {
 	if got := condition(st, ConditionPersisted); got != "True/Succeeded" || !st.Ready {
 		t.Fatalf("after repair: Persisted = %s, ready %v; want True and ready", got, st.Ready)
 	}
-	if got := condition(st, ConditionReconciling); got != "False/Progressing" {
-		t.Errorf("Reconciling = %s after the retry succeeded, want False", got)
+	if got := condition(st, ConditionReconciling); got != "False/Idle" {
+		t.Errorf("Reconciling = %s after the retry succeeded, want False/Idle", got)
 	}
 	lg, err := state.Load(h.stateDir)
 	if err != nil || lg.Revision != served {

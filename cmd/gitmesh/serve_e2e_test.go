@@ -139,7 +139,18 @@ func TestServeEndToEnd(t *testing.T) {
 		waitFor(t, 5*time.Second, "the proxy to be SYNCED at "+shifted[:12], func() bool {
 			var px apiv1.Proxies
 			getJSONT(t, base+"/api/v1/proxies", &px)
-			return len(px.Proxies) == 1 && px.Proxies[0].Status == apiv1.Synced && px.Proxies[0].Revision == shifted
+			if len(px.Proxies) != 1 || px.Proxies[0].Status != apiv1.Synced || px.Proxies[0].Revision != shifted {
+				return false
+			}
+			// The push is done once RDS is ACKed at the new revision: an
+			// Apply publishes the revision a moment before its responses
+			// go out, so SYNCED alone can be seen in between.
+			for _, ts := range px.Proxies[0].Types {
+				if ts.TypeURL == resource.RouteType {
+					return ts.AckedRevision == shifted
+				}
+			}
+			return false
 		})
 	}
 	var px apiv1.Proxies

@@ -85,7 +85,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Load.Cache == nil {
 		opts.Load.Cache = schema.NewCache()
 	}
-	base, err := LoadSide(ctx, baseFS, opts.Load)
+	var base *Side
+	if _, absent := baseFS.(emptyFS); absent {
+		base, err = absentSide(ctx)
+	} else {
+		base, err = LoadSide(ctx, baseFS, opts.Load)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("base %s: %w", opts.Base, err)
 	}
@@ -196,6 +201,17 @@ func loadWorkTree(ctx context.Context, dir string, opts schema.Options) (*Side, 
 // build revisions in memory.
 func LoadSide(ctx context.Context, fsys fs.FS, opts schema.Options) (*Side, error) {
 	return runSide(ctx, pipeline.Input{Files: fsys, Load: opts}, fsys)
+}
+
+// absentSide is a base revision without the mesh directory: the pull
+// request adds the mesh, so every class it renders is added. Serve
+// refuses an empty mesh (GM0504) because a commit deleting every file is
+// an outage; a base that never had a mesh is not one, so this side is the
+// empty model passed to the pipeline as an already-checked mesh, which
+// renders nothing and reports nothing.
+func absentSide(ctx context.Context) (*Side, error) {
+	empty := &model.Mesh{Mesh: model.MeshConfig{AllowEmpty: true}}
+	return runSide(ctx, pipeline.Input{Mesh: empty}, emptyFS{})
 }
 
 // runSide runs the pipeline as validate does: a pull request has no
