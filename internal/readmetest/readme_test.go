@@ -1,0 +1,477 @@
+// Package readmetest runs the commands of the repository's README.md
+// against a fresh build of gitmesh, so the README cannot rot: every
+// command in a ```sh or ```console block is either run here (in a temporary
+// copy of the repository's examples, with the built gitmesh first on PATH)
+// or named in the table below with the reason it cannot run in a test. A
+// console block's output under a command is compared with what the command
+// prints, after normalizing hashes, times and versions; "..." in the README
+// stands for any number of lines.
+package readmetest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// command is one command of the README with the output shown under it.
+type command struct {
+	line int      // 1-based line in README.md
+	text string   // the command, its trailing comment removed
+	want []string // the output shown under it (console blocks only)
+}
+
+// trailingComment is a comment after a command: two or more spaces, then #.
+var trailingComment = regexp.MustCompile(`\s{2,}#.*$`)
+
+// parse extracts the commands of the ```sh and ```console blocks of src.
+func parse(src string) []command {
+	var cmds []command
+	lang, in := "", false
+	sc := bufio.NewScanner(strings.NewReader(src))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.HasPrefix(line, "```") {
+			if in {
+				in = false
+				continue
+			}
+			in, lang = true, strings.TrimSpace(strings.TrimPrefix(line, "```"))
+			continue
+		}
+		if !in {
+			continue
+		}
+		switch lang {
+		case "sh", "shell", "bash":
+			t := strings.TrimSpace(trailingComment.ReplaceAllString(line, ""))
+			if t != "" && !strings.HasPrefix(t, "#") {
+				cmds = append(cmds, command{line: n, text: t})
+			}
+		case "console":
+			if strings.HasPrefix(line, "$ ") {
+				t := strings.TrimSpace(trailingComment.ReplaceAllString(line[2:], ""))
+				cmds = append(cmds, command{line: n, text: t})
+				continue
+			}
+			if len(cmds) > 0 && cmds[len(cmds)-1].line < n {
+				c := &cmds[len(cmds)-1]
+				c.want = append(c.want, line)
+			}
+		}
+	}
+	for i := range cmds {
+		w := cmds[i].want
+		for len(w) > 0 && strings.TrimSpace(w[len(w)-1]) == "" {
+			w = w[:len(w)-1]
+		}
+		cmds[i].want = w
+	}
+	return cmds
+}
+
+// action says what the test does with a README command.
+type action int
+
+const (
+	run     action = iota // run it with sh -c in the work dir
+	skip                  // cannot run in a test: reason says why
+	serve                 // make run: start the Makefile's serve, keep it until the end
+	httpGet               // curl -s URL: fetched with net/http (curl may be missing)
+)
+
+// rule covers the README commands matching re.
+type rule struct {
+	re     *regexp.Regexp
+	act    action
+	exit   int    // the exit status run expects
+	reason string // for skip
+}
+
+func r(pattern string, act action, exit int, reason string) rule {
+	return rule{re: regexp.MustCompile(pattern), act: act, exit: exit, reason: reason}
+}
+
+// rules covers every command of the README; a command no rule matches
+// fails the test, so a new command is either run or excused here.
+var rules = []rule{
+	r(`^make run$`, serve, 0, ""),
+	r(`^make test$`, skip, 0, "runs every test of the repository, this one included"),
+	r(`^make demo$`, skip, 0, "runs until Ctrl-C and builds two more programs; scripts/demo.sh is checked with bash -n in CI's lint and by hand"),
+	r(`^make build && export PATH=`, skip, 0, "the test builds gitmesh once and puts it first on PATH the same way"),
+	r(`^go install ./cmd/gitmesh$`, skip, 0, "installs the same build into GOPATH/bin, outside the test's sandbox"),
+	r(`^git clone `, skip, 0, "the test runs in a copy of this checkout"),
+	r(`^cd gitmesh$`, skip, 0, "the test runs in a copy of this checkout"),
+	r(`^curl -s http://127\.0\.0\.1:15014/`, httpGet, 0, ""),
+	r(`^gitmesh validate broken$`, run, 1, ""),
+	r(`^gitmesh `, run, 0, ""),
+	r(`^(cp|sed|git checkout|rm) `, run, 0, ""),
+}
+
+func find(c command) (rule, bool) {
+	for _, rl := range rules {
+		if rl.re.MatchString(c.text) {
+			return rl, true
+		}
+	}
+	return rule{}, false
+}
+
+// normalizers make output that changes from run to run comparable.
+var normalizers = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`^gitmesh \S+ \([^)]*\)$`), "gitmesh VERSION (GO, OS/ARCH)"},
+	{regexp.MustCompile(`\b[0-9a-f]{12,64}\b`), "HASH"},
+	{regexp.MustCompile(`\d+(\.\d+)?(ms|s|m|h) ago`), "AGO"},
+	{regexp.MustCompile(`valid until \S+`), "valid until TIME"},
+}
+
+func normalize(line, workDir string) string {
+	line = strings.ReplaceAll(line, workDir, "/path/to/gitmesh")
+	for _, n := range normalizers {
+		line = n.re.ReplaceAllString(line, n.with)
+	}
+	return strings.TrimRight(line, " \t")
+}
+
+// match reports whether got fits want, where a want line "..." matches any
+// number of lines.
+func match(want, got []string) bool {
+	if len(want) == 0 {
+		return len(got) == 0
+	}
+	if want[0] == "..." {
+		for i := 0; i <= len(got); i++ {
+			if match(want[1:], got[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	return len(got) > 0 && want[0] == got[0] && match(want[1:], got[1:])
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestREADMECommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds gitmesh and runs the README's commands")
+	}
+	root := repoRoot(t)
+	src, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := parse(string(src))
+	if len(cmds) < 10 {
+		t.Fatalf("found %d commands in README.md; the parser or the README lost its examples", len(cmds))
+	}
+	// Every command is covered before anything runs.
+	for _, c := range cmds {
+		if _, ok := find(c); !ok {
+			t.Errorf("README.md:%d: %q is neither run nor excused by readme_test.go: add a rule", c.line, c.text)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	binDir := t.TempDir()
+	bin := filepath.Join(binDir, "gitmesh")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gitmesh")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	work := t.TempDir()
+	copyTree(t, filepath.Join(root, "examples"), filepath.Join(work, "examples"))
+	env := append(os.Environ(),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"GIT_AUTHOR_NAME=readme", "GIT_AUTHOR_EMAIL=readme@gitmesh.invalid",
+		"GIT_COMMITTER_NAME=readme", "GIT_COMMITTER_EMAIL=readme@gitmesh.invalid",
+		"NO_COLOR=1",
+	)
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "examples"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = work, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+
+	// The README's ports are replaced by free ones, so the test never meets
+	// a make run a developer left running.
+	xdsPort, httpPort := freePort(t), freePort(t)
+	ports := strings.NewReplacer("15010", xdsPort, "15014", httpPort)
+	env = append(env, "GITMESH_SERVER=http://127.0.0.1:"+httpPort)
+
+	var srv *server
+	for _, c := range cmds {
+		rl, _ := find(c)
+		text := ports.Replace(c.text)
+		switch rl.act {
+		case skip:
+			t.Logf("README.md:%d: not run: %s: %s", c.line, c.text, rl.reason)
+			continue
+		case serve:
+			srv = startServe(t, root, bin, work, env, ports)
+			continue
+		case httpGet:
+			url := strings.TrimSpace(strings.TrimPrefix(text, "curl -s"))
+			got := get(t, url)
+			compare(t, c, got, work)
+			continue
+		}
+		if strings.HasPrefix(c.text, "gitmesh status") && srv == nil {
+			t.Fatalf("README.md:%d: %q runs before make run started a server", c.line, c.text)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, "sh", "-c", text)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		cancel()
+		code := 0
+		if err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatalf("README.md:%d: %s: %v", c.line, c.text, err)
+			}
+			code = ee.ExitCode()
+		}
+		if code != rl.exit {
+			t.Errorf("README.md:%d: %s: exit %d, want %d\n%s", c.line, c.text, code, rl.exit, out)
+		}
+		compare(t, c, string(out), work)
+	}
+	if srv == nil {
+		t.Fatal("README.md never says make run")
+	}
+	srv.interrupt(t)
+}
+
+func compare(t *testing.T, c command, out, work string) {
+	t.Helper()
+	if len(c.want) == 0 {
+		return
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		got = append(got, normalize(l, work))
+	}
+	want := make([]string, len(c.want))
+	for i, l := range c.want {
+		want[i] = normalize(l, work)
+	}
+	if !match(want, got) {
+		t.Errorf("README.md:%d: %s: the README shows\n%s\nbut it prints (normalized)\n%s",
+			c.line, c.text, strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+}
+
+// server is the serve make run starts.
+type server struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+// startServe starts the serve command of the Makefile's run target, the
+// way make run does after building, and waits until it is ready.
+func startServe(t *testing.T, root, bin, work string, env []string, ports *strings.Replacer) *server {
+	t.Helper()
+	recipe := makeRecipe(t, filepath.Join(root, "Makefile"), "run")
+	buildAt, serveAt := -1, -1
+	for i, l := range recipe {
+		if strings.Contains(l, "$(GO) build") && strings.Contains(l, "-o $(BIN)") {
+			buildAt = i
+		}
+		if strings.Contains(l, "$(BIN) serve") && serveAt < 0 {
+			serveAt = i
+		}
+	}
+	if buildAt < 0 || serveAt < 0 || buildAt > serveAt {
+		t.Fatalf("Makefile: run must build $(BIN) first, then run $(BIN) serve; its recipe is\n%s", strings.Join(recipe, "\n"))
+	}
+	line := recipe[serveAt]
+	line = strings.TrimPrefix(strings.TrimSpace(line), "exec ")
+	line = strings.Replace(line, "$(BIN)", bin, 1)
+	args := strings.Fields(ports.Replace(line))
+	out := &bytes.Buffer{}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = work, env, out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, out: out, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	url := "http://127.0.0.1:" + httpPortOf(args) + "/readyz"
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			t.Fatalf("make run's serve exited before it was ready: %v\n%s", err, out)
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("make run's serve was not ready within 15s\n%s", out)
+	return nil
+}
+
+// interrupt is Ctrl-C: serve must exit 0, quietly, without a panic.
+func (s *server) interrupt(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("Ctrl-C on make run: serve exited with %v, want exit 0\n%s", err, s.out)
+		}
+		if strings.Contains(s.out.String(), "panic") {
+			t.Errorf("Ctrl-C on make run: serve panicked\n%s", s.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("Ctrl-C on make run: serve did not exit within 10s\n%s", s.out)
+	}
+}
+
+func httpPortOf(args []string) string {
+	for i, a := range args {
+		if a == "--http-addr" && i+1 < len(args) {
+			_, p, _ := net.SplitHostPort(args[i+1])
+			return p
+		}
+	}
+	return "15014"
+}
+
+// makeRecipe returns the recipe lines of target, continuation lines joined.
+func makeRecipe(t *testing.T, makefile, target string) []string {
+	t.Helper()
+	b, err := os.ReadFile(makefile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	in := false
+	cur := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if !in {
+			in = strings.HasPrefix(l, target+":")
+			continue
+		}
+		if !strings.HasPrefix(l, "\t") {
+			break
+		}
+		l = strings.TrimSpace(strings.TrimPrefix(l, "@"))
+		l = strings.TrimPrefix(strings.TrimSpace(l), "@")
+		if strings.HasSuffix(l, "\\") {
+			cur += strings.TrimSuffix(l, "\\") + " "
+			continue
+		}
+		lines = append(lines, cur+l)
+		cur = ""
+	}
+	return lines
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(fmt.Errorf("copy %s: %w", from, err))
+	}
+}
+
+// TestParse keeps the extraction honest on a small README.
+func TestParse(t *testing.T) {
+	src := "text\n```sh\nmake run    # comment\n# only a comment\n\n```\n```console\n$ gitmesh version\ngitmesh dev (go1, linux/amd64)\n\n$ gitmesh validate x   # note\nline\n\nmore\n\n```\n```cue\n$ not a command\n```\n"
+	got := parse(src)
+	want := []command{
+		{line: 3, text: "make run"},
+		{line: 8, text: "gitmesh version", want: []string{"gitmesh dev (go1, linux/amd64)"}},
+		{line: 11, text: "gitmesh validate x", want: []string{"line", "", "more"}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("parse:\n got %v\nwant %v", got, want)
+	}
+	if !match([]string{"a", "...", "d"}, []string{"a", "b", "c", "d"}) || match([]string{"a", "..."}, []string{"b"}) {
+		t.Fatal("match: ... does not stand for any lines")
+	}
+}
