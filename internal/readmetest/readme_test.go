@@ -109,7 +109,7 @@ func r(pattern string, act action, exit int, reason string) rule {
 var rules = []rule{
 	r(`^make run$`, serve, 0, ""),
 	r(`^make test$`, skip, 0, "runs every test of the repository, this one included"),
-	r(`^make demo$`, skip, 0, "runs until Ctrl-C and builds two more programs; scripts/demo.sh is checked with bash -n in CI's lint and by hand"),
+	r(`^make demo$`, skip, 0, "runs until Ctrl-C and builds two more programs; TestDemoScript checks scripts/demo.sh parses and refuses taken ports"),
 	r(`^make build && export PATH=`, skip, 0, "the test builds gitmesh once and puts it first on PATH the same way"),
 	r(`^go install ./cmd/gitmesh$`, skip, 0, "installs the same build into GOPATH/bin, outside the test's sandbox"),
 	r(`^git clone `, skip, 0, "the test runs in a copy of this checkout"),
@@ -225,7 +225,6 @@ func TestREADMECommands(t *testing.T) {
 	// a make run a developer left running.
 	xdsPort, httpPort := freePort(t), freePort(t)
 	ports := strings.NewReplacer("15010", xdsPort, "15014", httpPort)
-	env = append(env, "GITMESH_SERVER=http://127.0.0.1:"+httpPort)
 
 	var srv *server
 	for _, c := range cmds {
@@ -244,8 +243,13 @@ func TestREADMECommands(t *testing.T) {
 			compare(t, c, got, work)
 			continue
 		}
-		if strings.HasPrefix(c.text, "gitmesh status") && srv == nil {
-			t.Fatalf("README.md:%d: %q runs before make run started a server", c.line, c.text)
+		if strings.HasPrefix(c.text, "gitmesh status") {
+			if srv == nil {
+				t.Fatalf("README.md:%d: %q runs before make run started a server", c.line, c.text)
+			}
+			if !strings.Contains(text, "--server") { // the default is make run's 127.0.0.1:15014
+				text += " --server 127.0.0.1:" + httpPort
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, "sh", "-c", text)
