@@ -5,6 +5,11 @@ BIN       ?= bin/gitmesh
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 BENCHTIME ?= 3x
+# make run's addresses and state dir (internal/readmetest moves them off the
+# defaults, so it never meets a make run a developer left going)
+RUN_XDS_ADDR  ?= 127.0.0.1:15010
+RUN_HTTP_ADDR ?= 127.0.0.1:15014
+RUN_STATE_DIR ?= .gitmesh-state
 
 .PHONY: all build test race lint vet fmt bench run demo loadtest fuzz golden tidy clean
 
@@ -54,9 +59,9 @@ bench:
 run:
 	@echo "make run: building $(BIN) (the first build downloads modules and compiles for a few minutes; package names show progress)"
 	$(GO) build -v -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gitmesh
-	@echo "make run: serving examples/bookinfo: xDS on 127.0.0.1:15010, status on http://127.0.0.1:15014 (Ctrl-C stops)"
+	@echo "make run: serving examples/bookinfo: xDS on $(RUN_XDS_ADDR), status on http://$(RUN_HTTP_ADDR) (Ctrl-C stops)"
 	exec $(BIN) serve --dir examples/bookinfo --xds-insecure \
-		--xds-addr 127.0.0.1:15010 --http-addr 127.0.0.1:15014 --state-dir .gitmesh-state
+		--xds-addr $(RUN_XDS_ADDR) --http-addr $(RUN_HTTP_ADDR) --state-dir $(RUN_STATE_DIR)
 
 ## loadtest: 1,000 services, 1,000 delta ADS streams; one JSON line of figures
 loadtest:
