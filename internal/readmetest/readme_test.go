@@ -210,7 +210,7 @@ func TestREADMECommands(t *testing.T) {
 		"GIT_COMMITTER_NAME=readme", "GIT_COMMITTER_EMAIL=readme@gitmesh.invalid",
 		"NO_COLOR=1",
 	)
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "examples"}} {
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-qm", "examples"}} {
 		cmd := exec.Command("git", args...)
 		cmd.Dir, cmd.Env = work, env
 		if out, err := cmd.CombinedOutput(); err != nil {
