@@ -6,13 +6,29 @@
 # everything this script started.
 #
 # Environment: MESH_DIR (default examples/grpc-canary) serves another copy
-# of the mesh; DEMO_SECONDS stops the demo after that many seconds.
+# of the mesh; DEMO_SECONDS stops the demo after that many seconds;
+# DEMO_XDS_ADDR and DEMO_HTTP_ADDR move gitmesh off 127.0.0.1:15010 and
+# 127.0.0.1:15014 (the client's bootstrap follows; the mesh's greeter
+# endpoints stay on 50061 and 50062).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 MESH_DIR=${MESH_DIR:-examples/grpc-canary}
-XDS_ADDR=127.0.0.1:15010
-HTTP_ADDR=127.0.0.1:15014
+XDS_ADDR=${DEMO_XDS_ADDR:-127.0.0.1:15010}
+HTTP_ADDR=${DEMO_HTTP_ADDR:-127.0.0.1:15014}
+
+# Refuse before building or starting anything when a port the demo needs is
+# taken: otherwise gitmesh fails in the background and the client prints
+# "Unavailable" forever. The usual holder is a make run still going.
+in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+for addr in "$XDS_ADDR" "$HTTP_ADDR" 127.0.0.1:50061 127.0.0.1:50062; do
+	if in_use "$addr"; then
+		echo "make demo: $addr is already in use, so the demo cannot start." >&2
+		echo "  Is make run (or another demo) still going? Stop it with Ctrl-C in its terminal." >&2
+		echo "  Otherwise find the process with: lsof -iTCP:${addr##*:} -sTCP:LISTEN  (or: ss -ltnp 'sport = :${addr##*:}')" >&2
+		exit 1
+	fi
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitmesh-demo.XXXXXX")
 pids=()

@@ -97,13 +97,34 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// fail skips or fails t for err, depending on EnvRequire.
+// fail skips or fails t for err, depending on EnvRequire. A skip says so
+// loudly, names how to run the test, and is appended to EnvSkipLog (when
+// set) so make test can print one summary line: go test shows nothing of
+// a passing package's skips without -v.
 func fail(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, errMissing) && os.Getenv(EnvRequire) != "1" {
-		t.Skipf("kubetest: %v (set %s=1 to fail instead)", err, EnvRequire)
+		recordSkip(t.Name())
+		t.Skipf("SKIPPED Kubernetes test: %v; to run it, build kube-apiserver with "+
+			"bash internal/kubetest/build-kube-apiserver.sh, install etcd (apt-get install etcd-server), "+
+			"and set %s=1 so a missing binary fails instead of skipping", err, EnvRequire)
 	}
 	t.Fatalf("kubetest: %v", err)
+}
+
+// recordSkip appends name to the file EnvSkipLog names, if any; a failure
+// to write it only loses the summary line.
+func recordSkip(name string) {
+	path := os.Getenv(EnvSkipLog)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, name)
 }
 
 // start brings up etcd and kube-apiserver in a fresh directory.

@@ -22,6 +22,9 @@ const (
 	// EnvRequire turns a missing binary from a skip into a failure; CI sets
 	// it so that the Kubernetes tests cannot silently stop running.
 	EnvRequire = "GITMESH_REQUIRE_KUBE"
+	// EnvSkipLog names a file each skipped test's name is appended to;
+	// make test sets it and prints one line when the file is not empty.
+	EnvSkipLog = "GITMESH_KUBE_SKIP_LOG"
 )
 
 // errMissing marks a binary that is not installed, which is a reason to skip
