@@ -201,7 +201,7 @@ func (g *GitSource) openRepo() error {
 		sum := sha256.Sum256([]byte(g.url.String() + "\x00" + g.opts.Branch))
 		fs = osfs.New(filepath.Join(g.opts.CacheDir, hex.EncodeToString(sum[:8])))
 	}
-	st := newBoundedStorage(fs)
+	st := g.newStorage(fs)
 	repo, err := git.Open(st, nil)
 	if err != nil {
 		// Missing or damaged: start over; it is only a cache.
@@ -209,7 +209,7 @@ func (g *GitSource) openRepo() error {
 			if rmErr := os.RemoveAll(fs.Root()); rmErr != nil {
 				return fmt.Errorf("reset cache %s: %w", fs.Root(), rmErr)
 			}
-			st = newBoundedStorage(osfs.New(fs.Root()))
+			st = g.newStorage(osfs.New(fs.Root()))
 		}
 		repo, err = git.Init(st, nil)
 	}
@@ -228,10 +228,16 @@ func (g *GitSource) openRepo() error {
 	return nil
 }
 
+func (g *GitSource) newStorage(fs billy.Filesystem) *boundedStorage {
+	st := newBoundedStorage(fs)
+	st.drain = g.url.Scheme == "file"
+	return st
+}
+
 // compact bounds the local clone after a fetch of tip: when its object
 // store holds more than compactPacks packs or more bytes than one fetch
 // may bring, it is rewritten to the objects of tip and of the revision
-// returned before (still being read, perhaps), and reopened.
+// returned before (still being read, perhaps).
 func (g *GitSource) compact(tip plumbing.Hash) error {
 	g.repoMu.Lock()
 	defer g.repoMu.Unlock()
@@ -249,14 +255,10 @@ func (g *GitSource) compact(tip plumbing.Hash) error {
 	if err := compact(g.store.Storage, keep); err != nil {
 		return fmt.Errorf("compact local clone: %w", err)
 	}
-	// go-git caches pack indexes: reopen over the same files. Revisions
-	// already handed out keep the old storage, which reads the same files.
-	st := newBoundedStorage(g.store.Filesystem())
-	repo, err := git.Open(st, nil)
-	if err != nil {
-		return fmt.Errorf("reopen local clone: %w", err)
-	}
-	g.repo, g.store = repo, st
+	// go-git caches pack indexes: drop them, so this storage (which the
+	// revisions handed out read through) finds the kept objects in the
+	// new pack.
+	g.store.Reindex()
 	return nil
 }
 

@@ -47,6 +47,12 @@ type boundedStorage struct {
 	*filesystem.Storage
 	limit int64 // bytes one fetch may receive; set by fetch
 	over  bool  // the last fetch was cut at limit
+	// drain reads the rest of a pack over the bound and discards it
+	// instead of failing the write. go-git's file transport waits for its
+	// git-upload-pack child on close, and the child blocks writing the
+	// rest of the pack: aborting there would hang. It is local disk, not
+	// network, and nothing is stored; the fetch still fails on Close.
+	drain bool
 }
 
 func newBoundedStorage(fs billy.Filesystem) *boundedStorage {
@@ -76,8 +82,11 @@ type spoolWriter struct {
 }
 
 func (w *spoolWriter) Write(p []byte) (int, error) {
-	if w.s.limit > 0 && w.n+int64(len(p)) > w.s.limit {
+	if w.s.over || (w.s.limit > 0 && w.n+int64(len(p)) > w.s.limit) {
 		w.s.over, w.failed = true, true
+		if w.s.drain {
+			return len(p), nil
+		}
 		return 0, tooLarge(w.s.limit)
 	}
 	n, err := w.f.Write(p)
@@ -94,6 +103,10 @@ func (w *spoolWriter) Close() error {
 	fs := w.s.Filesystem()
 	name := w.f.Name()
 	defer fs.Remove(name)
+	if w.s.over {
+		w.f.Close()
+		return tooLarge(w.s.limit)
+	}
 	if w.failed || w.n == 0 {
 		return w.f.Close()
 	}
@@ -205,7 +218,7 @@ func objectStoreSize(fs billy.Filesystem) (size int64, packs int, err error) {
 // repository has little to delta against, and a delta window over large
 // blobs costs more CPU than the bytes it saves.
 //
-// The caller reopens the storage afterwards: go-git caches pack indexes.
+// The caller reindexes the storage afterwards: go-git caches pack indexes.
 func compact(s *filesystem.Storage, keep []plumbing.Hash) error {
 	seen := map[plumbing.Hash]bool{}
 	var order []plumbing.Hash
