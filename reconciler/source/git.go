@@ -274,6 +274,9 @@ func (g *GitSource) fetch(ctx context.Context, a auth) error {
 	}
 	g.fetches.Add(1)
 	g.store.limit, g.store.over = g.opts.MaxFetchSize, false
+	// go-git records the new shallow commit before it reads the pack:
+	// put the list back when the pack does not arrive.
+	shallow, _ := g.store.Shallow()
 	err := g.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RemoteURL:  g.url.String(),
@@ -284,12 +287,13 @@ func (g *GitSource) fetch(ctx context.Context, a auth) error {
 		Tags:       git.NoTags,
 		Force:      true,
 	})
-	if g.store.over {
-		// Whatever the transport made of the aborted copy, the cause is
-		// the bound.
-		return tooLarge(g.opts.MaxFetchSize)
-	}
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if g.store.over || (err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate)) {
+		g.store.SetShallow(shallow)
+		if g.store.over {
+			// Whatever the transport made of the aborted copy, the cause
+			// is the bound.
+			return tooLarge(g.opts.MaxFetchSize)
+		}
 		return err
 	}
 	return nil

@@ -86,6 +86,9 @@ func TestGitSourceFetchBound(t *testing.T) {
 			if after := dirSize(t, cache); after > before+64<<10 {
 				t.Fatalf("refused fetch left %d bytes in the cache (was %d)", after, before)
 			}
+			if sh, err := src.store.Shallow(); err != nil || len(sh) != 1 || sh[0].String() != good.ID {
+				t.Fatalf("shallow list after the refusal: %v %v, want only %s", sh, err, good.ID)
+			}
 			fetches := src.Stats().Fetches
 			if _, err := src.Latest(ctx); !errors.Is(err, ErrFetchTooLarge) {
 				t.Fatalf("second Latest: %v", err)

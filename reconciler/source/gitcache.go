@@ -218,54 +218,34 @@ func objectStoreSize(fs billy.Filesystem) (size int64, packs int, err error) {
 // repository has little to delta against, and a delta window over large
 // blobs costs more CPU than the bytes it saves.
 //
+// The first of keep (the tip) must be complete; a later one that is not
+// is skipped.
+//
 // The caller reindexes the storage afterwards: go-git caches pack indexes.
 func compact(s *filesystem.Storage, keep []plumbing.Hash) error {
-	seen := map[plumbing.Hash]bool{}
-	var order []plumbing.Hash
-	add := func(h plumbing.Hash) bool {
-		if seen[h] {
-			return false
-		}
-		seen[h] = true
-		order = append(order, h)
-		return true
-	}
-	var walkTree func(h plumbing.Hash) error
-	walkTree = func(h plumbing.Hash) error {
-		if !add(h) {
-			return nil
-		}
-		t, err := object.GetTree(s, h)
-		if err != nil {
-			return fmt.Errorf("read tree %s: %w", h, err)
-		}
-		for _, e := range t.Entries {
-			switch e.Mode {
-			case filemode.Submodule: // a commit of another repository
-			case filemode.Dir:
-				if err := walkTree(e.Hash); err != nil {
-					return err
-				}
-			default:
-				add(e.Hash)
-			}
-		}
-		return nil
-	}
-	var commits []plumbing.Hash
-	for _, h := range keep {
+	var (
+		seen    = map[plumbing.Hash]bool{}
+		order   []plumbing.Hash
+		commits []plumbing.Hash
+	)
+	for i, h := range keep {
 		if h.IsZero() || seen[h] {
 			continue
 		}
-		c, err := object.GetCommit(s, h)
+		objs, err := reachable(s, h, seen)
 		if err != nil {
-			continue // a revision this cache no longer has: nothing to keep
+			if i == 0 {
+				return err
+			}
+			// An older revision this cache no longer has whole: the tip
+			// is what must survive.
+			continue
 		}
-		add(h)
+		for _, o := range objs {
+			seen[o] = true
+		}
+		order = append(order, objs...)
 		commits = append(commits, h)
-		if err := walkTree(c.TreeHash); err != nil {
-			return err
-		}
 	}
 	old, err := s.ObjectPacks()
 	if err != nil {
@@ -315,4 +295,53 @@ func compact(s *filesystem.Storage, keep []plumbing.Hash) error {
 		}
 	}
 	return nil
+}
+
+// reachable lists commit h, its tree and everything under it that is not
+// in seen: no parents, no submodule commits.
+func reachable(s *filesystem.Storage, h plumbing.Hash, seen map[plumbing.Hash]bool) ([]plumbing.Hash, error) {
+	c, err := object.GetCommit(s, h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	mine := map[plumbing.Hash]bool{}
+	out := []plumbing.Hash{h}
+	add := func(h plumbing.Hash) bool {
+		if seen[h] || mine[h] {
+			return false
+		}
+		mine[h] = true
+		out = append(out, h)
+		return true
+	}
+	var walk func(h plumbing.Hash) error
+	walk = func(h plumbing.Hash) error {
+		if !add(h) {
+			return nil
+		}
+		t, err := object.GetTree(s, h)
+		if err != nil {
+			return fmt.Errorf("read tree %s: %w", h, err)
+		}
+		for _, e := range t.Entries {
+			switch e.Mode {
+			case filemode.Submodule: // a commit of another repository
+			case filemode.Dir:
+				if err := walk(e.Hash); err != nil {
+					return err
+				}
+			default:
+				if add(e.Hash) {
+					if err := s.HasEncodedObject(e.Hash); err != nil {
+						return fmt.Errorf("read blob %s: %w", e.Hash, err)
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(c.TreeHash); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
