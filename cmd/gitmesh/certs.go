@@ -186,7 +186,7 @@ func loadMeshFrom(ctx context.Context, dir, repo, branch, path string, load load
 		m, diags, err = pipeline.ValidateDir(ctx, dir, load.options())
 	} else {
 		var files fs.FS
-		files, err = fetchRepo(ctx, repo, branch, path)
+		files, err = fetchRepo(ctx, repo, branch, path, load.maxRepoSize)
 		if err != nil {
 			return nil, err
 		}
@@ -201,13 +201,13 @@ func loadMeshFrom(ctx context.Context, dir, repo, branch, path string, load load
 	return m, nil
 }
 
-func fetchRepo(ctx context.Context, repo, branch, path string) (fs.FS, error) {
+func fetchRepo(ctx context.Context, repo, branch, path string, maxRepoSize int64) (fs.FS, error) {
 	cache, err := os.MkdirTemp("", "gitmesh-certs-")
 	if err != nil {
 		return nil, internalError(err)
 	}
 	defer os.RemoveAll(cache)
-	g, err := source.NewGit(source.GitOptions{URL: repo, Branch: branch, Path: path, CacheDir: cache})
+	g, err := source.NewGit(source.GitOptions{URL: repo, Branch: branch, Path: path, CacheDir: cache, MaxFetchSize: maxRepoSize})
 	if err != nil {
 		return nil, usageError("--repo: %v", err)
 	}

@@ -170,6 +170,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		g, err := source.NewGit(source.GitOptions{
 			URL: cfg.repo, Branch: cfg.branch, Path: cfg.path,
 			CacheDir:                filepath.Join(cfg.stateDir, "git"),
+			MaxFetchSize:            cfg.load.maxRepoSize, // the whole fetch, not only the mesh files
 			Credentials:             cfg.creds,
 			InsecureHTTPCredentials: cfg.insecureHTTPCreds,
 		})

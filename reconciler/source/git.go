@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -40,6 +43,13 @@ type GitOptions struct {
 	InsecureHTTPCredentials bool
 	// Timeout bounds each network operation; 60s when zero.
 	Timeout time.Duration
+	// MaxFetchSize bounds the bytes one fetch may receive (the packfile);
+	// DefaultMaxFetchSize when zero. serve passes --max-repo-size: a
+	// depth-1 fetch is the tip tree compressed, so a repository whose
+	// files fit the bound fits it too, and one that does not is refused
+	// before it fills memory or disk. Over it the fetch is aborted, nothing
+	// partial is kept, and Latest returns a permanent ErrFetchTooLarge.
+	MaxFetchSize int64
 }
 
 // GitStats count network operations, so metrics (and tests) can see that an
@@ -49,11 +59,6 @@ type GitStats struct {
 	Fetches int64 // fetches, including the first (clone)
 	Clones  int64 // fetches into an empty local repository
 }
-
-// recloneAfter bounds how many incremental fetches accumulate in an
-// in-memory clone: go-git never prunes memory storage, so after this many
-// the clone is dropped and a fresh shallow one is made (tens of ms).
-const recloneAfter = 100
 
 // GitSource follows one branch of a Git remote. It keeps a shallow local
 // clone (in memory or under CacheDir), asks the remote for the branch tip
@@ -66,14 +71,16 @@ type GitSource struct {
 	refspec config.RefSpec
 	local   plumbing.ReferenceName // refs/remotes/origin/<branch>
 
-	mu        sync.Mutex  // one Latest at a time
-	repoMu    *sync.Mutex // guards repo storage: fetches vs. Files readers
-	repo      *git.Repository
-	sinceInit int
-	last      Revision
-	lists     atomic.Int64
-	fetches   atomic.Int64
-	clones    atomic.Int64
+	mu      sync.Mutex  // one Latest at a time
+	repoMu  *sync.Mutex // guards repo storage: fetches vs. Files readers
+	repo    *git.Repository
+	store   *boundedStorage
+	last    Revision
+	refused plumbing.Hash // a tip whose fetch was too large
+	refusal error
+	lists   atomic.Int64
+	fetches atomic.Int64
+	clones  atomic.Int64
 }
 
 var _ Source = (*GitSource)(nil)
@@ -85,6 +92,9 @@ func NewGit(opts GitOptions) (*GitSource, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 60 * time.Second
+	}
+	if opts.MaxFetchSize <= 0 {
+		opts.MaxFetchSize = DefaultMaxFetchSize
 	}
 	u, display, err := parseRemote(opts.URL)
 	if err != nil {
@@ -128,12 +138,23 @@ func (g *GitSource) Latest(ctx context.Context) (Revision, error) {
 	if g.last.ID == tip.String() {
 		return g.last, nil
 	}
+	if tip == g.refused {
+		// Refetching the same commit would fetch the same bytes.
+		return Revision{}, g.refusal
+	}
 	if err := g.openRepo(); err != nil {
 		return Revision{}, classify(op, err, a.secrets)
 	}
 	have, _ := g.repo.Reference(g.local, true)
 	if have == nil || have.Hash() != tip {
 		if err := g.fetch(ctx, a); err != nil {
+			err = classify(op, err, a.secrets)
+			if errors.Is(err, ErrFetchTooLarge) {
+				g.refused, g.refusal = tip, err
+			}
+			return Revision{}, err
+		}
+		if err := g.compact(tip); err != nil {
 			return Revision{}, classify(op, err, a.secrets)
 		}
 	}
@@ -166,30 +187,31 @@ func (g *GitSource) remoteTip(ctx context.Context, a auth) (plumbing.Hash, error
 
 // openRepo prepares the local clone: in memory, or a bare repository under
 // CacheDir named after the URL and branch, so two sources never share one.
+// Both are go-git filesystem storage (memfs in memory), so the fetch bound
+// and compaction work the same way for both.
 func (g *GitSource) openRepo() error {
-	if g.repo != nil && (g.opts.CacheDir != "" || g.sinceInit < recloneAfter) {
+	if g.repo != nil {
 		return nil
 	}
-	// A new repository gets a new lock: revisions served from the old one
-	// keep theirs, and nothing writes to the old storage any more.
-	g.repoMu, g.sinceInit = &sync.Mutex{}, 0
-	var (
-		repo *git.Repository
-		err  error
-	)
+	g.repoMu = &sync.Mutex{}
+	var fs billy.Filesystem
 	if g.opts.CacheDir == "" {
-		repo, err = git.Init(memory.NewStorage(), nil)
+		fs = memfs.New()
 	} else {
 		sum := sha256.Sum256([]byte(g.url.String() + "\x00" + g.opts.Branch))
-		dir := filepath.Join(g.opts.CacheDir, hex.EncodeToString(sum[:8]))
-		repo, err = git.PlainOpen(dir)
-		if err != nil {
-			// Missing or damaged: start over; it is only a cache.
-			if rmErr := os.RemoveAll(dir); rmErr != nil {
-				return fmt.Errorf("reset cache %s: %w", dir, rmErr)
+		fs = osfs.New(filepath.Join(g.opts.CacheDir, hex.EncodeToString(sum[:8])))
+	}
+	st := g.newStorage(fs)
+	repo, err := git.Open(st, nil)
+	if err != nil {
+		// Missing or damaged: start over; it is only a cache.
+		if g.opts.CacheDir != "" {
+			if rmErr := os.RemoveAll(fs.Root()); rmErr != nil {
+				return fmt.Errorf("reset cache %s: %w", fs.Root(), rmErr)
 			}
-			repo, err = git.PlainInit(dir, true)
+			st = g.newStorage(osfs.New(fs.Root()))
 		}
+		repo, err = git.Init(st, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("init local clone: %w", err)
@@ -202,7 +224,41 @@ func (g *GitSource) openRepo() error {
 			return fmt.Errorf("configure local clone: %w", err)
 		}
 	}
-	g.repo = repo
+	g.repo, g.store = repo, st
+	return nil
+}
+
+func (g *GitSource) newStorage(fs billy.Filesystem) *boundedStorage {
+	st := newBoundedStorage(fs)
+	st.drain = g.url.Scheme == "file"
+	return st
+}
+
+// compact bounds the local clone after a fetch of tip: when its object
+// store holds more than compactPacks packs or more bytes than one fetch
+// may bring, it is rewritten to the objects of tip and of the revision
+// returned before (still being read, perhaps).
+func (g *GitSource) compact(tip plumbing.Hash) error {
+	g.repoMu.Lock()
+	defer g.repoMu.Unlock()
+	size, packs, err := objectStoreSize(g.store.Filesystem())
+	if err != nil {
+		return fmt.Errorf("measure local clone: %w", err)
+	}
+	if packs <= compactPacks && size <= g.opts.MaxFetchSize {
+		return nil
+	}
+	keep := []plumbing.Hash{tip}
+	if g.last.ID != "" {
+		keep = append(keep, plumbing.NewHash(g.last.ID))
+	}
+	if err := compact(g.store.Storage, keep); err != nil {
+		return fmt.Errorf("compact local clone: %w", err)
+	}
+	// go-git caches pack indexes: drop them, so this storage (which the
+	// revisions handed out read through) finds the kept objects in the
+	// new pack.
+	g.store.Reindex()
 	return nil
 }
 
@@ -217,7 +273,10 @@ func (g *GitSource) fetch(ctx context.Context, a auth) error {
 		g.clones.Add(1)
 	}
 	g.fetches.Add(1)
-	g.sinceInit++
+	g.store.limit, g.store.over = g.opts.MaxFetchSize, false
+	// go-git records the new shallow commit before it reads the pack:
+	// put the list back when the pack does not arrive.
+	shallow, _ := g.store.Shallow()
 	err := g.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RemoteURL:  g.url.String(),
@@ -228,7 +287,13 @@ func (g *GitSource) fetch(ctx context.Context, a auth) error {
 		Tags:       git.NoTags,
 		Force:      true,
 	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if g.store.over || (err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate)) {
+		g.store.SetShallow(shallow)
+		if g.store.over {
+			// Whatever the transport made of the aborted copy, the cause
+			// is the bound.
+			return tooLarge(g.opts.MaxFetchSize)
+		}
 		return err
 	}
 	return nil

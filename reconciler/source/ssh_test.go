@@ -173,4 +173,16 @@ func TestGitSourceSSH(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+
+	// The fetch bound holds over ssh too: the session is closed mid-pack.
+	t.Run("fetch bound", func(t *testing.T) {
+		r.commit(t, "big", map[string]string{"big.bin": randomString(t, 8<<20)})
+		src, err := NewGit(GitOptions{URL: url, MaxFetchSize: 4 << 20, Credentials: Credentials{SSHKeyFile: keyFile, KnownHostsFile: known}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Latest(testCtx(t)); !errors.Is(err, ErrFetchTooLarge) || !Permanent(err) {
+			t.Fatalf("error %v, want a permanent ErrFetchTooLarge", err)
+		}
+	})
 }
