@@ -26,7 +26,7 @@ type loadFlags struct {
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.maxFileSize, "max-file-size", 1<<20, "refuse files larger than this many bytes")
-	cmd.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 64<<20, "refuse repositories larger than this many bytes in total")
+	cmd.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 64<<20, "refuse repositories larger than this many bytes in total (mesh files; for a Git source also the whole fetch)")
 	cmd.Flags().DurationVar(&f.timeout, "eval-timeout", 30*time.Second, "cancel CUE evaluation after this long")
 }
 
