@@ -177,28 +177,22 @@ to gitmesh agent, which keeps them rotated.`,
 
 // loadMeshFrom loads and checks a mesh from a directory or a Git URL.
 func loadMeshFrom(ctx context.Context, dir, repo, branch, path string, load loadFlags) (*model.Mesh, error) {
-	var (
-		m     *model.Mesh
-		diags model.Diagnostics
-		err   error
-	)
-	if dir != "" {
-		m, diags, err = pipeline.ValidateDir(ctx, dir, load.options())
-	} else {
-		var files fs.FS
-		files, err = fetchRepo(ctx, repo, branch, path, load.maxRepoSize)
+	in := pipeline.Input{Dir: dir, Load: load.options()}
+	if dir == "" {
+		files, err := fetchRepo(ctx, repo, branch, path, load.maxRepoSize)
 		if err != nil {
 			return nil, err
 		}
-		m, diags, err = pipeline.Validate(ctx, files, load.options())
+		in = pipeline.Input{Files: files, Load: load.options()}
 	}
-	if err != nil {
-		return nil, internalError(err)
+	res := pipeline.Run(ctx, in)
+	if res.Err != nil {
+		return nil, internalError(res.Err)
 	}
-	if diags.HasErrors() || m == nil {
-		return nil, usageError("the mesh has errors (run gitmesh validate); first: %s", firstErrorOf(diags))
+	if !res.OK() || res.Mesh == nil {
+		return nil, usageError("the mesh has errors (run gitmesh validate): %s", res.Summary())
 	}
-	return m, nil
+	return res.Mesh, nil
 }
 
 func fetchRepo(ctx context.Context, repo, branch, path string, maxRepoSize int64) (fs.FS, error) {
@@ -216,15 +210,6 @@ func fetchRepo(ctx context.Context, repo, branch, path string, maxRepoSize int64
 		return nil, usageError("--repo: %v", err)
 	}
 	return rev.Files, nil
-}
-
-func firstErrorOf(ds model.Diagnostics) string {
-	for _, d := range ds {
-		if d.Severity == model.SeverityError {
-			return d.Error()
-		}
-	}
-	return "none"
 }
 
 func newCertsInitCmd() *cobra.Command {
