@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/internal/meshgen"
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -92,7 +93,7 @@ func heapAlloc() int64 {
 func distinct(b *Bundle) int {
 	seen := map[*Resource]bool{}
 	for _, c := range b.Classes() {
-		for _, t := range ResourceTypes {
+		for _, t := range snapshot.Rendered() {
 			for _, r := range b.Proxy(c).Resources(t) {
 				seen[r] = true
 			}

@@ -46,9 +46,10 @@ func (b *builder) newLayer(class string, rs []*Resource) *Layer {
 	p := b.newProxy(class, "")
 	p.add(rs...)
 	l := &Layer{byType: map[string][]*Resource{}}
+	types := snapshot.Rendered()
 	for ti, list := range p.lists {
 		if out := p.sortDedupe(list); len(out) > 0 {
-			l.byType[ResourceTypes[ti]] = out
+			l.byType[types[ti]] = out
 		}
 	}
 	h := sha256.New()
@@ -69,7 +70,7 @@ func (l *Layer) Config() *snapshot.ClassConfig { return l.cfg }
 // building the whole text first cost ~370 MB per render at 10,000 services.
 func writeEntries(h hash.Hash, byType map[string][]*Resource) {
 	buf := make([]byte, 0, 256)
-	for _, t := range ResourceTypes {
+	for _, t := range snapshot.Rendered() {
 		for _, r := range byType[t] {
 			buf = append(buf[:0], t...)
 			buf = append(buf, 0)

@@ -3,6 +3,8 @@ package render
 import (
 	"slices"
 	"testing"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // TestSidecarsShareOneLayer checks that sidecars without dependsOn in one
@@ -28,7 +30,7 @@ func TestSidecarsShareOneLayer(t *testing.T) {
 			t.Fatalf("%s: sidecar without a layer", c)
 		}
 		layers[l] = append(layers[l], c)
-		for _, typ := range ResourceTypes {
+		for _, typ := range snapshot.Rendered() {
 			all := p.Resources(typ)
 			if !slices.IsSortedFunc(all, func(a, b *Resource) int {
 				if a.Name < b.Name {

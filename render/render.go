@@ -49,12 +49,6 @@ type Input struct {
 	Credentials map[string]bool
 }
 
-// ResourceTypes is snapshot.Rendered(): the xDS type URLs a Proxy holds, in
-// the order Envoy wants them applied (CDS before EDS, LDS before RDS). The
-// list is owned by snapshot; this array is render's copy of it, indexed by
-// Resource.typeIndex.
-var ResourceTypes = snapshot.Rendered()
-
 // Resource is one named xDS resource with its content version. A Resource is
 // immutable once rendered and may be shared by pointer between proxies: a
 // cluster that 500 sidecars call is one Resource. Its Served form (name,
@@ -325,9 +319,10 @@ func (b *builder) newProxy(class, kind string) *proxyBuilder {
 	return &proxyBuilder{b: b, class: class, kind: kind}
 }
 
-// typeIndex is the position of a type URL in ResourceTypes.
+// typeIndex is the position of a type URL in snapshot.Rendered(), the
+// index of a proxy's per-type lists.
 func typeIndex(typeURL string) int {
-	for i, t := range ResourceTypes {
+	for i, t := range snapshot.Rendered() {
 		if t == typeURL {
 			return i
 		}
@@ -361,14 +356,15 @@ func (p *proxyBuilder) add(rs ...*Resource) {
 func (p *proxyBuilder) finish(aliases ...string) {
 	c := &content{shared: p.shared, own: map[string][]*Resource{}}
 	cfg := &snapshot.ClassConfig{Resources: map[string][]*snapshot.Resource{}}
+	types := snapshot.Rendered()
 	for ti, list := range p.lists {
 		out := p.sortDedupe(list)
 		if p.shared != nil {
-			out = p.without(out, p.shared.byType[ResourceTypes[ti]])
+			out = p.without(out, p.shared.byType[types[ti]])
 		}
 		if len(out) > 0 {
-			c.own[ResourceTypes[ti]] = append([]*Resource(nil), out...)
-			cfg.Resources[ResourceTypes[ti]] = servedList(out)
+			c.own[types[ti]] = append([]*Resource(nil), out...)
+			cfg.Resources[types[ti]] = servedList(out)
 		}
 	}
 	c.version = proxyVersion(c.shared, c.own)

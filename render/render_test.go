@@ -7,6 +7,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -31,7 +32,7 @@ func TestDeterministic(t *testing.T) {
 				if pa.Version() != pb.Version() {
 					t.Errorf("%s: proxy version %s vs %s", c, pa.Version(), pb.Version())
 				}
-				for _, typ := range ResourceTypes {
+				for _, typ := range snapshot.Rendered() {
 					ra, rb := pa.Resources(typ), pb.Resources(typ)
 					if len(ra) != len(rb) {
 						t.Fatalf("%s %s: %d vs %d resources", c, typ, len(ra), len(rb))

@@ -152,7 +152,7 @@ func TestUpdateIsTheBundle(t *testing.T) {
 		if l := p.Shared(); (l == nil) != (cfg.Shared == nil) || (l != nil && (cfg.Shared != l.Config() || cfg.Shared.Version != l.Version())) {
 			t.Errorf("%s: shared config does not match the layer", class)
 		}
-		for _, typ := range ResourceTypes {
+		for _, typ := range snapshot.Rendered() {
 			rs, served := p.Resources(typ), cfg.List(typ)
 			if len(rs) != len(served) {
 				t.Fatalf("%s %s: %d served, %d rendered", class, typ, len(served), len(rs))

@@ -15,6 +15,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 )
 
 // Render's finding codes (GM08xx). They are stable: CI filters on them.
@@ -62,7 +64,7 @@ func (b *builder) validate() {
 	for _, px := range b.checked {
 		if l := px.shared; l != nil && !l.checked {
 			l.checked = true
-			for _, t := range ResourceTypes {
+			for _, t := range snapshot.Rendered() {
 				for _, r := range l.byType[t] {
 					if r.refs == nil {
 						b.checkResource(r)
@@ -72,7 +74,7 @@ func (b *builder) validate() {
 			l.unresolved = unresolvedIn(l)
 			b.checkLayerSecrets(px, l)
 		}
-		for _, t := range ResourceTypes {
+		for _, t := range snapshot.Rendered() {
 			for _, r := range px.own[t] {
 				if r.refs == nil {
 					b.checkResource(r)
@@ -140,7 +142,7 @@ func hasIn(rs []*Resource, name string) bool {
 // depend on the proxy; checkLayerSecrets checks them once per layer.
 func unresolvedIn(l *Layer) []*Resource {
 	var out []*Resource
-	for _, t := range ResourceTypes {
+	for _, t := range snapshot.Rendered() {
 		for _, r := range l.byType[t] {
 			ok := true
 			for _, n := range r.refs.routes {
@@ -199,7 +201,7 @@ func (b *builder) checkProxy(px *Proxy) {
 			}
 		}
 	}
-	for _, t := range ResourceTypes {
+	for _, t := range snapshot.Rendered() {
 		for _, r := range px.own[t] {
 			check(r)
 		}
@@ -226,7 +228,7 @@ func (b *builder) once(r *Resource, what string) bool {
 // every proxy of the layer (whether a secret is served does not depend on
 // the proxy), naming px, the first proxy that has the layer.
 func (b *builder) checkLayerSecrets(px *Proxy, l *Layer) {
-	for _, t := range ResourceTypes {
+	for _, t := range snapshot.Rendered() {
 		for _, r := range l.byType[t] {
 			for _, s := range r.refs.secrets {
 				if !b.secretServed(s) && b.once(r, "sds:"+s) {
