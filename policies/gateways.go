@@ -19,11 +19,11 @@ func checkGateways(c *checker) {
 		}
 		for i, r := range g.Routes {
 			rp := model.Index(model.Path("gateways", name, "routes"), i)
-			if streamRoute(g, r) {
+			if g.StreamRoute(r) {
 				// Stream routes select listener hosts exactly: each host
 				// is one SNI filter chain (streams.go).
 				for k, h := range r.Hosts {
-					if !streamHost(g, r.Port, h) {
+					if !g.StreamHost(r.Port, h) {
 						c.report(CodeGatewayHost, model.Index(rp+".hosts", k),
 							"host %q is not a host of a PASSTHROUGH or tls listener of gateway %q on port %d (stream routes name listener hosts exactly)", h, name, r.Port)
 					}

@@ -63,7 +63,7 @@ func (c *checker) httpPorts(rs routeSet) []int {
 // gateway such a listener takes stream routes instead (streams.go).
 func listenerRoutable(g *model.Gateway, l model.GatewayListener) bool {
 	if g.Kind == model.GatewayIngress {
-		return !isStreamListener(g, l)
+		return !g.IsStreamListener(l)
 	}
 	if l.Protocol.IsHTTP() {
 		return true
@@ -100,7 +100,7 @@ func (c *checker) routePorts(rs routeSet, rp string, r model.Route) (in []int, o
 		if l.Port != r.Port {
 			continue
 		}
-		if listenerRoutable(rs.gateway, *l) || streamRoute(rs.gateway, r) {
+		if listenerRoutable(rs.gateway, *l) || rs.gateway.StreamRoute(r) {
 			return []int{r.Port}, true
 		}
 		found = l

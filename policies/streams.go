@@ -34,16 +34,8 @@ import (
 // Egress gateways take their ports from the externals routed through them
 // (render/egress.go), so none of this applies to them.
 
-// isStreamListener, streamRoute and streamHost are the model's rule
-// (schema/model/gateway.go), shared with render.
-func isStreamListener(g *model.Gateway, l model.GatewayListener) bool { return g.IsStreamListener(l) }
-
-func streamRoute(g *model.Gateway, r model.Route) bool { return g != nil && g.StreamRoute(r) }
-
-func streamHost(g *model.Gateway, port int, host string) bool { return g.StreamHost(port, host) }
-
 // isStream reports whether route i of a gateway set is a stream route.
-func (rs routeSet) isStream(i int) bool { return streamRoute(rs.gateway, rs.routes[i]) }
+func (rs routeSet) isStream(i int) bool { return rs.gateway.StreamRoute(rs.routes[i]) }
 
 // checkStreams applies the stream route rule above (GM0209, GM0210).
 func checkStreams(c *checker) {
@@ -55,7 +47,7 @@ func checkStreams(c *checker) {
 		base := model.Path("gateways", name)
 		for i, l := range g.Listeners {
 			lp := model.Index(base+".listeners", i)
-			if _, clash := protocolClash(g, i); clash || !isStreamListener(g, l) {
+			if _, clash := protocolClash(g, i); clash || !g.IsStreamListener(l) {
 				continue // a clashing listener is GM0302's finding alone
 			}
 			if l.Protocol == model.ProtocolTCP && !(len(l.Hosts) == 0 || len(l.Hosts) == 1 && l.Hosts[0] == "*") {
@@ -75,7 +67,7 @@ func checkStreams(c *checker) {
 			}
 		}
 		for i, r := range g.Routes {
-			if !streamRoute(g, r) {
+			if !g.StreamRoute(r) {
 				continue
 			}
 			c.streamRouteFields(model.Index(base+".routes", i), g, r)
