@@ -12,7 +12,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/gitmesh/gitmesh/internal/pipeline"
-	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema"
 )
 
@@ -31,20 +30,17 @@ func repoRoot(t testing.TB) string {
 // a cluster per greeter version.
 func TestGRPCCanaryExampleRenders(t *testing.T) {
 	dir := filepath.Join(repoRoot(t), "examples", "grpc-canary")
-	m, diags, err := pipeline.ValidateDir(context.Background(), dir, schema.Options{})
-	if err != nil {
-		t.Fatal(err)
+	res := pipeline.Run(context.Background(), pipeline.Input{Dir: dir, Load: schema.Options{}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
 	}
-	for _, d := range diags {
+	for _, d := range res.Diagnostics {
 		t.Logf("finding: %v", d.Error())
 	}
-	if diags.HasErrors() {
-		t.Fatal("examples/grpc-canary does not validate")
+	if !res.OK() {
+		t.Fatalf("examples/grpc-canary does not validate (failed at %s)", res.FailedStep)
 	}
-	b, err := render.Render(render.Input{Mesh: m})
-	if err != nil {
-		t.Fatalf("render examples/grpc-canary: %v", err)
-	}
+	b := res.Bundle
 	p := b.Proxy("proxyless/default/client/v1")
 	if p == nil {
 		t.Fatalf("no client class; classes: %v", b.Classes())

@@ -103,21 +103,17 @@ func loadMesh(t testing.TB, tmplPath string, data any) *render.Bundle {
 		t.Fatalf("fill %s: %v", tmplPath, err)
 	}
 	fsys := fstest.MapFS{"mesh.cue": {Data: src.Bytes()}}
-	m, diags, err := pipeline.Validate(context.Background(), fsys, schema.Options{})
-	if err != nil {
-		t.Fatalf("validate: %v", err)
+	res := pipeline.Run(context.Background(), pipeline.Input{Files: fsys, Load: schema.Options{}})
+	if res.Err != nil {
+		t.Fatalf("validate: %v", res.Err)
 	}
-	for _, d := range diags {
+	for _, d := range res.Diagnostics {
 		t.Logf("finding: %s %s: %v", d.Code, d.Severity, d.Error())
 	}
-	if diags.HasErrors() || m == nil {
-		t.Fatalf("the conformance mesh does not validate:\n%s", src.String())
+	if !res.OK() {
+		t.Fatalf("the conformance mesh does not validate (failed at %s):\n%s", res.FailedStep, src.String())
 	}
-	b, err := render.Render(render.Input{Mesh: m})
-	if err != nil {
-		t.Fatalf("render: %v", err)
-	}
-	return b
+	return res.Bundle
 }
 
 // mesh is gitmesh's ADS server on loopback, serving one rendered revision.
