@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
 
 // Resource and class names. Every pattern here is listed in NAMES.md; the
@@ -35,9 +36,9 @@ const (
 	// StatsCluster is the admin interface the stats listener forwards to.
 	StatsCluster = "prometheus_stats"
 	// StatsPort is the stats listener's port, as in Istio.
-	StatsPort = 15090
+	StatsPort = proxyports.Stats
 	// AdminPort is the Envoy admin port the bootstrap must configure.
-	AdminPort = 15000
+	AdminPort = proxyports.Admin
 	// grpcServerListenerPrefix is grpc-go's default server listener
 	// resource name template without the address.
 	grpcServerListenerPrefix = "grpc/server?xds.resource.listening_address="

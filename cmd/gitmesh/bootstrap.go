@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 	"github.com/gitmesh/gitmesh/render/bootstrap"
 )
 
@@ -67,7 +68,7 @@ sidecar/default/reviews/v2/reviews-v2-7f9c or ingress/bookinfo-gateway/gw-0.`,
 	f.StringVar(&kind, "kind", "", "bootstrap kind: envoy or grpc (default: by proxy class)")
 	flagOneOf(cmd, "kind", "envoy", "grpc")
 	deprecatedAlias(cmd, "format", "kind")
-	f.IntVar(&adminStr, "admin-port", 15000, "Envoy admin port")
+	f.IntVar(&adminStr, "admin-port", proxyports.Admin, "Envoy admin port")
 	flagMax(cmd, "admin-port", "65535")
 	f.BoolVar(&useTLS, "tls", false, "connect to gitmesh with mutual TLS using the files below")
 	f.StringVar(&tls.CertFile, "cert", "/etc/gitmesh/cert.pem", "client certificate (with --tls)")

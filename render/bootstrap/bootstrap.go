@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
 
 // XDSClusterName is the static cluster in Envoy bootstraps that reaches
@@ -89,7 +90,7 @@ func Envoy(o Options) ([]byte, error) {
 	class, _, _ := nodeid.Parse(o.NodeID)
 	admin := o.AdminPort
 	if admin == 0 {
-		admin = 15000
+		admin = proxyports.Admin
 	}
 	apiType := corev3.ApiConfigSource_GRPC
 	if o.Delta {
