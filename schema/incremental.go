@@ -115,7 +115,7 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 	m := dec.mesh
 	m.Sources = sources
 	if keepJSON && !stop.Load() {
-		ref.set("policies")
+		ref.set(guardrailStage)
 		e, err := newEvaluator(stop, sources, tune)
 		if err != nil {
 			return loadResult{err: err}, true

@@ -263,7 +263,7 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, opts Option
 	m := dec.mesh
 	m.Sources = sources
 	if keepJSON && !stop.Load() {
-		ref.set("policies")
+		ref.set(guardrailStage)
 		diags = append(diags, e.checkGuardrails(files.guardrails, dec)...)
 		if e.err != nil {
 			return loadResult{err: e.err}

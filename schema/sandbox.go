@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -44,6 +45,9 @@ type Sandbox struct {
 	mu  sync.Mutex // one load at a time; guards w and seq
 	w   *worker
 	seq int64
+	// busy is the worker of the request in flight, for locate's
+	// watchdog, which runs while mu is held.
+	busy atomic.Pointer[worker]
 }
 
 // SandboxOptions configure a Sandbox.
@@ -100,7 +104,8 @@ type worker struct {
 	out    *json.Decoder
 	stderr *headBuffer
 	last   atomic.Pointer[progress]
-	limit  atomic.Int64 // the worker's own report of its cap
+	lastNS atomic.Int64  // when the last progress line (or request) came
+	limit  atomic.Int64  // the worker's own report of its cap
 	done   chan struct{} // closed once the process was waited for
 	err    error         // its exit status, set before done closes
 	killed atomic.Bool   // the parent killed it (timeout, cancel)
@@ -152,9 +157,13 @@ func (w *worker) readProgress(r *os.File) {
 			w.limit.Store(p.Limit)
 		default:
 			w.last.Store(&p)
+			w.touch()
 		}
 	}
 }
+
+func (w *worker) touch()            { w.lastNS.Store(time.Now().UnixNano()) }
+func (w *worker) lastAt() time.Time { return time.Unix(0, w.lastNS.Load()) }
 
 func (w *worker) kill() {
 	w.killed.Store(true)
@@ -191,6 +200,7 @@ func (s *Sandbox) evaluate(ctx context.Context, files repoFiles, opts Options) o
 		o := s.stoppedAt(w, req.Seq, CodeTimeout, "evaluation cancelled")
 		if ctx.Err() == context.DeadlineExceeded {
 			o.message = fmt.Sprintf("evaluation did not finish within %s", opts.Timeout)
+			o.at, o.pos = s.locateStop(context.WithoutCancel(ctx), files, opts.Timeout, o.at, o.pos)
 		}
 		return o
 	case w.diedOfMemory():
@@ -199,9 +209,7 @@ func (s *Sandbox) evaluate(ctx context.Context, files repoFiles, opts Options) o
 			limit = l // capped lower by an inherited limit
 		}
 		o := s.stoppedAt(w, req.Seq, CodeMemory, "evaluation exceeded the memory limit of "+formatBytes(limit))
-		if o.at == "" {
-			o.at, o.pos = s.locate(ctx, files)
-		}
+		o.at, o.pos = s.locateStop(ctx, files, opts.Timeout, o.at, o.pos)
 		return o
 	default:
 		// Neither our kill nor memory: a bug of ours, not a finding.
@@ -209,13 +217,55 @@ func (s *Sandbox) evaluate(ctx context.Context, files repoFiles, opts Options) o
 	}
 }
 
-// locate asks a fresh worker where evaluation runs out of memory, for a
-// load that died before its first entity (see locate in the worker). It
-// returns the last field reported, or nothing if the worker survived.
-func (s *Sandbox) locate(ctx context.Context, files repoFiles) (string, model.Pos) {
-	req := sandboxRequest{Data: toWire(files.data), Locate: true}
+// locateStop narrows where a stopped load was when its progress names no
+// entity: before the first (building the data package) or in the
+// guardrails (building policies/). Otherwise at and pos stand.
+func (s *Sandbox) locateStop(ctx context.Context, files repoFiles, step time.Duration, at string, pos model.Pos) (string, model.Pos) {
+	var (
+		in  []repoFile
+		pkg string
+	)
+	switch {
+	case at == "":
+		in, pkg = files.data, "mesh"
+	case at == guardrailStage:
+		in, pkg = files.guardrails, "guardrails"
+	default:
+		return at, pos
+	}
+	if a, p := s.locate(ctx, in, pkg, step); p.IsValid() {
+		return a, p
+	}
+	return at, pos
+}
+
+// locate asks a fresh worker where evaluation runs out of memory or time,
+// for a load stopped before its first entity (see locate in the worker).
+// It returns the last declaration reported before the worker died, or
+// before one declaration took longer than step to evaluate; nothing if
+// the worker went through every file.
+func (s *Sandbox) locate(ctx context.Context, files []repoFile, pkg string, step time.Duration) (string, model.Pos) {
+	step = min(step, maxLocateStep)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := sandboxRequest{Data: toWire(files), Locate: pkg}
+	go func() {
+		t := time.NewTicker(step / 10)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if w := s.busy.Load(); w != nil && time.Since(w.lastAt()) > step {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	_, w, err := s.call(ctx, &req)
-	if err != nil || w == nil || !w.diedOfMemory() {
+	if err != nil || w == nil {
 		return "", model.Pos{}
 	}
 	if p := w.last.Load(); p != nil && p.Seq == req.Seq {
@@ -223,6 +273,9 @@ func (s *Sandbox) locate(ctx context.Context, files repoFiles) (string, model.Po
 	}
 	return "", model.Pos{}
 }
+
+// maxLocateStep bounds how long locate waits for one declaration.
+const maxLocateStep = 10 * time.Second
 
 // call sends req to the worker, starting one if none runs, and waits for
 // the answer or ctx. When the worker died or was killed on the way, dead
@@ -239,6 +292,9 @@ func (s *Sandbox) call(ctx context.Context, req *sandboxRequest) (resp sandboxRe
 	w := s.w
 	s.seq++
 	req.Seq = s.seq
+	w.touch()
+	s.busy.Store(w)
+	defer s.busy.Store(nil)
 	ch := make(chan error, 1)
 	go func() {
 		// A worker that dies while reading the request breaks this

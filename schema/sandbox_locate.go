@@ -18,18 +18,19 @@ const maxLocateDecls = 64
 // worker and builds each data file on its own, first with its first
 // top-level declaration, then its first two, and so on, reporting each
 // declaration before building with it: the worker dies again at the
-// culprit, and the parent reads the last report. Declarations that refer to
+// culprit, and the parent reads the last report. pkg is the files'
+// package: "mesh" for data files, "guardrails" for policies/. Declarations that refer to
 // later ones, or to other files, fail to resolve here, which is cheap.
-func locate(files []repoFile, report func(at string, pos model.Pos)) {
+func locate(files []repoFile, pkg string, report func(at string, pos model.Pos)) {
 	for _, f := range files {
 		report("", model.Pos{File: f.path})
-		syntax, diags := parseData(f, "mesh")
+		syntax, diags := parseData(f, pkg)
 		if syntax == nil || diags.HasErrors() {
 			continue
 		}
 		_, body := splitDecls(syntax.Decls)
 		if len(body) > maxLocateDecls {
-			buildAlone(syntax)
+			buildAlone(syntax, pkg)
 			continue
 		}
 		for i := range body {
@@ -39,10 +40,10 @@ func locate(files []repoFile, report func(at string, pos model.Pos)) {
 			}
 			report(at, toPos(body[i].Pos(), f.path))
 			// Building consumes syntax, so each prefix is parsed again.
-			again, _ := parseData(f, "mesh")
+			again, _ := parseData(f, pkg)
 			h, b := splitDecls(again.Decls)
 			again.Decls = append(h, b[:i+1]...)
-			buildAlone(again)
+			buildAlone(again, pkg)
 		}
 	}
 }
@@ -60,13 +61,18 @@ func splitDecls(decls []ast.Decl) (head, body []ast.Decl) {
 	return head, body
 }
 
-// buildAlone evaluates one file with the schema in scope, as evalData does.
-func buildAlone(f *ast.File) {
-	schemaAST, err := parseSchema()
-	if err != nil {
-		return
+// buildAlone evaluates one file, a data file with the schema in scope as
+// evalData builds it, a guardrail file on its own.
+func buildAlone(f *ast.File, pkg string) {
+	files := []*ast.File{f}
+	if pkg == "mesh" {
+		schemaAST, err := parseSchema()
+		if err != nil {
+			return
+		}
+		files = append(files, schemaAST...)
 	}
-	v, err := buildFiles(cuecontext.New(), "mesh", append([]*ast.File{f}, schemaAST...))
+	v, err := buildFiles(cuecontext.New(), pkg, files)
 	if err == nil {
 		_ = v.Err()
 	}

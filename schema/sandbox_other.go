@@ -7,9 +7,9 @@ import (
 	"runtime/debug"
 )
 
-// capMemory sets only the Go memory limit where the kernel's address
-// space cap and /proc are not used; the parent still reads a worker that
-// dies of memory as the finding.
+// capMemory can only ask the Go runtime to collect harder where the
+// kernel's address space cap and /proc are not used; the parent still
+// reads a worker that dies of memory as the finding.
 func capMemory(limit int64) (int64, error) {
 	debug.SetMemoryLimit(limit)
 	return limit, nil

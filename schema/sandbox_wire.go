@@ -32,8 +32,9 @@ type sandboxRequest struct {
 	// for its life (see Sandbox).
 	Incremental bool `json:"incremental,omitempty"`
 	// Locate asks the worker to find where evaluation runs out of
-	// memory instead of loading (see locate).
-	Locate bool `json:"locate,omitempty"`
+	// memory or time instead of loading (see locate).
+	// Locate names the package of Data: mesh or guardrails.
+	Locate string `json:"locate,omitempty"`
 }
 
 // sandboxResponse is the result of evaluate, as loadResult holds it.

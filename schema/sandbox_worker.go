@@ -77,8 +77,8 @@ func serveSandbox(in io.Reader, out io.Writer, prog io.Writer) error {
 			}
 			return fmt.Errorf("read request: %w", err)
 		}
-		if req.Locate {
-			locate(fromWire(req.Data), locateWriter(prog, req.Seq))
+		if req.Locate != "" {
+			locate(fromWire(req.Data), req.Locate, locateWriter(prog, req.Seq))
 			if err := enc.Encode(sandboxResponse{}); err != nil {
 				return fmt.Errorf("write response: %w", err)
 			}
