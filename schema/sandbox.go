@@ -245,7 +245,7 @@ func (s *Sandbox) locateStop(ctx context.Context, files repoFiles, step time.Dur
 // before one declaration took longer than step to evaluate; nothing if
 // the worker went through every file.
 func (s *Sandbox) locate(ctx context.Context, files []repoFile, pkg string, step time.Duration) (string, model.Pos) {
-	step = min(step, maxLocateStep)
+	step = max(min(step, maxLocateStep), 100*time.Millisecond)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := sandboxRequest{Data: toWire(files), Locate: pkg}
