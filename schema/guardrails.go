@@ -25,7 +25,6 @@ type guardrail struct {
 	check    cue.Value
 }
 
-
 // guardrailStage is the progress of a load that builds the guardrails
 // (policies/), before it checks any of them.
 const guardrailStage = "policies"
