@@ -81,6 +81,7 @@ var codes = []CodeInfo{
 	{"GM0007", errS, "evaluation timed out"},
 	{"GM0008", errS, "invalid user guardrail definition"},
 	{"GM0009", errS, "guardrail violation"},
+	{"GM0010", errS, "evaluation memory limit exceeded"},
 
 	{CodeUnknownService, errS, "route destination or mirror names an unknown service"},
 	{CodeUnknownVersion, errS, "route destination or mirror names an unknown version"},

@@ -67,6 +67,14 @@ func (c *Cache) Stats() CacheStats {
 	return c.stats
 }
 
+// setStats records the figures of a load that ran elsewhere (in the
+// sandbox's worker, through the worker's own cache).
+func (c *Cache) setStats(st CacheStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats = st
+}
+
 // generation is what one load used. It is never changed once committed,
 // so loads read it without locking.
 type generation struct {

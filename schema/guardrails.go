@@ -25,6 +25,10 @@ type guardrail struct {
 	check    cue.Value
 }
 
+// guardrailStage is the progress of a load that builds the guardrails
+// (policies/), before it checks any of them.
+const guardrailStage = "policies"
+
 // checkGuardrails evaluates every user guardrail against the decoded mesh.
 func (e *evaluator) checkGuardrails(files []repoFile, dec *decoder) model.Diagnostics {
 	rails, diags := e.parseGuardrails(files)

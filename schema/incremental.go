@@ -56,7 +56,7 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 		plain = plain && s.plain
 	}
 	ref.sources.Store(sources)
-	ref.at.Store("")
+	ref.set("")
 	if len(diags) > 0 {
 		// As in evaluate: syntax first.
 		return loadResult{diags: diags}, true
@@ -93,7 +93,7 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 		jobs = append(jobs, pe)
 		jobIdx = append(jobIdx, i)
 	}
-	checked, err := checkPlain(jobs, stop, sources, true, func(s string) { ref.at.Store(s) }, tune)
+	checked, err := checkPlain(jobs, stop, sources, true, func(s string) { ref.set(s) }, tune)
 	if err != nil {
 		return loadResult{err: err}, true
 	}
@@ -115,12 +115,12 @@ func evaluateCached(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, c *Ca
 	m := dec.mesh
 	m.Sources = sources
 	if keepJSON && !stop.Load() {
-		ref.at.Store("policies")
+		ref.set(guardrailStage)
 		e, err := newEvaluator(stop, sources, tune)
 		if err != nil {
 			return loadResult{err: err}, true
 		}
-		e.onEntity = func(s string) { ref.at.Store(s) }
+		e.onEntity = func(s string) { ref.set(s) }
 		if railsByEntity(files.guardrails) {
 			var items []railItem
 			for i, pe := range all {

@@ -25,6 +25,11 @@ type Options struct {
 	// unchanged since the previous load through the same Cache are not
 	// parsed or checked again (see Cache). nil loads everything.
 	Cache *Cache
+	// Sandbox, when set, evaluates in a worker process with capped
+	// memory (see Sandbox); nil evaluates in this process, unbounded.
+	// Everything that loads untrusted input (the gitmesh commands) sets
+	// it; the result is the same either way (TestSandboxAgrees).
+	Sandbox *Sandbox
 
 	// tune picks among the loader's strategies, which give the same
 	// result. Callers outside the package get the zero value, the
@@ -89,47 +94,67 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*model.Mesh, model.Dia
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	var stop atomic.Bool
-	done := make(chan loadResult, 1)
-	e := &evaluatorRef{}
-	// CUE evaluation cannot be interrupted, so it runs in its own goroutine
-	// and is abandoned on timeout; stop makes it quit at the next entity.
-	go func() {
-		done <- evaluate(files, &stop, e, opts)
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, nil, r.err
-		}
-		diags = append(diags, r.diags...)
-		diags.Sort()
-		// The mesh is returned even with errors: it holds every entity
-		// that decoded, which `gitmesh check` can still report on.
-		return r.mesh, diags, nil
-	case <-ctx.Done():
-		stop.Store(true)
-		at, _ := e.at.Load().(string)
-		d := model.Diagnostic{Code: CodeTimeout, Severity: model.SeverityError, Path: at,
-			Message: fmt.Sprintf("evaluation did not finish within %s", opts.Timeout)}
-		if ctx.Err() == context.Canceled {
-			d.Message = "evaluation cancelled"
-		}
-		if src, _ := e.sources.Load().(*model.Sources); src != nil && at != "" {
-			// Sources is complete before evaluation starts and never
-			// written after, so reading it here races with nothing.
-			d.Pos = src.Lookup(at)
-		}
-		if !d.Pos.IsValid() && len(files.data) > 0 {
-			// Stopped before any entity: the repository's first file is
-			// where evaluation was, and a finding always names a file.
-			d.Pos = model.Pos{File: files.data[0].path}
-			d.Message += " (before the first entity was evaluated)"
-		}
-		diags = append(diags, d)
+	var o outcome
+	if opts.Sandbox != nil {
+		o = opts.Sandbox.evaluate(ctx, files, opts)
+	} else {
+		o = evaluateHere(ctx, files, opts)
+	}
+	if o.r.err != nil {
+		return nil, nil, o.r.err
+	}
+	if o.stopped {
+		diags = append(diags, o.diagnostic(files))
 		diags.Sort()
 		return nil, diags, nil
 	}
+	diags = append(diags, o.r.diags...)
+	diags.Sort()
+	// The mesh is returned even with errors: it holds every entity that
+	// decoded, which `gitmesh check` can still report on.
+	return o.r.mesh, diags, nil
+}
+
+// evaluateHere evaluates in this process. CUE evaluation cannot be
+// interrupted, so it runs in its own goroutine and is abandoned on
+// timeout; stop makes it quit at the next entity. Nothing bounds its
+// memory: callers that load untrusted input set Options.Sandbox.
+func evaluateHere(ctx context.Context, files repoFiles, opts Options) outcome {
+	var stop atomic.Bool
+	done := make(chan loadResult, 1)
+	ref := &evaluatorRef{}
+	go func() {
+		done <- evaluate(files, &stop, ref, opts)
+	}()
+	select {
+	case r := <-done:
+		return outcome{r: r}
+	case <-ctx.Done():
+		stop.Store(true)
+		o := outcome{stopped: true, code: CodeTimeout, message: fmt.Sprintf("evaluation did not finish within %s", opts.Timeout)}
+		if ctx.Err() == context.Canceled {
+			o.message = "evaluation cancelled"
+		}
+		o.at, _ = ref.at.Load().(string)
+		if src, _ := ref.sources.Load().(*model.Sources); src != nil && o.at != "" {
+			// Sources is complete before evaluation starts and never
+			// written after, so reading it here races with nothing.
+			o.pos = src.Lookup(o.at)
+		}
+		return o
+	}
+}
+
+// diagnostic is the finding of a load that was stopped (timeout, memory).
+func (o outcome) diagnostic(files repoFiles) model.Diagnostic {
+	d := model.Diagnostic{Code: o.code, Severity: model.SeverityError, Path: o.at, Pos: o.pos, Message: o.message}
+	if !d.Pos.IsValid() && len(files.data) > 0 {
+		// Stopped before any entity: the repository's first file is
+		// where evaluation was, and a finding always names a file.
+		d.Pos = model.Pos{File: files.data[0].path}
+		d.Message += " (before the first entity was evaluated)"
+	}
+	return d
 }
 
 // LoadDir is Load over a directory on disk, refusing symlinks that leave it.
@@ -160,6 +185,16 @@ type loadResult struct {
 type evaluatorRef struct {
 	at      atomic.Value // string
 	sources atomic.Value // *model.Sources
+	// notify, when set, is told each move too (the sandbox's progress).
+	notify func(at string)
+}
+
+// set records that evaluation moved to at.
+func (r *evaluatorRef) set(at string) {
+	r.at.Store(at)
+	if r.notify != nil {
+		r.notify(at)
+	}
 }
 
 // evaluate parses, builds, validates and decodes. It never panics: a panic
@@ -183,7 +218,7 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, opts Option
 	sources := model.NewSources()
 	recordSources(sources, asts)
 	ref.sources.Store(sources)
-	ref.at.Store("")
+	ref.set("")
 	if len(diags) > 0 {
 		// A file that does not parse would make every reference into it
 		// look broken; report syntax first.
@@ -192,7 +227,7 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, opts Option
 
 	at = "build"
 	keepJSON := len(files.guardrails) > 0
-	onEntity := func(s string) { ref.at.Store(s) }
+	onEntity := func(s string) { ref.set(s) }
 	var (
 		dec *decoder
 		e   *evaluator
@@ -228,7 +263,7 @@ func evaluate(files repoFiles, stop *atomic.Bool, ref *evaluatorRef, opts Option
 	m := dec.mesh
 	m.Sources = sources
 	if keepJSON && !stop.Load() {
-		ref.at.Store("policies")
+		ref.set(guardrailStage)
 		diags = append(diags, e.checkGuardrails(files.guardrails, dec)...)
 		if e.err != nil {
 			return loadResult{err: e.err}

@@ -78,6 +78,7 @@ const (
 	CodeTimeout        = "GM0007"
 	CodeGuardrailDef   = "GM0008"
 	CodeGuardrailCheck = "GM0009"
+	CodeMemory         = "GM0010"
 )
 
 // schemaPrefix marks positions inside the embedded schema, so diagnostics

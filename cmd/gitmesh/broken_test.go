@@ -80,6 +80,9 @@ var brokenCases = []brokenCase{
 	{name: "repo-too-big", code: "GM0005", sev: model.SeverityError, pos: posFile, flags: []string{"--max-repo-size=100"}},
 	{name: "symlink-escapes", code: "GM0006", sev: model.SeverityError, pos: posFile},
 	{name: "eval-timeout", code: "GM0007", sev: model.SeverityError, pos: posFile, flags: []string{"--eval-timeout=1ns"}},
+	// The bomb under a 256 MiB cap: CUE builds the package before
+	// any entity, so the sandbox locates the declaration (line 6, _s1).
+	{name: "eval-memory", code: "GM0010", sev: model.SeverityError, line: 6, flags: []string{"--max-eval-memory=268435456"}},
 	{name: "guardrail-invalid", code: "GM0008", sev: model.SeverityError},
 	{name: "guardrail-rejects", code: "GM0009", sev: model.SeverityError},
 	{name: "huge-integer", code: "GM0002", sev: model.SeverityError, line: 6},

@@ -127,7 +127,7 @@ to gitmesh agent, which keeps them rotated.`,
 			if err != nil {
 				return err
 			}
-			m, err := loadMeshFrom(cmd.Context(), dir, repo, branch, path, load)
+			m, err := loadMeshFrom(cmd.Context(), dir, repo, branch, path, &load)
 			if err != nil {
 				return err
 			}
@@ -176,14 +176,19 @@ to gitmesh agent, which keeps them rotated.`,
 }
 
 // loadMeshFrom loads and checks a mesh from a directory or a Git URL.
-func loadMeshFrom(ctx context.Context, dir, repo, branch, path string, load loadFlags) (*model.Mesh, error) {
-	in := pipeline.Input{Dir: dir, Load: load.options()}
+func loadMeshFrom(ctx context.Context, dir, repo, branch, path string, load *loadFlags) (*model.Mesh, error) {
+	opts, err := load.options()
+	if err != nil {
+		return nil, err
+	}
+	defer load.close()
+	in := pipeline.Input{Dir: dir, Load: opts}
 	if dir == "" {
 		files, err := fetchRepo(ctx, repo, branch, path, load.maxRepoSize)
 		if err != nil {
 			return nil, err
 		}
-		in = pipeline.Input{Files: files, Load: load.options()}
+		in = pipeline.Input{Files: files, Load: opts}
 	}
 	res := pipeline.Run(ctx, in)
 	if res.Err != nil {

@@ -48,8 +48,13 @@ usage or internal errors. The same in every format.`,
 			if err != nil {
 				return err
 			}
+			opts, err := load.options()
+			if err != nil {
+				return err
+			}
+			defer load.close()
 			rep, err := check.Run(cmd.Context(), check.Options{
-				Dir: dir, Base: base, Head: head, Load: load.options(), FailOn: sev,
+				Dir: dir, Base: base, Head: head, Load: opts, FailOn: sev,
 			})
 			var ue *check.UsageError
 			if errors.As(err, &ue) {

@@ -11,9 +11,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gitmesh/gitmesh/schema"
 )
 
 func main() {
+	if schema.IsSandboxWorker(os.Args) {
+		// This process is the evaluation worker of a gitmesh that loads a
+		// repository (see schema.Sandbox), not a command line.
+		os.Exit(schema.RunSandboxWorker(os.Args))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

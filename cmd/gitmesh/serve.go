@@ -154,6 +154,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	defer func() {
 		if !ok {
 			lock.Release()
+			m.cfg.load.close()
 		}
 	}()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -205,9 +206,15 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		return nil, err
 	}
 	m.drift.discovery = disc
+	// One evaluation worker for the life of serve: it keeps the
+	// incremental load cache (schema.Sandbox).
+	loadOpts, err := m.cfg.load.options()
+	if err != nil {
+		return nil, err
+	}
 	ropts := reconciler.Options{
 		Source: m.source, Watch: watch, Server: m.xds, StateDir: cfg.stateDir, Interval: cfg.interval,
-		Load: cfg.load.options(), Logger: log, Registerer: m.registry,
+		Load: loadOpts, Logger: log, Registerer: m.registry,
 		CA: m.ca, WorkloadTTL: cfg.workloadTTL, Credentials: creds, WithholdKeys: cfg.xdsInsecure,
 		MaxClassLoss: cfg.maxClassLoss,
 		// The drift report is rebuilt after every apply; the runner exists
@@ -250,6 +257,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 // reverse order.
 func (m *serveMain) Run(ctx context.Context) error {
 	defer m.lock.Release()
+	defer m.cfg.load.close()
 	switch err := m.rec.Restore(); {
 	case err == nil:
 	case errors.Is(err, state.ErrNotFound):

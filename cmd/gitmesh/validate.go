@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,19 +20,47 @@ import (
 // loadFlags bound the loading of an untrusted repository; validate, render
 // and check share them.
 type loadFlags struct {
-	maxFileSize int64
-	maxRepoSize int64
-	timeout     time.Duration
+	maxFileSize   int64
+	maxRepoSize   int64
+	timeout       time.Duration
+	maxEvalMemory int64
+	// sandbox is the command's evaluation worker, made by the first
+	// options call and stopped by close.
+	sandbox *schema.Sandbox
 }
+
+// minEvalMemory is the smallest --max-eval-memory: below it the schema
+// alone does not compile in the worker.
+const minEvalMemory = 64 << 20
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.maxFileSize, "max-file-size", 1<<20, "refuse files larger than this many bytes")
 	cmd.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 64<<20, "refuse repositories larger than this many bytes in total (mesh files; for a Git source also the whole fetch)")
 	cmd.Flags().DurationVar(&f.timeout, "eval-timeout", 30*time.Second, "cancel CUE evaluation after this long")
+	cmd.Flags().Int64Var(&f.maxEvalMemory, "max-eval-memory", schema.DefaultMaxEvalMemory,
+		"refuse a repository whose CUE evaluation needs more than this many bytes of memory (evaluation runs in a capped worker process)")
+	flagMin(cmd, "max-eval-memory", strconv.Itoa(minEvalMemory), "the evaluator itself needs that much")
 }
 
-func (f *loadFlags) options() schema.Options {
-	return schema.Options{MaxFileSize: f.maxFileSize, MaxTotalSize: f.maxRepoSize, Timeout: f.timeout}
+// options are the load options of the command's flags. Every command
+// evaluates in a sandbox: a repository is untrusted input.
+func (f *loadFlags) options() (schema.Options, error) {
+	if f.sandbox == nil {
+		sb, err := schema.NewSandbox(schema.SandboxOptions{MaxMemory: f.maxEvalMemory})
+		if err != nil {
+			return schema.Options{}, internalError(err)
+		}
+		f.sandbox = sb
+	}
+	return schema.Options{MaxFileSize: f.maxFileSize, MaxTotalSize: f.maxRepoSize, Timeout: f.timeout, Sandbox: f.sandbox}, nil
+}
+
+// close stops the evaluation worker, if one was started.
+func (f *loadFlags) close() {
+	if f.sandbox != nil {
+		_ = f.sandbox.Close()
+		f.sandbox = nil
+	}
 }
 
 // meshDir checks that DIR is a directory, so a typo is a usage error (exit
@@ -57,7 +86,12 @@ func (f *loadFlags) runArg(cmd *cobra.Command, args []string) (string, *pipeline
 	if err != nil {
 		return "", nil, err
 	}
-	res := pipeline.Run(cmd.Context(), pipeline.Input{Dir: dir, Load: f.options()})
+	opts, err := f.options()
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.close()
+	res := pipeline.Run(cmd.Context(), pipeline.Input{Dir: dir, Load: opts})
 	if res.Err != nil {
 		return "", nil, internalError(res.Err)
 	}

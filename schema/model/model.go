@@ -475,6 +475,27 @@ type Wasm struct {
 	SHA256 string `json:"sha256"`
 }
 
+// SetNames fills every Name field from its map key, the one rule that
+// keeps the two equal. Name is not part of the JSON form (the key is), so
+// a mesh decoded from JSON gets its names here.
+func (m *Mesh) SetNames() {
+	for n, s := range m.Services {
+		s.Name = n
+		for vn, v := range s.Versions {
+			v.Name = vn
+		}
+	}
+	for n, g := range m.Gateways {
+		g.Name = n
+	}
+	for n, x := range m.External {
+		x.Name = n
+	}
+	for n, x := range m.Extensions {
+		x.Name = n
+	}
+}
+
 // ServiceNames returns the service names sorted.
 func (m *Mesh) ServiceNames() []string { return sortedKeys(m.Services) }
 

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -71,6 +72,26 @@ func (s *Sources) Lookup(path string) Pos {
 		path = ParentPath(path)
 	}
 	return Pos{}
+}
+
+// MarshalJSON writes the recorded positions as an object keyed by path, so
+// a loaded mesh can cross a process boundary (the evaluation sandbox)
+// with its positions.
+func (s *Sources) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(s.byPath)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *Sources) UnmarshalJSON(b []byte) error {
+	m := map[string]Pos{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	s.byPath = m
+	return nil
 }
 
 // ParentPath drops the last element of a path: a.b[2] → a.b → a → "".
