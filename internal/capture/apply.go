@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -117,8 +118,24 @@ func restoreError(command, script, stderr string, err error) error {
 	if n < 1 || n > len(lines) {
 		return fmt.Errorf("%s --noflush: line %d: %s: %w", command, n, msg, err)
 	}
+	// iptables-nft checks jump targets only when the transaction commits
+	// and then blames COMMIT; its message quotes the name it could not
+	// resolve ("Chain 'X' does not exist"), so name the rule that uses it.
+	if strings.TrimSpace(lines[n-1]) == "COMMIT" {
+		if q := quoted.FindStringSubmatch(msg); q != nil {
+			for i, l := range lines[:n-1] {
+				if slices.Contains(strings.Fields(l), q[1]) {
+					n = i + 1
+					break
+				}
+			}
+		}
+	}
 	return fmt.Errorf("%s --noflush: line %d %q: %s: %w", command, n, lines[n-1], msg, err)
 }
+
+// quoted is a name iptables quotes in its complaint.
+var quoted = regexp.MustCompile(`'([^']+)'`)
 
 // firstLine is the first non-empty line of s, or "no message".
 func firstLine(s string) string {

@@ -185,4 +185,9 @@ func TestRestoreError(t *testing.T) {
 	if err.Error() != want || !errors.Is(err, cause) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
+	// iptables-nft blames COMMIT for a jump to a missing chain.
+	stderr = strings.Replace(stderr, "line: 3", "line: 4", 1)
+	if err := restoreError("iptables-restore", script, stderr, cause); err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
 }
