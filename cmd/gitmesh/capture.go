@@ -121,7 +121,10 @@ func runCleanup(cmd *cobra.Command, run capture.Exec, ipv6, dryRun bool, output 
 			if err != nil {
 				return internalError(fmt.Errorf("capture --cleanup: %w", err))
 			}
-			text += capture.CleanupScript(t, saved)
+			if text != "" {
+				text += "\n"
+			}
+			text += "# " + capture.RestoreCommand(fam) + " --noflush\n" + capture.CleanupScript(t, saved)
 		} else {
 			text += fmt.Sprintf("removed the %s nat table's capture chains and the jumps into them\n", fam)
 		}

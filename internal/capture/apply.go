@@ -21,7 +21,9 @@ type Exec struct {
 	Prefix []string
 }
 
-func restoreCommand(f Family) string {
+// RestoreCommand is the command that reads family f's rules:
+// iptables-restore or ip6tables-restore.
+func RestoreCommand(f Family) string {
 	if f == IPv6 {
 		return "ip6tables-restore"
 	}
@@ -38,7 +40,9 @@ func saveCommand(f Family) string {
 // Apply installs rs: for each table, the current state is saved and one
 // iptables-restore --noflush transaction replaces our chains' rules and
 // the jumps into them (ApplyScript), so applying twice leaves one copy and
-// rules outside our chains are untouched.
+// rules outside our chains are untouched. Each table is one transaction:
+// a refused IPv4 table changes nothing, but a refused IPv6 table leaves
+// the IPv4 one installed (run again or --cleanup), as istio-iptables does.
 func (e Exec) Apply(ctx context.Context, rs RuleSet) error {
 	for _, t := range rs.Tables() {
 		saved, err := e.Save(ctx, t.Family, t.Table)
@@ -93,11 +97,11 @@ func (e Exec) command(ctx context.Context, name string, args ...string) *exec.Cm
 // error names the line of the script it pointed at.
 func (e Exec) restore(ctx context.Context, f Family, script string) error {
 	var stderr bytes.Buffer
-	cmd := e.command(ctx, restoreCommand(f), "--noflush")
+	cmd := e.command(ctx, RestoreCommand(f), "--noflush")
 	cmd.Stdin = strings.NewReader(script)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return restoreError(restoreCommand(f), script, stderr.String(), err)
+		return restoreError(RestoreCommand(f), script, stderr.String(), err)
 	}
 	return nil
 }

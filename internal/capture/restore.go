@@ -32,7 +32,7 @@ func (rs RuleSet) Text() string {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		b.WriteString("# " + restoreCommand(t.Family) + " --noflush\n")
+		b.WriteString("# " + RestoreCommand(t.Family) + " --noflush\n")
 		b.WriteString(t.Restore())
 	}
 	return b.String()
