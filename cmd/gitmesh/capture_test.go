@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
 
 // TestCaptureDryRun: --dry-run prints exactly the rules internal/capture
@@ -17,7 +20,7 @@ func TestCaptureDryRun(t *testing.T) {
 		args   []string
 	}{
 		{"default", nil},
-		{"excludes", []string{"--exclude-inbound-ports", "9090, 8080,15021", "--exclude-outbound-ports", "9443,5432,9443",
+		{"excludes", []string{"--exclude-inbound-ports", fmt.Sprintf("9090, 8080,%d", proxyports.Health), "--exclude-outbound-ports", "9443,5432,9443",
 			"--exclude-outbound-cidrs", "169.254.169.254/32,10.10.0.0/16"}},
 		{"inbound-ports-include", []string{"--inbound-ports", "9080,8080", "--exclude-inbound-ports", "9090"}},
 		{"no-inbound", []string{"--inbound-ports", ""}},
@@ -68,10 +71,10 @@ func TestCaptureFlags(t *testing.T) {
 		{[]string{"--proxy-gid", "4294967295"}, [2]string{}, `--proxy-gid: must be at most 4294967294`},
 		{[]string{"-o", "yaml"}, [2]string{}, `--output: want text or json (got "yaml")`},
 		{nil, [2]string{"GITMESH_EXCLUDE_INBOUND_PORTS", "abc"}, `GITMESH_EXCLUDE_INBOUND_PORTS (--exclude-inbound-ports): port "abc"`},
-		{[]string{"--inbound-ports", "9080,15021"}, [2]string{}, `capture: inbound ports[1]: 15021 is reserved for the proxy and never captured`},
+		{[]string{"--inbound-ports", fmt.Sprintf("9080,%d", proxyports.Health)}, [2]string{}, fmt.Sprintf("capture: inbound ports[1]: %d is reserved for the proxy and never captured", proxyports.Health)},
 		{[]string{"--include-outbound-cidrs", "fd00::/8"}, [2]string{}, `capture: included outbound CIDRs[0]: "fd00::/8" is IPv6 but IPv6 capture is off`},
 		{[]string{"--exclude-outbound-cidrs", "0.0.0.0/0"}, [2]string{}, `excludes every address`},
-		{[]string{"--inbound-port", "15001"}, [2]string{}, `outbound port and inbound port: must differ`},
+		{[]string{"--inbound-port", fmt.Sprint(proxyports.Outbound)}, [2]string{}, `outbound port and inbound port: must differ`},
 	} {
 		t.Run(strings.Join(tc.args, " ")+tc.env[0], func(t *testing.T) {
 			if tc.env[0] != "" {

@@ -2,12 +2,14 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gitmesh/gitmesh/internal/golden"
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
 
 func prefixes(s ...string) []netip.Prefix {
@@ -27,7 +29,7 @@ func TestRulesGolden(t *testing.T) {
 	}{
 		{"default", func(*Config) {}},
 		{"excludes", func(c *Config) {
-			c.ExcludeInboundPorts = []int{9090, 8080, 15021} // 15021 is reserved anyway: listed once
+			c.ExcludeInboundPorts = []int{9090, 8080, proxyports.Health} // reserved anyway: listed once
 			c.ExcludeOutboundPorts = []int{9443, 5432, 9443}
 			c.ExcludeOutboundCIDRs = prefixes("169.254.169.254/32", "10.10.0.0/16")
 		}},
@@ -78,12 +80,13 @@ func TestRulesShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := rs.V4.Restore()
+	uidReturn := fmt.Sprintf("-A ISTIO_OUTPUT -m owner --uid-owner %d -j RETURN\n", proxyports.ProxyUID)
 	for _, want := range []string{
-		"-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\n",
-		"-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006\n",
-		"-A ISTIO_INBOUND -p tcp --dport 15021 -j RETURN\n",
-		"-A ISTIO_INBOUND -p tcp --dport 15090 -j RETURN\n",
-		"-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN\n",
+		fmt.Sprintf("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d\n", proxyports.Outbound),
+		fmt.Sprintf("-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d\n", proxyports.Inbound),
+		fmt.Sprintf("-A ISTIO_INBOUND -p tcp --dport %d -j RETURN\n", proxyports.Health),
+		fmt.Sprintf("-A ISTIO_INBOUND -p tcp --dport %d -j RETURN\n", proxyports.Stats),
+		uidReturn,
 		"-A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN\n",
 		"-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN\n",
 	} {
@@ -92,7 +95,7 @@ func TestRulesShape(t *testing.T) {
 		}
 	}
 	// The proxy's RETURN must come before the catch-all redirect.
-	if strings.Index(text, "--uid-owner 1337 -j RETURN") > strings.Index(text, "-A ISTIO_OUTPUT -j ISTIO_REDIRECT") {
+	if strings.Index(text, uidReturn) > strings.Index(text, "-A ISTIO_OUTPUT -j ISTIO_REDIRECT") {
 		t.Errorf("the proxy uid's RETURN comes after the redirect:\n%s", text)
 	}
 	if rs.V6 != nil {
@@ -108,9 +111,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{"port zero", func(c *Config) { c.OutboundPort = 0 }, "outbound port: must be between 1 and 65535 (got 0)"},
 		{"port too big", func(c *Config) { c.ExcludeOutboundPorts = []int{70000} }, "excluded outbound ports[0]: must be between 1 and 65535 (got 70000)"},
-		{"same ports", func(c *Config) { c.InboundPort = c.OutboundPort }, "outbound port and inbound port: must differ (both 15001)"},
+		{"same ports", func(c *Config) { c.InboundPort = c.OutboundPort }, fmt.Sprintf("outbound port and inbound port: must differ (both %d)", proxyports.Outbound)},
 		{"uid", func(c *Config) { c.ProxyUID = -1 }, "proxy uid: must be between 0 and 4294967294 (got -1)"},
-		{"reserved inbound", func(c *Config) { c.InboundPorts = Ports{List: []int{9080, 15021}} }, "inbound ports[1]: 15021 is reserved for the proxy and never captured"},
+		{"reserved inbound", func(c *Config) { c.InboundPorts = Ports{List: []int{9080, proxyports.Health}} }, fmt.Sprintf("inbound ports[1]: %d is reserved for the proxy and never captured", proxyports.Health)},
 		{"exclude all", func(c *Config) { c.ExcludeOutboundCIDRs = prefixes("0.0.0.0/0") }, `excluded outbound CIDRs[0]: "0.0.0.0/0" excludes every address; capture nothing by not running capture`},
 		{"host bits", func(c *Config) { c.ExcludeOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("10.1.2.3/16")} }, `excluded outbound CIDRs[0]: "10.1.2.3/16" has host bits set (want "10.1.0.0/16")`},
 		{"v6 without ipv6", func(c *Config) { c.IncludeOutboundCIDRs = CIDRs{List: prefixes("fd00::/8")} }, `included outbound CIDRs[0]: "fd00::/8" is IPv6 but IPv6 capture is off`},
