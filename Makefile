@@ -23,14 +23,20 @@ build:
 # The Kubernetes tests skip without etcd and kube-apiserver (unless
 # GITMESH_REQUIRE_KUBE=1, as in CI); internal/kubetest appends each skip to
 # $$GITMESH_KUBE_SKIP_LOG, and one line at the end says so.
+# The capture test (internal/capture) does the same with
+# $$GITMESH_NETNS_SKIP_LOG when it cannot make a network namespace.
 test:
 	@skips=$$(mktemp "$${TMPDIR:-/tmp}/gitmesh-kube-skips.XXXXXX"); \
+	netns=$$(mktemp "$${TMPDIR:-/tmp}/gitmesh-netns-skips.XXXXXX"); \
 	echo "$(GO) test -count=1 $(PKGS)"; \
-	GITMESH_KUBE_SKIP_LOG=$$skips $(GO) test -count=1 $(PKGS); rc=$$?; \
+	GITMESH_KUBE_SKIP_LOG=$$skips GITMESH_NETNS_SKIP_LOG=$$netns $(GO) test -count=1 $(PKGS); rc=$$?; \
 	if [ -s "$$skips" ]; then \
 		echo "make test: $$(sort -u "$$skips" | wc -l | tr -d ' ') Kubernetes tests SKIPPED (no etcd/kube-apiserver): run bash internal/kubetest/build-kube-apiserver.sh and install etcd-server, then GITMESH_REQUIRE_KUBE=1 make test"; \
 	fi; \
-	rm -f "$$skips"; exit $$rc
+	if [ -s "$$netns" ]; then \
+		echo "make test: the capture netns test was SKIPPED ($$(head -n1 "$$netns")): run it as root with iptables and iproute2, then GITMESH_REQUIRE_NETNS=1 make test"; \
+	fi; \
+	rm -f "$$skips" "$$netns"; exit $$rc
 
 ## race: the tests under the race detector (slower)
 race:

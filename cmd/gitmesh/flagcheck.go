@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,9 @@ import (
 //     here, and silently replacing it with a default hides a typo;
 //   - flagMin and flagMax tighten that for one flag (a TTL with a floor, a
 //     port with a ceiling);
-//   - flagOneOf lists the values a string flag takes (-o formats, kinds).
+//   - flagOneOf lists the values a string flag takes (-o formats, kinds);
+//   - a list of ports (portsFlag) holds ports 1..65535, a list of CIDRs
+//     (cidrsFlag) prefixes net/netip parses, each optionally "*" for all.
 const (
 	annoMin   = "gitmesh/min"
 	annoMax   = "gitmesh/max"
@@ -164,6 +167,8 @@ func checkFlag(f *pflag.Flag) string {
 				return "must be at most " + max
 			}
 		}
+	case portsType, cidrsType:
+		return f.Value.(interface{ problem() string }).problem()
 	case "string":
 		values := f.Annotations[annoOneOf]
 		v := f.Value.String()
@@ -203,4 +208,136 @@ func orList(values []string) string {
 		return strings.Join(values, "")
 	}
 	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}
+
+// The pflag types of list flags checkFlag knows.
+const (
+	portsType = "ports"
+	cidrsType = "cidrs"
+)
+
+// portsValue is a comma-separated list of ports, or "*" (all) when
+// allowAll. Set never fails, so a bad value from argv or a GITMESH_*
+// variable is reported by checkFlags like every other flag.
+type portsValue struct {
+	raw      string
+	allowAll bool
+	all      bool
+	ports    []int
+}
+
+// portsFlag registers a port-list flag with its default.
+func portsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *portsValue {
+	v := &portsValue{allowAll: allowAll}
+	v.Set(value)
+	cmd.Flags().Var(v, name, usage)
+	return v
+}
+
+func (v *portsValue) String() string { return v.raw }
+func (v *portsValue) Type() string   { return portsType }
+
+func (v *portsValue) Set(s string) error {
+	v.raw, v.all, v.ports = s, false, nil
+	for _, item := range listItems(s) {
+		if item == "*" {
+			v.all = true
+			continue
+		}
+		n, _ := strconv.Atoi(item) // problem reports what does not parse
+		v.ports = append(v.ports, n)
+	}
+	return nil
+}
+
+func (v *portsValue) problem() string {
+	items := listItems(v.raw)
+	for _, item := range items {
+		if item == "*" {
+			if msg := starProblem(v.allowAll, len(items)); msg != "" {
+				return msg
+			}
+			continue
+		}
+		if n, err := strconv.Atoi(item); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port %q: must be a number between 1 and 65535", item)
+		}
+	}
+	return ""
+}
+
+// cidrsValue is a comma-separated list of CIDRs, or "*" (every address)
+// when allowAll.
+type cidrsValue struct {
+	raw      string
+	allowAll bool
+	all      bool
+	prefixes []netip.Prefix
+}
+
+// cidrsFlag registers a CIDR-list flag with its default.
+func cidrsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *cidrsValue {
+	v := &cidrsValue{allowAll: allowAll}
+	v.Set(value)
+	cmd.Flags().Var(v, name, usage)
+	return v
+}
+
+func (v *cidrsValue) String() string { return v.raw }
+func (v *cidrsValue) Type() string   { return cidrsType }
+
+func (v *cidrsValue) Set(s string) error {
+	v.raw, v.all, v.prefixes = s, false, nil
+	for _, item := range listItems(s) {
+		if item == "*" {
+			v.all = true
+			continue
+		}
+		p, _ := netip.ParsePrefix(item) // problem reports what does not parse
+		v.prefixes = append(v.prefixes, p)
+	}
+	return nil
+}
+
+func (v *cidrsValue) problem() string {
+	items := listItems(v.raw)
+	for _, item := range items {
+		if item == "*" {
+			if msg := starProblem(v.allowAll, len(items)); msg != "" {
+				return msg
+			}
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return fmt.Sprintf("CIDR %q: want an address/prefix-length such as 10.96.0.0/12", item)
+		}
+		if p != p.Masked() {
+			return fmt.Sprintf("CIDR %q: has host bits set (want %q)", item, p.Masked().String())
+		}
+	}
+	return ""
+}
+
+// starProblem is what is wrong with a "*" in a list of n items.
+func starProblem(allowAll bool, n int) string {
+	switch {
+	case !allowAll:
+		return `"*" is not allowed here: list the values`
+	case n > 1:
+		return `"*" means all and cannot be combined with a list`
+	}
+	return ""
+}
+
+// listItems splits a comma-separated flag value, ignoring spaces and empty
+// items ("" is the empty list).
+func listItems(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -99,6 +99,7 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 		newVersionCmd(),
 		newCertsCmd(g),
 		newAgentCmd(g),
+		newCaptureCmd(),
 	)
 	return root
 }
