@@ -154,4 +154,3 @@ func TestDiscoveredAddresses(t *testing.T) {
 		t.Errorf("listeners:\n got %s\nwant %s", got, want)
 	}
 }
-
