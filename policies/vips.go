@@ -13,11 +13,14 @@ func checkVIPs(c *checker) {
 	c.vips(nil)
 }
 
-// VIPFindings reports the VIP problems of m once discovered addresses
-// (Kubernetes ClusterIPs by service name) are taken into account: what
-// `gitmesh serve` renders. The pipeline runs it before render when it has
-// discovery; Check covers the Git-only case.
+// VIPFindings reports the VIP clashes (GM0304) that discovered addresses
+// (Kubernetes ClusterIPs by service name) bring: a clash in which one of
+// the two services has discovered addresses. The pipeline runs it before
+// render when it has discovery; Check has reported the rest already.
 func VIPFindings(m *model.Mesh, discovered map[string][]string) model.Diagnostics {
+	if len(discovered) == 0 {
+		return nil
+	}
 	c := &checker{m: m}
 	c.vips(discovered)
 	c.ds.Sort()
@@ -31,8 +34,10 @@ func VIPFindings(m *model.Mesh, discovered map[string][]string) model.Diagnostic
 // vipRange's network or broadcast address (GM0305) is never handed out by
 // allocation because hosts cannot use it. Services left without a VIP
 // because vipRange is full (GM0306) still work over HTTP (Host) but not as
-// TCP services told apart by address.
+// TCP services told apart by address. With discovered addresses only the
+// clashes they take part in are reported: the rest is Check's.
 func (c *checker) vips(discovered map[string][]string) {
+	onlyDiscovered := discovered != nil
 	a := c.m.VIPs(discovered)
 	r, hasRange := model.ParseVIPRange(c.m.Mesh.VIPRange)
 	owner := map[string]string{}
@@ -43,16 +48,19 @@ func (c *checker) vips(discovered map[string][]string) {
 				path = model.Index(model.Path("services", name, "addresses"), i)
 			}
 			if o, dup := owner[v]; dup && o != name {
+				if onlyDiscovered && a.Source[name] != model.VIPDiscovered && a.Source[o] != model.VIPDiscovered {
+					continue
+				}
 				c.report(CodeVIPClaimed, path, "VIP %q (%s) is also service %q's (%s); a VIP belongs to one service", v, a.Source[name], o, a.Source[o])
 				continue
 			}
 			owner[v] = name
-			if ip, err := netip.ParseAddr(v); err == nil && hasRange && a.Source[name] == model.VIPDeclared && r.Reserved(ip) {
+			if ip, err := netip.ParseAddr(v); err == nil && !onlyDiscovered && hasRange && a.Source[name] == model.VIPDeclared && r.Reserved(ip) {
 				c.report(CodeVIPReserved, path, "VIP %q is the network or broadcast address of mesh.vipRange %q", v, c.m.Mesh.VIPRange)
 			}
 		}
 	}
-	if len(a.Unallocated) > 0 {
+	if len(a.Unallocated) > 0 && !onlyDiscovered {
 		c.report(CodeVIPRangeFull, model.Path("mesh", "vipRange"), "no free address left in %q for %d services (first %q): declare their addresses or widen the range", c.m.Mesh.VIPRange, len(a.Unallocated), a.Unallocated[0])
 	}
 }

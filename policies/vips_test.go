@@ -44,3 +44,14 @@ func TestVIPFindingsDiscovered(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 }
+
+// TestVIPFindingsOnlyDiscovered: clashes among declared VIPs are Check's,
+// not repeated when discovery runs.
+func TestVIPFindingsOnlyDiscovered(t *testing.T) {
+	m := bookinfo()
+	m.Services["details"].Addresses = []string{"10.96.0.12"}
+	m.Services["ratings"].Addresses = []string{"10.96.0.12"}
+	if got := VIPFindings(m, map[string][]string{"reviews": {"10.96.0.14"}}); len(got) != 0 {
+		t.Errorf("got %v, want nothing", got)
+	}
+}
