@@ -154,3 +154,22 @@ func TestDiscoveredAddresses(t *testing.T) {
 		t.Errorf("listeners:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestHostsFile pins the /etc/hosts lines: one per VIP, declared ones as
+// declared (both families), allocated ones from vipRange.
+func TestHostsFile(t *testing.T) {
+	m := loadCase(t, "capture")
+	got := HostsFile(Input{Mesh: m})
+	want := `# gitmesh mesh test: service VIPs
+10.200.0.63 app.default.svc.cluster.local app.default app
+10.96.0.12 orders-db.default.svc.cluster.local orders-db.default orders-db
+fd00::c orders-db.default.svc.cluster.local orders-db.default orders-db
+10.200.0.227 users-db.default.svc.cluster.local users-db.default users-db
+`
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := HostsFile(Input{Mesh: m, Addresses: map[string][]string{"app": {"10.96.0.5"}}}); !strings.Contains(got, "\n10.96.0.5 app.default.svc.cluster.local app.default app\n") {
+		t.Errorf("discovered address not used:\n%s", got)
+	}
+}
