@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -61,6 +62,10 @@ func (c *checker) vips(discovered map[string][]string) {
 		}
 	}
 	if len(a.Unallocated) > 0 && !onlyDiscovered {
-		c.report(CodeVIPRangeFull, model.Path("mesh", "vipRange"), "no free address left in %q for %d services (first %q): declare their addresses or widen the range", c.m.Mesh.VIPRange, len(a.Unallocated), a.Unallocated[0])
+		who := fmt.Sprintf("service %q", a.Unallocated[0])
+		if n := len(a.Unallocated); n > 1 {
+			who = fmt.Sprintf("%d services (first %q)", n, a.Unallocated[0])
+		}
+		c.report(CodeVIPRangeFull, model.Path("mesh", "vipRange"), "no free address left in %q for %s: declare their addresses or widen the range", c.m.Mesh.VIPRange, who)
 	}
 }
