@@ -47,8 +47,8 @@ func meshesUnderTest(t *testing.T) map[string]*model.Mesh {
 
 // TestNoBoundListenerClash is the rule Envoy applies when it adds a
 // listener (source/common/listener_manager/listener_manager_impl.cc:
-// "error adding listener: ... has duplicate address") and the rule a pod
-// imposes: a sidecar shares the pod's network namespace with the
+// "error adding listener: NAME has duplicate address IP:PORT as existing
+// listener") and the rule a pod imposes: a sidecar shares the pod's network namespace with the
 // application, so it must never bind one of the application's ports. It
 // walks every sidecar, ingress and egress class of every golden case and
 // example: no two bound listeners on one address:port; in a sidecar, no
