@@ -172,8 +172,9 @@ func outboundKey(s *model.Service, d *deps) string {
 }
 
 // groupTargets sorts dependencies by port number and protocol. HTTP takes a
-// port number before TCP: without VIPs one listener serves a port number,
-// and Host tells HTTP services apart while nothing tells TCP ones apart.
+// port number's wildcard listener before TCP: Host tells HTTP services
+// apart, while TCP services are told apart by their VIP_PORT listeners
+// (only a TCP service without a VIP needs the wildcard).
 func groupTargets(d *deps) *outboundTargets {
 	t := &outboundTargets{
 		http: map[int][]*model.Service{}, httpExt: map[int][]extPort{},
