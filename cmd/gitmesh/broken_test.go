@@ -125,6 +125,7 @@ var brokenCases = []brokenCase{
 	{name: "vip-claimed-twice", code: "GM0304", sev: model.SeverityError},
 	{name: "vip-range-network", code: "GM0305", sev: model.SeverityError},
 	{name: "vip-range-full", code: "GM0306", sev: model.SeverityWarning},
+	{name: "target-port-proxy-owned", code: "GM0307", sev: model.SeverityError},
 
 	// Security (GM04xx).
 	{name: "proxy-none-strict", code: "GM0401", sev: model.SeverityError},
