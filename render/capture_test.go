@@ -149,7 +149,7 @@ func TestDiscoveredAddresses(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	got := strings.Join(names, " ")
-	want := "0.0.0.0_15021 0.0.0.0_15090 10.96.0.12_5432 10.96.0.40_5432 fd00::c_5432 virtualInbound virtualOutbound"
+	want := "0.0.0.0_15021 0.0.0.0_15090 0.0.0.0_8080 10.96.0.12_5432 10.96.0.40_5432 fd00::c_5432 virtualInbound virtualOutbound"
 	if got != want {
 		t.Errorf("listeners:\n got %s\nwant %s", got, want)
 	}

@@ -59,6 +59,10 @@ const (
 	// InboundPassthroughCluster dials the application on an inbound port no
 	// service port names.
 	InboundPassthroughCluster = "InboundPassthroughCluster"
+	// allowAnyVHost is the last virtual host of a sidecar's outbound route
+	// config under ALLOW_ANY: any other Host → PassthroughCluster (Istio's
+	// name).
+	allowAnyVHost = "allow_any"
 	// grpcServerListenerPrefix is grpc-go's default server listener
 	// resource name template without the address.
 	grpcServerListenerPrefix = "grpc/server?xds.resource.listening_address="

@@ -239,6 +239,24 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 				vhs = append(vhs, externalVHost(h, port, c.Name))
 			}
 		}
+		if b.m.Mesh.OutboundTrafficPolicy == "ALLOW_ANY" {
+			// As Istio's allow_any: a Host no service claims goes where
+			// the client dialled, as unmatched TCP does.
+			pass := b.passthroughCluster()
+			deps = append(deps, pass)
+			vhs = append(vhs, &routev3.VirtualHost{
+				Name:    allowAnyVHost,
+				Domains: []string{"*"},
+				Routes: []*routev3.Route{{
+					Name:  allowAnyVHost,
+					Match: catchAll(),
+					Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+						ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pass.Name},
+						Timeout:          dur(0),
+					}},
+				}},
+			})
+		}
 		return &routev3.RouteConfiguration{Name: name, VirtualHosts: dedupeDomains(vhs)}, deps
 	})
 	for _, t := range svcs {
