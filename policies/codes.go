@@ -42,6 +42,10 @@ const (
 	CodeHostClaimed      = "GM0301"
 	CodeListenerProtocol = "GM0302"
 	CodeDuplicatePort    = "GM0303"
+	CodeVIPClaimed       = "GM0304"
+	CodeVIPReserved      = "GM0305"
+	CodeVIPRangeFull     = "GM0306"
+	CodeProxyPort        = "GM0307"
 	CodeMTLSBlocksCaller = "GM0401"
 	CodeUnknownSource    = "GM0402"
 	CodeCallerDenied     = "GM0403"
@@ -109,6 +113,10 @@ var codes = []CodeInfo{
 	{CodeHostClaimed, errS, "host claimed twice"},
 	{CodeListenerProtocol, errS, "gateway listeners on one port with different protocols"},
 	{CodeDuplicatePort, errS, "port, listener or route declared twice"},
+	{CodeVIPClaimed, errS, "VIP claimed by two services"},
+	{CodeVIPReserved, errS, "declared VIP is mesh.vipRange's network or broadcast address"},
+	{CodeVIPRangeFull, warnS, "mesh.vipRange has no free address for some services"},
+	{CodeProxyPort, errS, "service target port is a port the sidecar proxy owns"},
 
 	{CodeMTLSBlocksCaller, errS, "mTLS mode blocks a declared caller or makes authorization unusable"},
 	{CodeUnknownSource, errS, "authorization rule names an unknown service or namespace"},

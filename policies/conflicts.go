@@ -2,7 +2,11 @@ package policies
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -57,6 +61,7 @@ func checkConflicts(c *checker) {
 	for _, name := range c.ix.services {
 		if s := c.service(name); s != nil {
 			c.duplicatePorts(model.Path("services", name, "ports"), s.Ports)
+			c.targetPorts(s)
 		}
 	}
 	for _, name := range c.ix.externals {
@@ -86,6 +91,46 @@ func (c *checker) duplicatePorts(path string, ports []model.Port) {
 			names[p.Name] = i
 		}
 	}
+}
+
+// targetPorts reports, for a service with a sidecar, two ports with one
+// target port (GM0303: virtualInbound matches a captured connection by its
+// original destination port, the target port, so Envoy would refuse two
+// chains with one match) and a target port the sidecar itself owns
+// (GM0307: the proxy binds it, and capture never redirects it, so the
+// application could neither bind it nor be reached on it).
+func (c *checker) targetPorts(s *model.Service) {
+	if s.Proxy != model.ProxySidecar && s.Proxy != "" {
+		return
+	}
+	path := model.Path("services", s.Name, "ports")
+	seen, numbers := map[int]int{}, map[int]bool{}
+	for i, p := range s.Ports {
+		tp := p.TargetPort
+		if tp == 0 {
+			tp = p.Number
+		}
+		pp := model.Index(path, i) + ".targetPort"
+		dupNumber := numbers[p.Number] // reported by duplicatePorts already
+		numbers[p.Number] = true
+		if j, ok := seen[tp]; ok && !dupNumber {
+			c.report(CodeDuplicatePort, pp, "target port %d is also %s's: the sidecar tells inbound ports apart by target port", tp, portRef(j))
+		} else {
+			seen[tp] = i
+		}
+		if slices.Contains(proxyports.Reserved(), tp) {
+			c.report(CodeProxyPort, pp, "target port %d is a port the sidecar proxy owns (%s); the application cannot listen on it", tp, reservedList())
+		}
+	}
+}
+
+// reservedList is proxyports.Reserved as text.
+func reservedList() string {
+	var out []string
+	for _, p := range proxyports.Reserved() {
+		out = append(out, strconv.Itoa(p))
+	}
+	return strings.Join(out, ", ")
 }
 
 func portRef(i int) string { return fmt.Sprintf("ports[%d]", i) }

@@ -40,6 +40,7 @@ func Check(m *model.Mesh) model.Diagnostics {
 		checkProxyless,
 		checkHosts,
 		checkConflicts,
+		checkVIPs,
 		checkMTLS,
 		checkAuthz,
 		checkReachability,

@@ -54,6 +54,20 @@ func TestHostsAndConflicts(t *testing.T) {
 			`GM0303 error services/reviews.cue:5:3: services.reviews.ports[1].number: port 9080 is also declared by ports[0]`,
 			`GM0303 error services/reviews.cue:5:3: services.reviews.ports[1].name: port name "http" is also used by ports[0]`,
 		}},
+		{"target port used twice", func(m *model.Mesh) {
+			s := m.Services["reviews"]
+			s.Ports = append(s.Ports, model.Port{Name: "alt", Number: 80, Protocol: model.ProtocolHTTP, TargetPort: 9080})
+			at(m, "services.reviews.ports[1].targetPort", 5, 40)
+		}, []string{
+			`GM0303 error services/reviews.cue:5:40: services.reviews.ports[1].targetPort: target port 9080 is also ports[0]'s: the sidecar tells inbound ports apart by target port`,
+		}},
+		{"target port the proxy owns", func(m *model.Mesh) {
+			s := m.Services["reviews"]
+			s.Ports = append(s.Ports, model.Port{Name: "alt", Number: 80, Protocol: model.ProtocolHTTP, TargetPort: 15006})
+			at(m, "services.reviews.ports[1].targetPort", 5, 40)
+		}, []string{
+			`GM0307 error services/reviews.cue:5:40: services.reviews.ports[1].targetPort: target port 15006 is a port the sidecar proxy owns (15000, 15001, 15006, 15021, 15090); the application cannot listen on it`,
+		}},
 		{"listener name used twice", func(m *model.Mesh) {
 			m.Gateways["ingress"].Listeners[1].Name = "http-80"
 		}, []string{

@@ -28,11 +28,21 @@ type EndpointSource interface {
 	Synced() bool
 }
 
+// AddressSource is an EndpointSource that also discovers services'
+// addresses (Kubernetes ClusterIPs), which become their VIPs when their
+// CUE declares none; reconciler/kube's Discovery is one.
+type AddressSource interface {
+	// Addresses returns the discovered addresses of m's services by name.
+	Addresses(m *model.Mesh) map[string][]string
+}
+
 // liveInput is what the served configuration was rendered from.
 type liveInput struct {
 	revision  string
 	mesh      *model.Mesh
 	endpoints map[string][]model.Endpoint
+	// addresses are the discovered service addresses (render.Input).
+	addresses map[string][]string
 	// credentials are the gateway credential names render checked against.
 	credentials map[string]bool
 }
@@ -54,6 +64,25 @@ func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
 		return r.savedEndpoints
 	}
 	return r.opts.Discovery.Endpoints(m)
+}
+
+// discoveredAddresses returns the run-time service addresses for m, or nil
+// without an AddressSource. Until discovery has synced it returns the live
+// ones, so a partial view never moves a VIP.
+func (r *Reconciler) discoveredAddresses(m *model.Mesh) map[string][]string {
+	as, ok := r.opts.Discovery.(AddressSource)
+	if !ok {
+		return nil
+	}
+	if !r.opts.Discovery.Synced() {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		if r.live != nil {
+			return r.live.addresses
+		}
+		return nil
+	}
+	return as.Addresses(m)
 }
 
 // endpointsFile keeps the last discovered endpoints in the state dir.
@@ -113,7 +142,8 @@ func (r *Reconciler) RefreshEndpoints() {
 		return
 	}
 	eps := r.discovered(live.mesh)
-	if sameEndpoints(eps, live.endpoints) {
+	addrs := r.discoveredAddresses(live.mesh)
+	if sameEndpoints(eps, live.endpoints) && maps.EqualFunc(addrs, live.addresses, slices.Equal) {
 		return
 	}
 	a := &attempt{
@@ -121,7 +151,7 @@ func (r *Reconciler) RefreshEndpoints() {
 		rev: source.Revision{ID: live.revision, Short: source.ShortID(live.revision)},
 		// The live mesh was loaded and checked; its credential names are
 		// the ones it was rendered with.
-		in: pipeline.Input{Mesh: live.mesh, Endpoints: pipeline.Fixed(eps)},
+		in: pipeline.Input{Mesh: live.mesh, Endpoints: pipeline.Fixed(eps), Addresses: fixedAddresses(addrs)},
 	}
 	if live.credentials != nil {
 		a.in.Credentials = pipeline.StaticCredentials(live.credentials)
@@ -130,6 +160,15 @@ func (r *Reconciler) RefreshEndpoints() {
 		{"render", r.render},
 		{"apply", r.apply},
 	})
+}
+
+// fixedAddresses is an Input.Addresses that returns addrs, or nil (no
+// discovered addresses) when addrs is nil.
+func fixedAddresses(addrs map[string][]string) func(*model.Mesh) map[string][]string {
+	if addrs == nil {
+		return nil
+	}
+	return func(*model.Mesh) map[string][]string { return addrs }
 }
 
 // sameEndpoints compares two endpoint maps by content.

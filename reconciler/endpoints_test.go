@@ -212,3 +212,59 @@ func TestEndpointRefreshUpdatesConditions(t *testing.T) {
 		t.Error("refused endpoints replaced the served ones")
 	}
 }
+
+// addressDiscovery also discovers service addresses (ClusterIPs), as
+// reconciler/kube's Discovery does.
+type addressDiscovery struct {
+	staticDiscovery
+	addrs map[string][]string
+}
+
+func (d *addressDiscovery) Addresses(*model.Mesh) map[string][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.addrs
+}
+
+// TestDiscoveredAddresses: ClusterIPs are the VIPs serve renders (a TCP
+// service's VIP_PORT listener), and a ClusterIP change alone re-renders
+// the live revision.
+func TestDiscoveredAddresses(t *testing.T) {
+	disc := &addressDiscovery{staticDiscovery: staticDiscovery{changed: make(chan struct{}, 1), synced: true},
+		addrs: map[string][]string{"db": {"10.96.0.40"}}}
+	stateDir := t.TempDir()
+	dir := stateDir + "-mesh"
+	copyDir(t, filepath.Join("..", "examples", "minimal"), dir)
+	writeOther(t, dir)
+	err := os.WriteFile(filepath.Join(dir, "db.cue"), []byte(`package mesh
+
+services: db: {
+	ports: [{name: "pg", number: 5432, protocol: "tcp"}]
+	versions: v1: endpoints: [{address: "127.0.0.1"}]
+	dependsOn: []
+}
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newDiscoveryHarness(t, &disc.staticDiscovery, stateDir)
+	// The harness wires a plain EndpointSource; serve wires the Discovery,
+	// which is also an AddressSource.
+	h.rec.opts.Discovery = disc
+	h.rec.ReconcileOnce(context.Background())
+	const caller = "sidecar/default/hello/v1"
+	if _, ok := versionsOf(h, caller, resource.ListenerType)["10.96.0.40_5432"]; !ok {
+		t.Fatalf("no listener on the discovered ClusterIP: %v", versionsOf(h, caller, resource.ListenerType))
+	}
+	disc.mu.Lock()
+	disc.addrs = map[string][]string{"db": {"10.96.0.41"}}
+	disc.mu.Unlock()
+	h.rec.RefreshEndpoints()
+	got := versionsOf(h, caller, resource.ListenerType)
+	if _, ok := got["10.96.0.41_5432"]; !ok {
+		t.Errorf("a new ClusterIP was not applied: %v", got)
+	}
+	if _, ok := got["10.96.0.40_5432"]; ok {
+		t.Errorf("the old ClusterIP's listener stayed: %v", got)
+	}
+}

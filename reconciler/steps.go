@@ -154,6 +154,9 @@ func (r *Reconciler) fetch(ctx context.Context, a *attempt) *stepError {
 		creds = r.opts.Credentials
 	}
 	a.in = pipeline.Input{Files: rev.Files, Load: r.opts.Load, Endpoints: r.discovered, Credentials: creds}
+	if _, ok := r.opts.Discovery.(AddressSource); ok {
+		a.in.Addresses = r.discoveredAddresses
+	}
 	return nil
 }
 
@@ -263,7 +266,7 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	r.served = base
 	r.setServed(u)
 	r.mu.Lock()
-	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, credentials: in.Credentials}
+	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, addresses: in.Addresses, credentials: in.Credentials}
 	r.mu.Unlock()
 	return base, plan, nil
 }

@@ -21,6 +21,8 @@ type index struct {
 	// filter order (phase, then priority high first, then name).
 	extByService map[string][]*model.Extension
 	extByGateway map[string][]*model.Extension
+	// vips is every service's addresses (model.Mesh.VIPs, the one owner).
+	vips *model.VIPAssignment
 }
 
 // deps is what one service may call, resolved and sorted by name.
@@ -32,8 +34,9 @@ type deps struct {
 	key string
 }
 
-func newIndex(m *model.Mesh) *index {
+func newIndex(m *model.Mesh, discovered map[string][]string) *index {
 	ix := &index{
+		vips:          m.VIPs(discovered),
 		m:             m,
 		serviceNames:  m.ServiceNames(),
 		externalNames: m.ExternalNames(),
@@ -48,6 +51,10 @@ func newIndex(m *model.Mesh) *index {
 // mtls is the effective mTLS mode of traffic into s
 // (model.Mesh.EffectiveMTLS, shared with policies).
 func (ix *index) mtls(s *model.Service) model.MTLSMode { return ix.m.EffectiveMTLS(s) }
+
+// addresses are the service's VIPs; none when the service has no
+// addresses and mesh.vipRange is "" (or full).
+func (ix *index) addresses(s *model.Service) []string { return ix.vips.Addresses[s.Name] }
 
 // host is the service's FQDN.
 func (ix *index) host(s *model.Service) string { return ix.m.Host(s) }

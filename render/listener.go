@@ -111,7 +111,8 @@ func catchAll() *routev3.RouteMatch {
 // serviceDomains are the names a client may use for a service on a port:
 // name.ns, name.ns.svc and the FQDN, plus the short name for callers in the
 // same namespace (as DNS search paths resolve it), each with and without
-// :port. Sidecars have no VIPs, so Host is what tells services apart.
+// :port. HTTP services share one wildcard listener per port, so Host (not
+// the VIP) is what tells them apart.
 func (b *builder) serviceDomains(t *model.Service, port int, callerNS string) []string {
 	host := b.ix.host(t)
 	names := []string{t.Name + "." + t.Namespace, t.Name + "." + t.Namespace + ".svc", host}

@@ -39,6 +39,30 @@ const (
 	StatsPort = proxyports.Stats
 	// AdminPort is the Envoy admin port the bootstrap must configure.
 	AdminPort = proxyports.Admin
+	// VirtualOutbound is a sidecar's outbound capture listener on
+	// proxyports.Outbound (Istio's name).
+	VirtualOutbound = "virtualOutbound"
+	// VirtualInbound is a sidecar's inbound capture listener on
+	// proxyports.Inbound (Istio's name).
+	VirtualInbound = "virtualInbound"
+	// HealthListener answers the kubelet's readiness probe on
+	// proxyports.Health.
+	HealthListener = "0.0.0.0_15021"
+	// HealthPath is the readiness probe's path on HealthListener.
+	HealthPath = "/healthz/ready"
+	// PassthroughCluster dials captured outbound traffic's original
+	// destination when mesh.outboundTrafficPolicy is ALLOW_ANY.
+	PassthroughCluster = "PassthroughCluster"
+	// BlackHoleCluster drops captured outbound traffic no listener matches
+	// when mesh.outboundTrafficPolicy is REGISTRY_ONLY.
+	BlackHoleCluster = "BlackHoleCluster"
+	// InboundPassthroughCluster dials the application on an inbound port no
+	// service port names.
+	InboundPassthroughCluster = "InboundPassthroughCluster"
+	// allowAnyVHost is the last virtual host of a sidecar's outbound route
+	// config under ALLOW_ANY: any other Host → PassthroughCluster (Istio's
+	// name).
+	allowAnyVHost = "allow_any"
 	// grpcServerListenerPrefix is grpc-go's default server listener
 	// resource name template without the address.
 	grpcServerListenerPrefix = "grpc/server?xds.resource.listening_address="
@@ -53,8 +77,16 @@ func outboundCluster(port int, version, host string) string {
 // inboundCluster is the local application behind a sidecar: `inbound|PORT||`.
 func inboundCluster(port int) string { return "inbound|" + strconv.Itoa(port) + "||" }
 
-// inboundListener is a sidecar's listener for one service port.
+// inboundListener names a sidecar's inbound side of one service port: the
+// prefix of its filter chains in virtualInbound (`inbound|PORT|mtls`) and
+// its inline route config. It was a listener's name before capture, hence
+// the function name; the chain names kept it so status and drift read the
+// same.
 func inboundListener(port int) string { return "inbound|" + strconv.Itoa(port) }
+
+// vipListener is a sidecar's outbound listener of a TCP service port on one
+// VIP, `VIP_PORT`, as Istio names it.
+func vipListener(vip string, port int) string { return vip + "_" + strconv.Itoa(port) }
 
 // outboundListener is a sidecar's (or gateway's) listener for one port
 // number on all addresses, as Istio names it.

@@ -44,6 +44,10 @@ type Input struct {
 	// Endpoints discovered at run time (Kubernetes) override a version's static ones;
 	// key "SERVICE/VERSION". Nil means static endpoints only.
 	Endpoints map[string][]model.Endpoint
+	// Addresses discovered at run time (Kubernetes ClusterIPs), key
+	// "SERVICE"; they are a service's VIPs when its CUE declares none.
+	// Nil means none (VIPs are declared or allocated).
+	Addresses map[string][]string
 	// Credentials names the gateway credentials that can be served (for the
 	// consistency check of SDS names); nil means "trust credentialName".
 	Credentials map[string]bool
@@ -202,7 +206,7 @@ func newBuilder(in Input) *builder {
 	return &builder{
 		in:        in,
 		m:         in.Mesh,
-		ix:        newIndex(in.Mesh),
+		ix:        newIndex(in.Mesh, in.Addresses),
 		memo:      map[memoKey]*Resource{},
 		bundle:    &Bundle{proxies: map[string]*Proxy{}, configs: map[string]*snapshot.ClassConfig{}},
 		refOrigin: map[string]string{},

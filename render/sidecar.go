@@ -28,10 +28,7 @@ func (b *builder) buildSidecar(s *model.Service, versions []string) {
 		aliases = append(aliases, nodeid.Sidecar(s.Namespace, s.Name, v))
 	}
 	p := b.newProxy(nodeid.Sidecar(s.Namespace, s.Name, versions[0]), KindSidecar)
-	p.add(b.statsListener())
-	for i := range s.Ports {
-		p.add(b.sidecarInbound(s, &s.Ports[i]))
-	}
+	p.add(b.statsListener(), b.healthListener(), b.virtualInbound(s))
 	p.shared = b.outboundLayer(s, p.class)
 	p.finish(aliases...)
 }
@@ -49,77 +46,45 @@ func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
 	return l
 }
 
-// sidecarInbound is the listener for one service port on the target port:
-// mTLS as the service's mode says, then RBAC and the HTTP connection manager
-// (or tcp_proxy) to the local application.
-func (b *builder) sidecarInbound(s *model.Service, port *model.Port) *Resource {
+// inboundFilters are one service port's filters on the inbound side:
+// RBAC and the HTTP connection manager (with an inline route config
+// inbound|PORT), or RBAC and tcp_proxy, to the local application
+// inbound|PORT||. virtualInbound carries them in the port's filter chains.
+func (b *builder) inboundFilters(s *model.Service, port *model.Port) ([]*listenerv3.Filter, []*Resource) {
 	name := inboundListener(port.Number)
-	key := "sidecar|" + s.Name + "|" + name
 	path := model.Path("services", s.Name, "ports")
-	return b.intern(resource.ListenerType, name, key, path, func() (proto.Message, []*Resource) {
-		app := b.inboundAppCluster(s, port)
-		deps := []*Resource{app}
-		stat := "inbound_" + strconv.Itoa(port.Number)
-		http := port.Protocol.IsHTTP()
-		deny, allow := b.rbacRules(s, port.Number, !http)
-		var filters []*listenerv3.Filter
-		if http {
-			rc := &routev3.RouteConfiguration{
-				Name: name,
-				VirtualHosts: []*routev3.VirtualHost{{
-					Name:    "inbound|http|" + strconv.Itoa(port.Number),
-					Domains: []string{"*"},
-					Routes: []*routev3.Route{{
-						Name:  "default",
-						Match: catchAll(),
-						Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-							ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: app.Name},
-							Timeout:          dur(0),
-						}},
-					}},
+	app := b.inboundAppCluster(s, port)
+	deps := []*Resource{app}
+	stat := "inbound_" + strconv.Itoa(port.Number)
+	http := port.Protocol.IsHTTP()
+	deny, allow := b.rbacRules(s, port.Number, !http)
+	if !http {
+		return append(b.netRBACFilters(path, stat, deny, allow),
+			b.tcpProxyFilter(path, stat, []string{app.Name}, nil)), deps
+	}
+	rc := &routev3.RouteConfiguration{
+		Name: name,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    "inbound|http|" + strconv.Itoa(port.Number),
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  "default",
+				Match: catchAll(),
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: app.Name},
+					Timeout:          dur(0),
 				}},
-			}
-			h, ds := b.hcm(hcmSpec{
-				path:       path,
-				statPrefix: stat,
-				inline:     rc,
-				chain:      b.inboundChain(s, deny, allow),
-				tracing:    true,
-			})
-			deps = append(deps, ds...)
-			filters = []*listenerv3.Filter{b.hcmFilter(path, h)}
-		} else {
-			filters = append(b.netRBACFilters(path, stat, deny, allow),
-				b.tcpProxyFilter(path, stat, []string{app.Name}, nil))
-		}
-		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", targetPort(port))}
-		switch b.ix.mtls(s) {
-		case model.MTLSDisable:
-			l.FilterChains = []*listenerv3.FilterChain{{Name: name + "|plaintext", Filters: filters}}
-		case model.MTLSPermissive:
-			l.ListenerFilters = []*listenerv3.ListenerFilter{b.tlsInspector()}
-			l.FilterChains = []*listenerv3.FilterChain{
-				{
-					Name:             name + "|mtls",
-					FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "tls"},
-					Filters:          filters,
-					TransportSocket:  b.meshDownstreamTLS(path, true),
-				},
-				{
-					Name:             name + "|plaintext",
-					FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"},
-					Filters:          filters,
-				},
-			}
-		default:
-			l.FilterChains = []*listenerv3.FilterChain{{
-				Name:            name + "|mtls",
-				Filters:         filters,
-				TransportSocket: b.meshDownstreamTLS(path, true),
-			}}
-		}
-		return l, deps
+			}},
+		}},
+	}
+	h, ds := b.hcm(hcmSpec{
+		path:       path,
+		statPrefix: stat,
+		inline:     rc,
+		chain:      b.inboundChain(s, deny, allow),
+		tracing:    true,
 	})
+	return []*listenerv3.Filter{b.hcmFilter(path, h)}, append(deps, ds...)
 }
 
 // inboundChain is the HTTP filter chain of a service's inbound side: its
@@ -188,7 +153,15 @@ func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 		} else {
 			out = append(out, b.outboundTCP(s, port, t))
 		}
+		// TCP services with VIPs are told apart by VIP, even on a port an
+		// HTTP service's wildcard listener holds.
+		for _, dep := range t.tcp[port] {
+			for _, vip := range b.ix.addresses(dep) {
+				out = append(out, b.vipTCPListener(dep, vip, port))
+			}
+		}
 	}
+	out = append(out, b.virtualOutbound())
 	b.outbound[memo] = out
 	return out
 }
@@ -199,8 +172,9 @@ func outboundKey(s *model.Service, d *deps) string {
 }
 
 // groupTargets sorts dependencies by port number and protocol. HTTP takes a
-// port number before TCP: without VIPs one listener serves a port number,
-// and Host tells HTTP services apart while nothing tells TCP ones apart.
+// port number's wildcard listener before TCP: Host tells HTTP services
+// apart, while TCP services are told apart by their VIP_PORT listeners
+// (only a TCP service without a VIP needs the wildcard).
 func groupTargets(d *deps) *outboundTargets {
 	t := &outboundTargets{
 		http: map[int][]*model.Service{}, httpExt: map[int][]extPort{},
@@ -265,6 +239,24 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 				vhs = append(vhs, externalVHost(h, port, c.Name))
 			}
 		}
+		if b.m.Mesh.OutboundTrafficPolicy == "ALLOW_ANY" {
+			// As Istio's allow_any: a Host no service claims goes where
+			// the client dialled, as unmatched TCP does.
+			pass := b.passthroughCluster()
+			deps = append(deps, pass)
+			vhs = append(vhs, &routev3.VirtualHost{
+				Name:    allowAnyVHost,
+				Domains: []string{"*"},
+				Routes: []*routev3.Route{{
+					Name:  allowAnyVHost,
+					Match: catchAll(),
+					Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+						ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pass.Name},
+						Timeout:          dur(0),
+					}},
+				}},
+			})
+		}
 		return &routev3.RouteConfiguration{Name: name, VirtualHosts: dedupeDomains(vhs)}, deps
 	})
 	for _, t := range svcs {
@@ -289,19 +281,22 @@ func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
 		return &listenerv3.Listener{
 			Name:         name,
 			Address:      socketAddr("0.0.0.0", port),
+			BindToPort:   unbound(),
 			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{b.hcmFilter("", h)}}},
 		}, deps
 	})
 }
 
-// outboundTCP renders a TCP port: a filter chain per external TLS host
-// (matched by SNI) and, as the default, the first TCP service or external
-// by name.
+// outboundTCP renders a TCP port's wildcard listener 0.0.0.0_PORT: a
+// filter chain per external TLS host (matched by SNI) and, as the default,
+// the first TCP service without a VIP or else the first TCP external, by
+// name. TCP services with VIPs have their own VIP_PORT listeners
+// (vipTCPListener); nil when the port needs no wildcard listener.
 func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
 	name := outboundListener(port)
 	path := model.Path("services", s.Name, "dependsOn")
 	return b.intern(resource.ListenerType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
-		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port)}
+		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port), BindToPort: unbound()}
 		stat := "outbound_" + strconv.Itoa(port)
 		for _, ep := range t.sniExt[port] {
 			for _, h := range ep.e.Hosts {
@@ -320,10 +315,15 @@ func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *R
 			l.ListenerFilters = []*listenerv3.ListenerFilter{b.tlsInspector()}
 		}
 		var def *Resource
-		if svcs := t.tcp[port]; len(svcs) > 0 {
-			def = b.serviceCluster(flavourMesh, svcs[0], findPort(svcs[0].Ports, port), "")
+		if svc := b.firstWithoutVIP(t.tcp[port]); svc != nil {
+			def = b.serviceCluster(flavourMesh, svc, findPort(svc.Ports, port), "")
 		} else if eps := t.tcpExt[port]; len(eps) > 0 && len(eps[0].e.Hosts) > 0 {
 			def = b.externalCluster(flavourVia, eps[0].e, eps[0].e.Hosts[0], eps[0].p)
+		}
+		if def == nil && len(l.FilterChains) == 0 {
+			// Every TCP service of the port has its VIP listeners and
+			// nothing else is on the port: no wildcard listener.
+			return nil, nil
 		}
 		if def != nil {
 			l.DefaultFilterChain = &listenerv3.FilterChain{
@@ -333,6 +333,17 @@ func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *R
 		}
 		return l, []*Resource{def}
 	})
+}
+
+// firstWithoutVIP is the first of svcs (sorted by name) that has no VIP,
+// or nil: only such a service needs the port's wildcard listener.
+func (b *builder) firstWithoutVIP(svcs []*model.Service) *model.Service {
+	for _, s := range svcs {
+		if len(b.ix.addresses(s)) == 0 {
+			return s
+		}
+	}
+	return nil
 }
 
 // vhost is a rendered virtual host with the clusters its routes need.

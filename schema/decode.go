@@ -82,6 +82,9 @@ func decodeMessage(err error) string {
 
 func (d *decoder) meshConfig(v cue.Value, e *evaluator) {
 	b, ok := d.into(v, &d.mesh.Mesh, "mesh", e)
+	if ok {
+		checkVIPRange(&d.mesh.Mesh, e)
+	}
 	d.meshJSON, d.hasMesh = b, ok
 }
 
@@ -90,6 +93,9 @@ func (d *decoder) meshConfig(v cue.Value, e *evaluator) {
 func decodeMeshConfig(v cue.Value, e *evaluator, needJSON bool) (*model.MeshConfig, []byte, bool) {
 	mc := &model.MeshConfig{}
 	b, ok := decodeInto(v, mc, "mesh", e, needJSON)
+	if ok {
+		checkVIPRange(mc, e)
+	}
 	return mc, b, ok
 }
 
@@ -113,6 +119,7 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 		}
 		s.Name = name
 		uniquePorts(path, s.Ports, e)
+		checkAddresses(path, s.Addresses, e)
 		for vn, ver := range s.Versions {
 			ver.Name = vn
 		}
@@ -236,5 +243,25 @@ func nameRoutes(rs []model.Route) {
 		if rs[i].Name == "" {
 			rs[i].Name = fmt.Sprintf("route-%d", i)
 		}
+	}
+}
+
+// checkAddresses reports a declared service address that is not a usable
+// unicast IP, at the address itself. Go's netip does the parsing (CUE's
+// net.IP would accept the unspecified and loopback addresses, which no
+// workload can call a service at). Duplicates across services are
+// policies' (GM0605): they need the whole mesh.
+func checkAddresses(path string, addrs []string, e *evaluator) {
+	for i, a := range addrs {
+		if msg := model.CheckVIPAddress(a); msg != "" {
+			e.add(CodeSchema, model.Index(path+".addresses", i), fmt.Sprintf("%s (got %q)", msg, a), nil)
+		}
+	}
+}
+
+// checkVIPRange reports a mesh.vipRange that is not a usable CIDR.
+func checkVIPRange(mc *model.MeshConfig, e *evaluator) {
+	if msg := model.CheckVIPRange(mc.VIPRange); msg != "" {
+		e.add(CodeSchema, "mesh.vipRange", msg, nil)
 	}
 }

@@ -128,6 +128,12 @@ func TestLoadDiagnostics(t *testing.T) {
 			`GM0002 error services/a.cue:6:18: services.a.routes[0].match[0].path.regex: invalid regex "/api/(v1": missing closing )`,
 			`GM0002 error services/a.cue:6:58: services.a.routes[0].match[1].headers."x-user".regex: invalid regex "^(?!admin)": invalid or unsupported Perl syntax "(?!" (RE2 has no lookaround)`,
 		}},
+		// Addresses and the VIP range are checked at the value, in Go.
+		{"vips", []string{
+			`GM0002 error services/a.cue:3:7: mesh.vipRange: must have no host bits set (got "240.240.0.1/16", want "240.240.0.0/16")`,
+			`GM0002 error services/a.cue:7:28: services.a.addresses[1]: must be an IPv4 or IPv6 address (got "10.96.0.300")`,
+			`GM0002 error services/a.cue:7:43: services.a.addresses[2]: must be a unicast address a workload can dial (not unspecified, loopback, link-local, multicast or broadcast) (got "127.0.0.1")`,
+		}},
 	} {
 		for _, plain := range []bool{true, false} {
 			t.Run(tc.name+map[bool]string{true: "/plain", false: "/general"}[plain], func(t *testing.T) {

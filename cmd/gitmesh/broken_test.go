@@ -125,6 +125,10 @@ var brokenCases = []brokenCase{
 	// CODES.md files a duplicate port name under GM0303; the loader says
 	// GM0002 today. Either is a positioned error.
 	{name: "duplicate-port-name", code: "GM0002|GM0303", sev: model.SeverityError},
+	{name: "vip-claimed-twice", code: "GM0304", sev: model.SeverityError},
+	{name: "vip-range-network", code: "GM0305", sev: model.SeverityError},
+	{name: "vip-range-full", code: "GM0306", sev: model.SeverityWarning},
+	{name: "target-port-proxy-owned", code: "GM0307", sev: model.SeverityError},
 
 	// Security (GM04xx).
 	{name: "proxy-none-strict", code: "GM0401", sev: model.SeverityError},

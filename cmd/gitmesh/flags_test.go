@@ -42,7 +42,7 @@ func TestFlagBounds(t *testing.T) {
 		{[]string{"validate", mesh, "--max-file-size", "-1"}, `--max-file-size: must be greater than 0 (got "-1")`},
 		{[]string{"validate", mesh, "-o", "xml"}, `--output: want text, json or yaml (got "xml")`},
 		{[]string{"render", mesh, "--list", "--max-repo-size", "0"}, `--max-repo-size: must be greater than 0 (got "0")`},
-		{[]string{"render", mesh, "--list", "-o", "text"}, `--output: want json or yaml (got "text")`},
+		{[]string{"render", mesh, "--list", "-o", "text"}, `--output: want json, yaml or hosts (got "text")`},
 		{[]string{"check", mesh, "--base", "main", "--eval-timeout", "0s"}, `--eval-timeout: must be greater than 0s`},
 		{[]string{"check", mesh, "--base", "main", "-o", "xml"}, `--output: want text, json, markdown, sarif or github (got "xml")`},
 		{[]string{"certs", "rotate-root", "--state-dir", nowhere, "--overlap", "-5h"}, `--overlap: must be greater than 0s (got "-5h0m0s")`},

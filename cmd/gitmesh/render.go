@@ -20,7 +20,7 @@ func newRenderCmd(_ *globalFlags) *cobra.Command {
 		load   loadFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "render [DIR] (--list | --proxy ID)",
+		Use:   "render [DIR] (--list | --proxy ID | -o hosts)",
 		Short: "Render a mesh repository into Envoy configuration",
 		Long: `render runs the mesh repository in DIR (default: the current directory)
 through the same pipeline as validate and serve, and prints the Envoy
@@ -29,11 +29,15 @@ trusted by name, see gitmesh validate).
 
 --list prints the proxy classes (sidecar/NS/SVC/VER, proxyless/NS/SVC/VER,
 ingress/GW, egress/GW). --proxy prints one proxy's resources in the shape of
-Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
+Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).
+-o hosts prints /etc/hosts lines, "VIP NAME.NS.svc.DOMAIN NAME.NS NAME" for
+every service VIP, for workloads without Kubernetes DNS (an init container
+appends them: gitmesh render /mesh -o hosts >> /etc/hosts).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if list == (proxy != "") {
-				return usageError("render: set exactly one of --list or --proxy ID")
+			hosts := output == "hosts"
+			if n := btoi(list) + btoi(proxy != "") + btoi(hosts); n != 1 {
+				return usageError("render: set exactly one of --list, --proxy ID or -o hosts")
 			}
 			dir, res, err := load.runArg(cmd, args)
 			if err != nil {
@@ -45,6 +49,10 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 			}
 			b := res.Bundle
 			w := cmd.OutOrStdout()
+			if hosts {
+				_, err := fmt.Fprint(w, render.HostsFile(res.Render))
+				return err
+			}
 			if list {
 				for _, c := range b.Classes() {
 					fmt.Fprintln(w, c)
@@ -74,9 +82,17 @@ Envoy's /config_dump; it takes a class or a full node id (CLASS/INSTANCE).`,
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the proxy classes")
 	cmd.Flags().StringVar(&proxy, "proxy", "", "print the resources of this proxy class or node id")
-	outputFlag(cmd, &output, "json", "yaml")
+	outputFlag(cmd, &output, "json", "yaml", "hosts")
 	load.register(cmd)
 	return cmd
+}
+
+// btoi counts a set option.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // printErrors prints the findings that stop rendering to stderr, so stdout

@@ -121,8 +121,8 @@ func TestPullRequests(t *testing.T) {
 			failed: false,
 			want: []string{
 				`(suppressed: productpage moves to the cache next sprint)`,
-				"RBAC: principal spiffe://cluster.local/ns/default/sa/bookinfo-reviews added to allow",
-				"RBAC: principal spiffe://cluster.local/ns/default/sa/bookinfo-productpage removed from allow",
+				"RBAC filter_chains[inbound|9080|mtls] HCM.http_filters[envoy.filters.http.rbac].typed_config: principal spiffe://cluster.local/ns/default/sa/bookinfo-reviews added to allow",
+				"RBAC filter_chains[inbound|9080|mtls] HCM.http_filters[envoy.filters.http.rbac].typed_config: principal spiffe://cluster.local/ns/default/sa/bookinfo-productpage removed from allow",
 			},
 		},
 		{

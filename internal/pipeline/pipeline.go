@@ -14,6 +14,10 @@
 //     says what serve will need, and render trusts the name.
 //   - Endpoints: serve passes the endpoints discovered in Kubernetes; the
 //     others render Git's endpoints only.
+//   - Addresses: serve passes the ClusterIPs discovered in Kubernetes,
+//     which become the VIPs of services that declare none; a ClusterIP
+//     that clashes with another service's VIP is a policies finding
+//     (GM0304) reported at render, where the addresses are known.
 //   - Mesh: serve re-renders its live, already loaded and checked revision
 //     when discovered endpoints change; load and policies are then skipped
 //     because their output is given.
@@ -97,6 +101,10 @@ type Input struct {
 	// they override Git's ("SERVICE/VERSION" keys, see render.Input). Nil
 	// renders Git's endpoints only.
 	Endpoints func(m *model.Mesh) map[string][]model.Endpoint
+	// Addresses returns the service addresses discovered at run time
+	// (Kubernetes ClusterIPs by service name, see render.Input). Nil means
+	// declared and allocated VIPs only.
+	Addresses func(m *model.Mesh) map[string][]string
 	// Credentials is serve's credentials source. Nil means there is none
 	// (validate, check, render): the credentials step reports what serve
 	// will need (GM0601 warnings) and render trusts every credentialName.
@@ -251,6 +259,17 @@ func renderStep(_ context.Context, in *Input, res *Result) bool {
 	res.Render.Mesh = res.Mesh
 	if in.Endpoints != nil {
 		res.Render.Endpoints = in.Endpoints(res.Mesh)
+	}
+	if in.Addresses != nil {
+		res.Render.Addresses = in.Addresses(res.Mesh)
+		// Policies judged the VIPs Git alone gives; discovered ones are
+		// judged here, with the same rule, before render uses them.
+		if ds := policies.VIPFindings(res.Mesh, res.Render.Addresses); len(ds) > 0 {
+			res.Diagnostics = append(res.Diagnostics, ds...)
+			if ds.HasErrors() {
+				return false
+			}
+		}
 	}
 	b, err := render.Render(res.Render)
 	if err != nil {

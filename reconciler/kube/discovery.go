@@ -183,6 +183,13 @@ func (d *Discovery) Endpoints(m *model.Mesh) map[string][]model.Endpoint {
 	return d.Resolve(m).Endpoints
 }
 
+// Addresses maps the informer caches to render.Input.Addresses for m:
+// the ClusterIPs of m's discovered services that declare no addresses. It
+// is Resolve(m).Addresses.
+func (d *Discovery) Addresses(m *model.Mesh) map[string][]string {
+	return d.Resolve(m).Addresses
+}
+
 // Resolve maps the informer caches to endpoints for m and says what did
 // not map, for drift reports. It reads the caches only.
 func (d *Discovery) Resolve(m *model.Mesh) Resolution {

@@ -146,6 +146,17 @@ func TestDiscovery(t *testing.T) {
 	if diff := cmp.Diff(wantSvcs, svcs); diff != "" {
 		t.Errorf("Services (-want +got):\n%s", diff)
 	}
+	// The API server allocated reviews a ClusterIP: it is the service's
+	// address (its VIP), as read back from the Service.
+	created, err := c.Client.CoreV1().Services(f.ns).Get(ctx, "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ips := created.Spec.ClusterIPs; len(ips) == 0 {
+		t.Errorf("the API server allocated no ClusterIP to reviews")
+	} else if diff := cmp.Diff(map[string][]string{"reviews": ips}, d.Addresses(m)); diff != "" {
+		t.Errorf("Addresses (-want +got):\n%s", diff)
+	}
 	if h := d.Health(); !h.Synced || !d.Synced() || !h.Reachable || h.Error != "" || h.LastEvent.IsZero() {
 		t.Errorf("Health = %+v, want synced, reachable, no error, an event", h)
 	}

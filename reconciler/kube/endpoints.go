@@ -25,6 +25,12 @@ type Resolution struct {
 	// Missing lists, sorted, the mesh services with discovery "kubernetes"
 	// that have no Kubernetes Service, or whose namespace is not watched.
 	Missing []string
+	// Addresses is render.Input.Addresses: the ClusterIPs (spec.clusterIPs,
+	// dual-stack in the Service's order) of each mesh service with
+	// discovery "kubernetes" whose CUE declares no addresses; they become
+	// its VIPs (model.Mesh.VIPs). Headless Services ("None") have none. Nil
+	// when no service has any.
+	Addresses map[string][]string
 }
 
 // view is what resolve reads: the informer caches in production, plain
@@ -60,6 +66,12 @@ func resolve(m *model.Mesh, v view) Resolution {
 			if !v.watched(s.Namespace) {
 				continue
 			}
+		}
+		if ips := clusterIPs(v.service(s.Namespace, name)); len(ips) > 0 && len(s.Addresses) == 0 {
+			if r.Addresses == nil {
+				r.Addresses = map[string][]string{}
+			}
+			r.Addresses[name] = ips
 		}
 		seen := map[string]bool{}
 		for _, sl := range sortedSlices(v.slicesOf(s.Namespace, name)) {
@@ -105,6 +117,25 @@ func resolve(m *model.Mesh, v view) Resolution {
 		}
 	}
 	return r
+}
+
+// clusterIPs are a Service's virtual IPs: spec.clusterIPs (which repeats
+// spec.clusterIP first), else spec.clusterIP; none for a headless Service.
+func clusterIPs(svc *corev1.Service) []string {
+	if svc == nil {
+		return nil
+	}
+	ips := svc.Spec.ClusterIPs
+	if len(ips) == 0 && svc.Spec.ClusterIP != "" {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	var out []string
+	for _, ip := range ips {
+		if ip != "" && ip != corev1.ClusterIPNone {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 // portKey is a stable text form of a port override map.

@@ -19,6 +19,7 @@ type mapView struct {
 	services   []string // "ns/name"
 	slices     []*discoveryv1.EndpointSlice
 	pods       map[string]map[string]string // "ns/name" → labels
+	clusterIPs map[string][]string          // "ns/name" → spec.clusterIPs
 }
 
 func (v mapView) watched(ns string) bool {
@@ -36,7 +37,8 @@ func (v mapView) watched(ns string) bool {
 func (v mapView) service(ns, name string) *corev1.Service {
 	for _, s := range v.services {
 		if s == ns+"/"+name {
-			return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+			return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: corev1.ServiceSpec{ClusterIPs: v.clusterIPs[s]}}
 		}
 	}
 	return nil
@@ -178,6 +180,35 @@ func TestResolve(t *testing.T) {
 		want: Resolution{
 			Endpoints: map[string][]model.Endpoint{"reviews/v1": {}, "reviews/v2": {}},
 			Unmatched: map[string]int{}, Missing: []string{"reviews"},
+		},
+	}, {
+		name: "ClusterIPs become the service's addresses",
+		mesh: meshOf(httpPort, byVersion),
+		view: mapView{services: all, clusterIPs: map[string][]string{"shop/reviews": {"10.96.0.12", "fd00::c"}}},
+		want: Resolution{
+			Endpoints: map[string][]model.Endpoint{"reviews/v1": {}, "reviews/v2": {}},
+			Unmatched: map[string]int{},
+			Addresses: map[string][]string{"reviews": {"10.96.0.12", "fd00::c"}},
+		},
+	}, {
+		name: "headless Service: no addresses",
+		mesh: meshOf(httpPort, byVersion),
+		view: mapView{services: all, clusterIPs: map[string][]string{"shop/reviews": {"None"}}},
+		want: Resolution{
+			Endpoints: map[string][]model.Endpoint{"reviews/v1": {}, "reviews/v2": {}},
+			Unmatched: map[string]int{},
+		},
+	}, {
+		name: "declared addresses win over ClusterIPs",
+		mesh: func() *model.Mesh {
+			m := meshOf(httpPort, byVersion)
+			m.Services["reviews"].Addresses = []string{"10.200.0.1"}
+			return m
+		}(),
+		view: mapView{services: all, clusterIPs: map[string][]string{"shop/reviews": {"10.96.0.12"}}},
+		want: Resolution{
+			Endpoints: map[string][]model.Endpoint{"reviews/v1": {}, "reviews/v2": {}},
+			Unmatched: map[string]int{},
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

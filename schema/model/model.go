@@ -47,8 +47,13 @@ type MeshConfig struct {
 	ClusterDomain string `json:"clusterDomain"`
 	// MTLS is the default mutual TLS mode.
 	MTLS MTLSMode `json:"mtls"`
-	// OutboundTrafficPolicy is REGISTRY_ONLY or ALLOW_ANY.
+	// OutboundTrafficPolicy is REGISTRY_ONLY or ALLOW_ANY: where a
+	// sidecar's outbound virtual listener sends traffic to a destination no
+	// listener matches (BlackHoleCluster or PassthroughCluster).
 	OutboundTrafficPolicy string `json:"outboundTrafficPolicy"`
+	// VIPRange is the CIDR from which services without addresses get a
+	// deterministic VIP (see Mesh.VIPs); "" allocates none.
+	VIPRange string `json:"vipRange"`
 	// Tracing configures tracing in every HTTP connection manager; nil is off.
 	Tracing *Tracing `json:"tracing,omitempty"`
 	// Guardrails names the built-in guardrail packs that are enabled.
@@ -114,6 +119,9 @@ type Service struct {
 	Proxy ProxyKind `json:"proxy"`
 	// Ports the service exposes, in declaration order.
 	Ports []Port `json:"ports"`
+	// Addresses are the service's declared VIPs (IPv4 or IPv6); empty means
+	// discovered (Kubernetes ClusterIPs) or allocated from mesh.vipRange.
+	Addresses []string `json:"addresses,omitempty"`
 	// Versions are the subsets (v1, v2 …) with their labels and endpoints.
 	Versions map[string]*Version `json:"versions"`
 	// Discovery is "static" (endpoints from Git) or "kubernetes".
