@@ -48,6 +48,8 @@ type Sandbox struct {
 	// busy is the worker of the request in flight, for locate's
 	// watchdog, which runs while mu is held.
 	busy atomic.Pointer[worker]
+	// peak is the largest resident set any of its workers reached.
+	peak atomic.Int64
 }
 
 // SandboxOptions configure a Sandbox.
@@ -82,6 +84,20 @@ func NewSandbox(o SandboxOptions) (*Sandbox, error) {
 
 // Limit is the memory cap in bytes.
 func (s *Sandbox) Limit() int64 { return s.limit }
+
+// PeakRSS is the largest resident set, in bytes, that any worker of s
+// reached: a live one as it last reported, a dead one as the kernel
+// accounted it when it exited. 0 where the platform does not say.
+func (s *Sandbox) PeakRSS() int64 { return s.peak.Load() }
+
+func (s *Sandbox) notePeak(n int64) {
+	for {
+		old := s.peak.Load()
+		if n <= old || s.peak.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
 
 // Close stops the worker.
 func (s *Sandbox) Close() error {
@@ -139,6 +155,7 @@ func (s *Sandbox) start() (*worker, error) {
 	go w.readProgress(pr)
 	go func() {
 		w.err = cmd.Wait()
+		s.notePeak(exitRSS(cmd.ProcessState))
 		close(w.done)
 	}()
 	return w, nil
@@ -309,6 +326,7 @@ func (s *Sandbox) call(ctx context.Context, req *sandboxRequest) (resp sandboxRe
 		err = <-ch
 	}
 	if err == nil {
+		s.notePeak(resp.PeakRSS)
 		return resp, nil, nil
 	}
 	<-w.done

@@ -57,6 +57,14 @@ func peakRSS() int64 {
 	return kb * 1024
 }
 
+// exitRSS is the largest resident set of an exited process, in bytes.
+func exitRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru != nil {
+		return ru.Maxrss << 10 // KiB on Linux
+	}
+	return 0
+}
+
 // statusKB reads one "Name:  N kB" line of /proc/self/status.
 func statusKB(name string) (int64, error) {
 	f, err := os.Open("/proc/self/status")

@@ -3,6 +3,7 @@
 package schema
 
 import (
+	"os"
 	"os/exec"
 	"runtime/debug"
 )
@@ -16,5 +17,7 @@ func capMemory(limit int64) (int64, error) {
 }
 
 func peakRSS() int64 { return 0 }
+
+func exitRSS(*os.ProcessState) int64 { return 0 }
 
 func workerAttr(*exec.Cmd) {}
