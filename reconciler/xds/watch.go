@@ -4,10 +4,10 @@ import (
 	"context"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"slices"
-	"strings"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -151,6 +151,14 @@ func (cs *classState) park(w *watch) func() {
 // watch responded.
 func (w *watch) wake(idx *view, d typeDiff, revision string) bool {
 	if w.ch != nil {
+		if !w.sub.IsWildcard() && incremental(w.typeURL) {
+			resp := sotwWake(idx, w.req, w.sub, d, revision)
+			if resp == nil {
+				return false
+			}
+			w.send(resp, nil)
+			return true
+		}
 		if !w.sub.IsWildcard() && !touches(w.sub.SubscribedResources(), d) {
 			return false
 		}
@@ -203,8 +211,25 @@ func (w *watch) send(r cache.Response, d cache.DeltaResponse) {
 	}
 }
 
+// incremental reports whether SotW responses of typeURL may carry only the
+// resources that changed. The xDS protocol ("Grouping Resources into
+// Responses", api-docs/xds_protocol) groups every type except Listener and
+// Cluster in SotW as in the incremental variants: a resource left out of a
+// response is unchanged, not removed (its removal is implied by the
+// listener or cluster that stops naming it). Listener and Cluster responses
+// must carry the complete state of the world. Envoy's gRPC mux and grpc-go's
+// xDS client (AllResourcesRequiredInSotW false for RDS and EDS) both hold
+// on to what a response leaves out.
+func incremental(typeURL string) bool {
+	return typeURL != resource.ListenerType && typeURL != resource.ClusterType
+}
+
 // sotwFor builds the SotW response a subscription should receive from idx,
 // or nil when the stream already has exactly that (and force is false).
+// For the incremental types a named subscription gets only what it lacks
+// unless force is set (a stream's first request, a REST fetch), and its map
+// of returned versions is brought up to date in place (see deltaWake for
+// why that is safe).
 func sotwFor(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
 	returned := sub.ReturnedResources()
 	if sub.IsWildcard() {
@@ -213,17 +238,38 @@ func sotwFor(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription,
 		}
 		return newSotwResponse(req, idx.version, idx.anys(), map[string]string{wildcardKey: idx.version}, revision)
 	}
+	subscribed := sub.SubscribedResources()
+	if incremental(req.GetTypeUrl()) {
+		var anys []*anypb.Any
+		found := 0
+		eachSubscribed(idx, subscribed, func(r *Resource, a *anypb.Any) {
+			found++
+			if kv, ok := returned[r.Name]; force || !ok || kv != r.Version {
+				anys = append(anys, a)
+				returned[r.Name] = r.Version
+			}
+		})
+		if found < len(returned) { // held names the view no longer has
+			for name := range returned {
+				if _, _, ok := idx.find(name); !ok {
+					delete(returned, name)
+				}
+			}
+		}
+		if len(anys) == 0 && !force {
+			return nil
+		}
+		if len(anys) == idx.len() {
+			anys = idx.anys() // all of it: share the class's slices (sharedCodec)
+		}
+		return newSotwResponse(req, idx.version, anys, returned, revision)
+	}
 	type hit struct {
 		r *Resource
 		a *anypb.Any
 	}
 	var found []hit
-	for name := range sub.SubscribedResources() {
-		if r, d, ok := idx.find(name); ok {
-			found = append(found, hit{r, d.GetResource()})
-		}
-	}
-	slices.SortFunc(found, func(a, b hit) int { return strings.Compare(a.r.Name, b.r.Name) })
+	eachSubscribed(idx, subscribed, func(r *Resource, a *anypb.Any) { found = append(found, hit{r, a}) })
 	if !force && len(found) == len(returned) {
 		same := true
 		for _, h := range found {
@@ -237,8 +283,8 @@ func sotwFor(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription,
 		}
 	}
 	if len(found) == idx.len() {
-		// Subscribed to all of them (Envoy's EDS often is): share the class's
-		// slices, so sharedCodec can share their encoding too.
+		// Subscribed to all of them: share the class's slices, so
+		// sharedCodec can share their encoding too.
 		return newSotwResponse(req, idx.version, idx.anys(), returnedOf(idx), revision)
 	}
 	anys := make([]*anypb.Any, len(found))
@@ -250,6 +296,61 @@ func sotwFor(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription,
 		sum += entryHash(h.r.Name, h.r.Version)
 	}
 	return newSotwResponse(req, versionOf(sum), anys, next, revision)
+}
+
+// eachSubscribed calls fn for every resource of v the subscription names:
+// by walking the view's sorted parts when it names most of them (Envoy's
+// EDS and RDS name every one of their class), so no name is searched for
+// and nothing is sorted; by looking each name up otherwise, in name order.
+func eachSubscribed(v *view, subscribed map[string]struct{}, fn func(r *Resource, a *anypb.Any)) {
+	if 4*len(subscribed) >= v.len() {
+		v.each(func(r *Resource, a *anypb.Any) {
+			if _, ok := subscribed[r.Name]; ok {
+				fn(r, a)
+			}
+		})
+		return
+	}
+	names := make([]string, 0, len(subscribed))
+	for name := range subscribed {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if r, d, ok := v.find(name); ok {
+			fn(r, d.GetResource())
+		}
+	}
+}
+
+// sotwWake is wake for a named SotW subscription of an incremental type:
+// the response carries only the subscribed resources the diff changed,
+// and the stream's returned versions are updated in place, so a
+// one-resource change costs O(changed) per stream, not O(subscribed). A
+// parked stream is in sync with the previous view. Removed names are
+// forgotten without a response: in SotW their removal is told by the
+// listener or cluster that stops naming them.
+func sotwWake(v *view, req *discovery.DiscoveryRequest, sub cache.Subscription, d typeDiff, revision string) *sotwResponse {
+	returned := sub.ReturnedResources()
+	subscribed := sub.SubscribedResources()
+	var anys []*anypb.Any
+	for _, w := range d.changed {
+		name := w.GetName()
+		if _, ok := subscribed[name]; !ok {
+			continue
+		}
+		if kv, ok := returned[name]; !ok || kv != w.GetVersion() {
+			anys = append(anys, w.GetResource())
+			returned[name] = w.GetVersion()
+		}
+	}
+	for _, name := range d.removed {
+		delete(returned, name)
+	}
+	if len(anys) == 0 {
+		return nil
+	}
+	return newSotwResponse(req, v.version, anys, returned, revision)
 }
 
 func returnedOf(idx *view) map[string]string {
