@@ -394,13 +394,21 @@ func TestSotwIncrementalTypesSendOnlyChanges(t *testing.T) {
 		t.Fatalf("%d responses to an ACK, want 0", n)
 	}
 
-	// Subscribing to one more name brings only it.
+	// Subscribing to one more name brings what it names: the server keeps
+	// one sync entry per subscription, not the version of every name, so
+	// it sends all of them (as SotW always did on a new subscription).
 	st.Send(ack(eds2, "c1", "c2", "c3"))
 	eds3 := p.next(t, wait)
-	if got := anyNames(t, eds3.GetResources()); !slices.Equal(got, []string{"c3"}) {
-		t.Fatalf("EDS after subscribing c3 = %v, want only c3", got)
+	if got := anyNames(t, eds3.GetResources()); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
+		t.Fatalf("EDS after subscribing c3 = %v, want c1 c2 c3", got)
 	}
-	st.Send(ack(eds3, "c1", "c2", "c3"))
+	// So does dropping a name (the subscription changed).
+	st.Send(ack(eds3, "c1", "c3"))
+	eds4 := p.next(t, wait)
+	if got := anyNames(t, eds4.GetResources()); !slices.Equal(got, []string{"c1", "c3"}) {
+		t.Fatalf("EDS after unsubscribing c2 = %v, want c1 c3", got)
+	}
+	st.Send(ack(eds4, "c1", "c3"))
 	if n := p.count(quiet); n != 0 {
 		t.Fatalf("%d responses to an ACK, want 0", n)
 	}
