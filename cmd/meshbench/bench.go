@@ -23,7 +23,7 @@ const sentBytesMetric = "gitmesh_xds_sent_bytes_total"
 func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	o := m.opts
 	res = Result{Services: o.services, Streams: o.streams, Mode: o.mode, Scoped: !o.unscoped,
-		Conns: o.conns, ChangeService: meshgen.ServiceName(o.change)}
+		Conns: o.conns, ChangeService: meshgen.ServiceName(o.change), ChangeVia: o.changeVia}
 	if res.Conns <= 0 || res.Conns > o.streams {
 		res.Conns = o.streams
 	}
@@ -143,6 +143,15 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("full convergence: %d of %d streams: %w", len(got), len(streams), err)
 	}
+	dir := o.changeVia == "dir"
+	var served *dirServe
+	if dir {
+		// The Reconciler's first reconcile applies what the streams hold.
+		if served, err = startDirServe(ctx, fsys, srv, m.log); err != nil {
+			return res, err
+		}
+		defer served.stop()
+	}
 	sleep(ctx, o.quiet)
 
 	// The one-service change, through the same pipeline.
@@ -151,7 +160,11 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		return res, err
 	}
 	t := time.Now()
+	h = cpuSeconds()
 	r2, err := buildRevision(ctx, "r2", fs2, cache)
+	if dir {
+		harness += cpuSeconds() - h // the Reconciler does the real reload
+	}
 	if err != nil {
 		return res, err
 	}
@@ -186,13 +199,36 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	}
 	bytes0 := counterSum(reg, sentBytesMetric)
 	cpu1 := cpuSeconds()
-	tA := time.Now()
-	if err := srv.Apply(r2.update); err != nil {
-		return res, fmt.Errorf("apply r2: %w", err)
+	var tA, tW time.Time
+	if dir {
+		path := meshgen.ServiceFile(o.change)
+		if tW, err = served.write(path, fs2[path].Data); err != nil {
+			return res, err
+		}
+	} else {
+		tA = time.Now()
+		if err := srv.Apply(r2.update); err != nil {
+			return res, fmt.Errorf("apply r2: %w", err)
+		}
+		res.ChangeApplyMS = ms(time.Since(tA))
 	}
-	res.ChangeApplyMS = ms(time.Since(tA))
 	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
 	res.StreamErrors += errs
+	if dir {
+		ap, ok := served.applier.since(tW)
+		for i := 0; !ok && i < 100 && ctx.Err() == nil; i++ { // an Apply still returning
+			sleep(ctx, 10*time.Millisecond)
+			ap, ok = served.applier.since(tW)
+		}
+		if !ok {
+			return res, errors.Join(err, errors.New("change: the Reconciler applied nothing after the write"))
+		}
+		if ap.err != nil {
+			return res, errors.Join(err, fmt.Errorf("change: the Reconciler's apply: %w", ap.err))
+		}
+		tA = ap.start
+		res.ChangeApplyMS, res.ChangePickupMS = ms(ap.took), ms(tA.Sub(tW))
+	}
 	ats = ats[:0]
 	resources := 0
 	for i, r := range got {
@@ -203,6 +239,13 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		res.ChangeStreams++
 		resources += int(r.Resources)
 		ats = append(ats, time.Unix(0, r.AtNanos))
+	}
+	if dir {
+		dw := durations(ats, tW)
+		res.ChangeWriteP50MS, res.ChangeWriteP99MS = percentile(dw, 50), percentile(dw, 99)
+		if len(dw) > 0 {
+			res.ChangeWriteMaxMS = ms(dw[len(dw)-1])
+		}
 	}
 	ds = durations(ats, tA)
 	res.ChangeP50MS, res.ChangeP99MS = percentile(ds, 50), percentile(ds, 99)

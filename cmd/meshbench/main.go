@@ -53,7 +53,7 @@ const childFlag = "-load-client"
 // options are the command-line flags.
 type options struct {
 	services, streams, callees, conns, proxylessEvery, change int
-	mode                                                      string
+	mode, changeVia                                           string
 	unscoped                                                  bool
 	seed                                                      int64
 	timeout, quiet                                            time.Duration
@@ -91,6 +91,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&o.conns, "conns", 0, "gRPC connections the streams share; 0 means one per stream, as proxies have")
 	fs.IntVar(&o.proxylessEvery, "proxyless-every", 0, "make every k-th service proxyless (grpc-go style streams); 0 means none")
 	fs.IntVar(&o.change, "change", -1, "index of the service whose weights change; -1 means services/2")
+	fs.StringVar(&o.changeVia, "change-via", "dir", "how the change reaches the server: dir (write the service's CUE file in a directory a Reconciler serves, timed from the write) or apply (the tool's own pipeline run and Apply, timed from the Apply)")
 	fs.DurationVar(&o.quiet, "quiet", 300*time.Millisecond, "pause before the change, and after it for stray pushes")
 	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "report how many classes the change's update leaves unchanged (same content version), which Apply skips in O(1)")
 	fs.BoolVar(&o.verbose, "v", false, "log the xDS server at info level")
@@ -104,6 +105,10 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	case o.mode != "sotw" && o.mode != "delta":
 		err := fmt.Errorf("-mode %q: want \"sotw\" or \"delta\"", o.mode)
+		fmt.Fprintln(m.Stderr, "meshbench:", err)
+		return err
+	case o.changeVia != "dir" && o.changeVia != "apply":
+		err := fmt.Errorf("-change-via %q: want \"dir\" or \"apply\"", o.changeVia)
 		fmt.Fprintln(m.Stderr, "meshbench:", err)
 		return err
 	case o.services < 1 || o.streams < 1:
@@ -154,7 +159,22 @@ type Result struct {
 
 	// The one-service weight change: reload (load+check+render+Bundle.Update of
 	// the edited revision), Apply, then per affected stream the time from
-	// Apply until it holds the changed resources.
+	// Apply until it holds the changed resources (change_p50_ms …).
+	//
+	// ChangeVia "dir" makes the change by writing the service's CUE file in
+	// the directory a Reconciler serves (DirSource → Reconciler → xDS, the
+	// serve path); then ChangeWrite* are per affected stream the time from
+	// the file write until it holds the changed resources (pickup, reload,
+	// Apply and push included: the figure an operator sees), ChangePickupMS
+	// the time from the write until the Reconciler's Apply started, and
+	// ChangeApplyMS that Apply. ChangeReload*MS are then the tool's own run
+	// of the pipeline over the edit, made for the expectations (its CPU is
+	// counted as harness). ChangeVia "apply" has the tool Apply its own run.
+	ChangeVia                string  `json:"change_via"`
+	ChangeWriteP50MS         float64 `json:"change_write_p50_ms,omitempty"`
+	ChangeWriteP99MS         float64 `json:"change_write_p99_ms,omitempty"`
+	ChangeWriteMaxMS         float64 `json:"change_write_max_ms,omitempty"`
+	ChangePickupMS           float64 `json:"change_pickup_ms,omitempty"`
 	ChangeService            string  `json:"change_service"`
 	ChangeReloadMS           float64 `json:"change_reload_ms"`
 	ChangeLoadMS             float64 `json:"change_load_ms"`

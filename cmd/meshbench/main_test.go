@@ -34,6 +34,8 @@ func TestSmoke(t *testing.T) {
 		{"scoped-sotw", []string{"-mode", "sotw"}},
 		{"unscoped-delta-proxyless", []string{"-mode", "delta", "-unscoped", "-proxyless-every", "3", "-conns", "4"}},
 		{"unscoped-sotw-proxyless", []string{"-mode", "sotw", "-unscoped", "-proxyless-every", "3"}},
+		{"scoped-sotw-apply", []string{"-mode", "sotw", "-change-via", "apply"}},
+		{"unscoped-delta-apply", []string{"-mode", "delta", "-unscoped", "-change-via", "apply"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -65,6 +67,14 @@ func TestSmoke(t *testing.T) {
 			// SotW too: a weight edit changes a route configuration, and
 			// SotW RDS carries only the changed ones.
 			check(r.ChangeResourcesPerStream == r.ChangeResourcesExpected, "sent more than the changed resources")
+			if r.ChangeVia == "dir" {
+				// Timed from the file write: pickup comes first, so every
+				// figure is at least its from-Apply counterpart.
+				check(r.ChangePickupMS > 0 && r.ChangeWriteP50MS >= r.ChangeP50MS && r.ChangeWriteMaxMS >= r.ChangeMaxMS &&
+					r.ChangeWriteP99MS >= r.ChangePickupMS, "change times from the file write not sane")
+			} else {
+				check(r.ChangeWriteP99MS == 0 && r.ChangePickupMS == 0, "change via apply reported write figures")
+			}
 			check(r.CPUSeconds > 0 && r.PeakRSSMB > 0 && r.ClientPeakRSSMB > 0, "resource figures missing")
 			check(r.StreamErrors == 0, "streams failed")
 		})
@@ -77,6 +87,7 @@ func TestFlags(t *testing.T) {
 		{"-mode", "rest"},
 		{"-services", "0"},
 		{"-services", "10", "-change", "10"},
+		{"-change-via", "git"},
 		{"extra"},
 	} {
 		var errb bytes.Buffer
