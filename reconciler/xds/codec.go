@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // sharedCodec is gRPC's proto codec with one difference: a response whose
@@ -159,10 +160,15 @@ func (c *sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
 		if len(m.GetResources()) >= minShared {
 			k := bodyKey{&m.Resources[0], len(m.Resources), m.GetVersionInfo(), m.GetTypeUrl()}
 			body, err := c.body(k, &discovery.DiscoveryResponse{VersionInfo: m.VersionInfo, Resources: m.Resources, TypeUrl: m.TypeUrl})
-			if err != nil || body == nil {
-				break
+			if err != nil {
+				return nil, err
 			}
-			return c.withTail(body, &discovery.DiscoveryResponse{Canary: m.Canary, Nonce: m.Nonce, ControlPlane: m.ControlPlane, ResourceErrors: m.ResourceErrors})
+			if body != nil {
+				return c.withTail(body, &discovery.DiscoveryResponse{Canary: m.Canary, Nonce: m.Nonce, ControlPlane: m.ControlPlane, ResourceErrors: m.ResourceErrors})
+			}
+		}
+		if out, ok, err := c.sotwSegments(m); ok || err != nil {
+			return out, err
 		}
 	case *discovery.DeltaDiscoveryResponse:
 		if out, ok, err := c.deltaSegments(m); ok || err != nil {
@@ -233,6 +239,36 @@ func (c *sharedCodec) deltaSegments(m *discovery.DeltaDiscoveryResponse) (mem.Bu
 	tail, err := proto.Marshal(&discovery.DeltaDiscoveryResponse{SystemVersionInfo: m.SystemVersionInfo, Resources: rest,
 		TypeUrl: m.TypeUrl, RemovedResources: m.RemovedResources, RemovedResourceNames: m.RemovedResourceNames,
 		Nonce: m.Nonce, ControlPlane: m.ControlPlane, ResourceErrors: m.ResourceErrors})
+	if err != nil {
+		return nil, false, fmt.Errorf("marshal response tail: %w", err)
+	}
+	return append(out, mem.SliceBuffer(tail)), true, nil
+}
+
+// sotwSegments is deltaSegments for SotW: every big resource is sent as
+// its one cached encoding, the rest with the envelope. SotW RDS responses
+// carry just the changed route configuration, which a weight edit sends to
+// every stream (~450 KB each for 1,000 unscoped sidecars): encoded once,
+// not once per stream. Resources of a response may come in any order.
+func (c *sharedCodec) sotwSegments(m *discovery.DiscoveryResponse) (mem.BufferSlice, bool, error) {
+	var out mem.BufferSlice
+	var rest []*anypb.Any
+	for _, a := range m.GetResources() {
+		if len(a.GetValue()) < bigResource {
+			rest = append(rest, a)
+			continue
+		}
+		body, err := c.cached(bodyKey{first: a, n: 1, typeURL: "one"}, &discovery.DiscoveryResponse{Resources: []*anypb.Any{a}})
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, mem.SliceBuffer(body))
+	}
+	if len(out) == 0 {
+		return nil, false, nil
+	}
+	tail, err := proto.Marshal(&discovery.DiscoveryResponse{VersionInfo: m.VersionInfo, Resources: rest, Canary: m.Canary,
+		TypeUrl: m.TypeUrl, Nonce: m.Nonce, ControlPlane: m.ControlPlane, ResourceErrors: m.ResourceErrors})
 	if err != nil {
 		return nil, false, fmt.Errorf("marshal response tail: %w", err)
 	}
