@@ -15,12 +15,12 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 )
 
-// With -change-via dir (the default) the change takes the real serve path:
-// the mesh is written to a directory, a DirSource watches it and a
-// Reconciler serves it into the same xDS server, and the one-service edit
-// is a write of its CUE file. The change is then timed from that write, so
-// the directory source's pickup is part of it (change_write_*), and from
-// the Reconciler's Apply as before (change_p50_ms …).
+// With -change-via dir (the default) the mesh takes the real serve path:
+// it is written to a directory, a DirSource watches it and a Reconciler
+// serves it into the xDS server, and the one-service edit is a write of its
+// CUE file. The change is then timed from that write, so the directory
+// source's pickup is part of it (change_write_*), and from the
+// Reconciler's Apply as before (change_p50_ms …).
 
 // timedApplier is the Reconciler's Applier: the xDS server, with the time
 // every Apply started and took.
@@ -72,9 +72,7 @@ type dirServe struct {
 }
 
 // startDirServe writes fsys to a new directory and starts a Reconciler on
-// it that applies to srv, then waits until its first reconcile applied the
-// revision the streams already hold (same content: the server pushes
-// nothing).
+// it that applies to srv, then waits until its first reconcile applied it.
 func startDirServe(ctx context.Context, fsys fstest.MapFS, srv *xds.Server, log *slog.Logger) (*dirServe, error) {
 	dir, err := os.MkdirTemp("", "meshbench-")
 	if err != nil {

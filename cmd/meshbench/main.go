@@ -161,15 +161,17 @@ type Result struct {
 	// the edited revision), Apply, then per affected stream the time from
 	// Apply until it holds the changed resources (change_p50_ms …).
 	//
-	// ChangeVia "dir" makes the change by writing the service's CUE file in
-	// the directory a Reconciler serves (DirSource → Reconciler → xDS, the
-	// serve path); then ChangeWrite* are per affected stream the time from
-	// the file write until it holds the changed resources (pickup, reload,
-	// Apply and push included: the figure an operator sees), ChangePickupMS
-	// the time from the write until the Reconciler's Apply started, and
-	// ChangeApplyMS that Apply. ChangeReload*MS are then the tool's own run
-	// of the pipeline over the edit, made for the expectations (its CPU is
-	// counted as harness). ChangeVia "apply" has the tool Apply its own run.
+	// ChangeVia "dir" serves the mesh the way `gitmesh serve --dir` does: it
+	// is written to a directory that a DirSource watches and a Reconciler
+	// serves into the xDS server, whose first Apply starts the full
+	// convergence, and the change is a write of the service's CUE file.
+	// Then ChangeWrite* are per affected stream the time from the file write
+	// until it holds the changed resources (pickup, reload, Apply and push:
+	// the figure an operator sees), ChangePickupMS the time from the write
+	// until the Reconciler's Apply started and ChangeApplyMS that Apply; the
+	// tool's own pipeline runs (load_ms …, ChangeReload*MS) are made before
+	// serving, for the expectations, and their CPU counts as harness.
+	// ChangeVia "apply" has the tool Apply its own pipeline runs.
 	ChangeVia                string  `json:"change_via"`
 	ChangeWriteP50MS         float64 `json:"change_write_p50_ms,omitempty"`
 	ChangeWriteP99MS         float64 `json:"change_write_p99_ms,omitempty"`
