@@ -227,6 +227,9 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		}
 		tA = ap.start
 		res.ChangeApplyMS, res.ChangePickupMS = ms(ap.took), ms(tA.Sub(tW))
+		if started, steps := served.lastAttempt(); !started.Before(tW) {
+			res.ChangeWatchMS, res.ChangeStepsMS = ms(started.Sub(tW)), steps
+		}
 	}
 	ats = ats[:0]
 	resources := 0

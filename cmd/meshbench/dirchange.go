@@ -68,7 +68,18 @@ func (a *timedApplier) count() int {
 type dirServe struct {
 	dir     string
 	applier *timedApplier
+	rec     *reconciler.Reconciler
 	stop    func()
+}
+
+// lastAttempt returns when the Reconciler's last attempt started and how
+// long its steps took.
+func (d *dirServe) lastAttempt() (time.Time, map[string]float64) {
+	a := d.rec.Status().LastAttempt
+	if a == nil {
+		return time.Time{}, nil
+	}
+	return a.StartedAt, a.TimingsMillis
 }
 
 // startDirServe writes fsys to a new directory and starts a Reconciler on
@@ -102,7 +113,7 @@ func startDirServe(ctx context.Context, fsys fstest.MapFS, srv *xds.Server, log 
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rec.Run(rctx) }()
-	d := &dirServe{dir: dir, applier: ap, stop: func() { cancel(); <-done; os.RemoveAll(dir) }}
+	d := &dirServe{dir: dir, applier: ap, rec: rec, stop: func() { cancel(); <-done; os.RemoveAll(dir) }}
 	for ap.count() == 0 {
 		if rec.Settled() { // reconciled without applying: the revision failed
 			d.stop()

@@ -172,26 +172,30 @@ type Result struct {
 	// tool's own pipeline runs (load_ms …, ChangeReload*MS) are made before
 	// serving, for the expectations, and their CPU counts as harness.
 	// ChangeVia "apply" has the tool Apply its own pipeline runs.
-	ChangeVia                string  `json:"change_via"`
-	ChangeWriteP50MS         float64 `json:"change_write_p50_ms,omitempty"`
-	ChangeWriteP99MS         float64 `json:"change_write_p99_ms,omitempty"`
-	ChangeWriteMaxMS         float64 `json:"change_write_max_ms,omitempty"`
-	ChangePickupMS           float64 `json:"change_pickup_ms,omitempty"`
-	ChangeService            string  `json:"change_service"`
-	ChangeReloadMS           float64 `json:"change_reload_ms"`
-	ChangeLoadMS             float64 `json:"change_load_ms"`
-	ChangeRenderMS           float64 `json:"change_render_ms"`
-	ChangeApplyMS            float64 `json:"change_apply_ms"`
-	ChangeP50MS              float64 `json:"change_p50_ms"`
-	ChangeP99MS              float64 `json:"change_p99_ms"`
-	ChangeMaxMS              float64 `json:"change_max_ms"`
-	ChangeStreams            int     `json:"change_streams"`
-	ChangeStreamsExpected    int     `json:"change_streams_expected"`
-	ChangeResourcesPerStream float64 `json:"change_resources_per_stream"`
-	ChangeResourcesExpected  float64 `json:"change_resources_expected"`
-	UnaffectedPushes         int     `json:"unaffected_pushes"`
-	ReusedClasses            int     `json:"reused_classes,omitempty"`
-	BytesSentChange          int64   `json:"bytes_sent_change"`
+	ChangeVia        string  `json:"change_via"`
+	ChangeWriteP50MS float64 `json:"change_write_p50_ms,omitempty"`
+	ChangeWriteP99MS float64 `json:"change_write_p99_ms,omitempty"`
+	ChangeWriteMaxMS float64 `json:"change_write_max_ms,omitempty"`
+	ChangePickupMS   float64 `json:"change_pickup_ms,omitempty"`
+	// ChangeWatchMS is the write until the Reconciler started its attempt
+	// (the directory watch's latency), ChangeStepsMS that attempt's steps.
+	ChangeWatchMS            float64            `json:"change_watch_ms,omitempty"`
+	ChangeStepsMS            map[string]float64 `json:"change_reconcile_steps_ms,omitempty"`
+	ChangeService            string             `json:"change_service"`
+	ChangeReloadMS           float64            `json:"change_reload_ms"`
+	ChangeLoadMS             float64            `json:"change_load_ms"`
+	ChangeRenderMS           float64            `json:"change_render_ms"`
+	ChangeApplyMS            float64            `json:"change_apply_ms"`
+	ChangeP50MS              float64            `json:"change_p50_ms"`
+	ChangeP99MS              float64            `json:"change_p99_ms"`
+	ChangeMaxMS              float64            `json:"change_max_ms"`
+	ChangeStreams            int                `json:"change_streams"`
+	ChangeStreamsExpected    int                `json:"change_streams_expected"`
+	ChangeResourcesPerStream float64            `json:"change_resources_per_stream"`
+	ChangeResourcesExpected  float64            `json:"change_resources_expected"`
+	UnaffectedPushes         int                `json:"unaffected_pushes"`
+	ReusedClasses            int                `json:"reused_classes,omitempty"`
+	BytesSentChange          int64              `json:"bytes_sent_change"`
 
 	// CPUSeconds is the whole control-plane process (pipeline and
 	// serving) minus HarnessCPUSeconds, the tool's own expectation work.
