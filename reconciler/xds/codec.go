@@ -86,7 +86,12 @@ func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if names == nil || c.names == nil || data.Len() < minIntern*8 {
 		return c.base.Unmarshal(data, v)
 	}
-	b := data.Materialize()
+	// A pooled buffer: nothing decoded keeps a reference to it (names are
+	// interned or copied, the rest is unmarshalled from its own copy), and
+	// a SotW ACK of an unscoped proxy repeats ~9,000 names every time.
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
 	n := 0
 	if eachField(b, func(num protowire.Number, _, _ []byte) { // field 3: resource names in both
 		if num == 3 {
@@ -97,7 +102,7 @@ func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	table := c.names()
 	list := make([]string, 0, n)
-	rest := make([]byte, 0, len(b))
+	rest := make([]byte, 0, 256) // the few fields besides the names
 	_ = eachField(b, func(num protowire.Number, raw, val []byte) {
 		if num != 3 {
 			rest = append(rest, raw...)
