@@ -49,7 +49,7 @@ const maxDebounces = 20
 // While inotify works the fingerprint is still polled every 20
 // PollIntervals, for what inotify cannot see (see safetyPolls).
 //
-// Pickup latency with inotify is the debounce (20ms by default) plus one
+// Pickup latency with inotify is the debounce (10ms by default) plus one
 // fingerprint (~10ms per thousand files); with polling it was up to
 // PollInterval plus the debounce (500+100ms before).
 func (d *DirSource) Watch(ctx context.Context) <-chan struct{} {
