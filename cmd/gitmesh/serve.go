@@ -161,7 +161,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 
 	var watch func(context.Context) <-chan struct{}
 	if cfg.dir != "" {
-		d, err := source.NewDir(source.DirOptions{Dir: cfg.dir, MaxFileSize: cfg.load.maxFileSize})
+		d, err := source.NewDir(source.DirOptions{Dir: cfg.dir, MaxFileSize: cfg.load.maxFileSize, Logger: log})
 		if err != nil {
 			return nil, usageError("serve: %v", err)
 		}

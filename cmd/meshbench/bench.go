@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"testing/fstest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +26,7 @@ const sentBytesMetric = "gitmesh_xds_sent_bytes_total"
 func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	o := m.opts
 	res = Result{Services: o.services, Streams: o.streams, Mode: o.mode, Scoped: !o.unscoped,
-		Conns: o.conns, ChangeService: meshgen.ServiceName(o.change)}
+		Conns: o.conns, ChangeService: meshgen.ServiceName(o.change), ChangeVia: o.changeVia}
 	if res.Conns <= 0 || res.Conns > o.streams {
 		res.Conns = o.streams
 	}
@@ -38,8 +41,13 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	dir := o.changeVia == "dir"
 	cache := schema.NewCache()
+	h := cpuSeconds()
 	r1, err := buildRevision(ctx, "r1", fsys, cache)
+	if dir {
+		harness += cpuSeconds() - h // the Reconciler runs the pipeline that is served
+	}
 	if err != nil {
 		return res, err
 	}
@@ -48,11 +56,26 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	res.PeakRSSPipelineMB = round(procStatusMB("VmHWM"), 1)
 	streams := planStreams(r1.bundle, o.streams)
 	exp := adsload.NewExpecter()
-	h := cpuSeconds()
+	h = cpuSeconds()
 	ex1, err := expect(exp, streams, r1.update, nil)
 	harness += cpuSeconds() - h
 	if err != nil {
 		return res, err
+	}
+	var ch *change
+	if dir {
+		// Everything the tool needs of both revisions is computed now and
+		// their bundles dropped, so that what is measured from here on is
+		// the Reconciler's pipeline and the server, as in `gitmesh serve`.
+		h = cpuSeconds()
+		ch, _, err = m.prepareChange(ctx, &res, exp, streams, fsys, cache, r1, ex1)
+		harness += cpuSeconds() - h
+		if err != nil {
+			return res, err
+		}
+		r1, cache = nil, nil
+		runtime.GC()
+		debug.FreeOSMemory()
 	}
 
 	reg := prometheus.NewRegistry()
@@ -99,14 +122,26 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		defer stop()
 	}
 
-	// Full convergence: Apply the first revision, then open the streams
-	// on the already connected channels.
+	// Full convergence: Apply the first revision (the tool, or the
+	// Reconciler serving the directory), then open the streams on the
+	// already connected channels.
+	var served *dirServe
 	cpu0 := cpuSeconds()
 	t0 := time.Now()
-	if err := srv.Apply(r1.update); err != nil {
-		return res, fmt.Errorf("apply r1: %w", err)
+	if dir {
+		if served, err = startDirServe(ctx, fsys, srv, m.log); err != nil {
+			return res, err
+		}
+		defer served.stop()
+		first, _ := served.applier.since(time.Time{})
+		cpu0, t0 = cpuSeconds(), first.start // its load and render come before, as in the other mode
+		res.ApplyMS = ms(first.took)
+	} else {
+		if err := srv.Apply(r1.update); err != nil {
+			return res, fmt.Errorf("apply r1: %w", err)
+		}
+		res.ApplyMS = ms(time.Since(t0))
 	}
-	res.ApplyMS = ms(time.Since(t0))
 	if err := cl.send(command{Op: "start", Targets: ex1.digests}); err != nil {
 		return res, err
 	}
@@ -146,39 +181,16 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	sleep(ctx, o.quiet)
 
 	// The one-service change, through the same pipeline.
-	fs2, err := editWeights(fsys, o.change)
-	if err != nil {
-		return res, err
-	}
-	t := time.Now()
-	r2, err := buildRevision(ctx, "r2", fs2, cache)
-	if err != nil {
-		return res, err
-	}
-	if o.reuseUnchanged {
-		res.ReusedClasses = reuseUnchanged(r1, r2)
-	}
-	res.ChangeReloadMS = ms(time.Since(t))
-	res.ChangeLoadMS, res.ChangeRenderMS = r2.loadMS, r2.renderMS
-	h = cpuSeconds()
-	ex2, err := expect(exp, streams, r2.update, &r1.update)
-	harness += cpuSeconds() - h
-	if err != nil {
-		return res, err
-	}
-	affected := make([]bool, len(streams))
-	changed := 0
-	for i := range streams {
-		if ex2.digests[i] != ex1.digests[i] {
-			affected[i] = true
-			res.ChangeStreamsExpected++
-			changed += ex2.counts[i]
+	if !dir {
+		var expectCPU float64
+		ch, expectCPU, err = m.prepareChange(ctx, &res, exp, streams, fsys, cache, r1, ex1)
+		harness += expectCPU
+		if err != nil {
+			return res, err
 		}
 	}
-	if res.ChangeStreamsExpected > 0 {
-		res.ChangeResourcesExpected = round(float64(changed)/float64(res.ChangeStreamsExpected), 2)
-	}
-	if err := cl.send(command{Op: "phase", Targets: ex2.digests}); err != nil {
+	affected := ch.affected
+	if err := cl.send(command{Op: "phase", Targets: ch.ex.digests}); err != nil {
 		return res, err
 	}
 	if _, err := cl.await(ctx, "phase"); err != nil {
@@ -186,13 +198,39 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	}
 	bytes0 := counterSum(reg, sentBytesMetric)
 	cpu1 := cpuSeconds()
-	tA := time.Now()
-	if err := srv.Apply(r2.update); err != nil {
-		return res, fmt.Errorf("apply r2: %w", err)
+	var tA, tW time.Time
+	if dir {
+		path := meshgen.ServiceFile(o.change)
+		if tW, err = served.write(path, ch.files[path].Data); err != nil {
+			return res, err
+		}
+	} else {
+		tA = time.Now()
+		if err := srv.Apply(ch.r2.update); err != nil {
+			return res, fmt.Errorf("apply r2: %w", err)
+		}
+		res.ChangeApplyMS = ms(time.Since(tA))
 	}
-	res.ChangeApplyMS = ms(time.Since(tA))
 	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
 	res.StreamErrors += errs
+	if dir {
+		ap, ok := served.applier.since(tW)
+		for i := 0; !ok && i < 100 && ctx.Err() == nil; i++ { // an Apply still returning
+			sleep(ctx, 10*time.Millisecond)
+			ap, ok = served.applier.since(tW)
+		}
+		if !ok {
+			return res, errors.Join(err, errors.New("change: the Reconciler applied nothing after the write"))
+		}
+		if ap.err != nil {
+			return res, errors.Join(err, fmt.Errorf("change: the Reconciler's apply: %w", ap.err))
+		}
+		tA = ap.start
+		res.ChangeApplyMS, res.ChangePickupMS = ms(ap.took), ms(tA.Sub(tW))
+		if started, steps := served.lastAttempt(); !started.Before(tW) {
+			res.ChangeWatchMS, res.ChangeStepsMS = ms(started.Sub(tW)), steps
+		}
+	}
 	ats = ats[:0]
 	resources := 0
 	for i, r := range got {
@@ -203,6 +241,13 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		res.ChangeStreams++
 		resources += int(r.Resources)
 		ats = append(ats, time.Unix(0, r.AtNanos))
+	}
+	if dir {
+		dw := durations(ats, tW)
+		res.ChangeWriteP50MS, res.ChangeWriteP99MS = percentile(dw, 50), percentile(dw, 99)
+		if len(dw) > 0 {
+			res.ChangeWriteMaxMS = ms(dw[len(dw)-1])
+		}
 	}
 	ds = durations(ats, tA)
 	res.ChangeP50MS, res.ChangeP99MS = percentile(ds, 50), percentile(ds, 99)
@@ -282,4 +327,56 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// change is the one-service edit, prepared: the edited files, the edited
+// revision (nil once dropped) and what every stream must then hold.
+type change struct {
+	files    fstest.MapFS
+	r2       *revision
+	ex       expectation
+	affected []bool
+}
+
+// prepareChange edits the weights, runs the edit through the pipeline
+// (ChangeReload*MS) and computes the streams' expectations.
+func (m *Main) prepareChange(ctx context.Context, res *Result, exp *adsload.Expecter, streams []adsload.Stream,
+	fsys fstest.MapFS, cache *schema.Cache, r1 *revision, ex1 expectation) (ch *change, expectCPU float64, err error) {
+	o := m.opts
+	fs2, err := editWeights(fsys, o.change)
+	if err != nil {
+		return nil, expectCPU, err
+	}
+	t := time.Now()
+	r2, err := buildRevision(ctx, "r2", fs2, cache)
+	if err != nil {
+		return nil, expectCPU, err
+	}
+	if o.reuseUnchanged {
+		res.ReusedClasses = reuseUnchanged(r1, r2)
+	}
+	res.ChangeReloadMS = ms(time.Since(t))
+	res.ChangeLoadMS, res.ChangeRenderMS = r2.loadMS, r2.renderMS
+	h := cpuSeconds()
+	ex2, err := expect(exp, streams, r2.update, &r1.update)
+	expectCPU = cpuSeconds() - h
+	if err != nil {
+		return nil, expectCPU, err
+	}
+	ch = &change{files: fs2, r2: r2, ex: ex2, affected: make([]bool, len(streams))}
+	changed := 0
+	for i := range streams {
+		if ex2.digests[i] != ex1.digests[i] {
+			ch.affected[i] = true
+			res.ChangeStreamsExpected++
+			changed += ex2.counts[i]
+		}
+	}
+	if res.ChangeStreamsExpected > 0 {
+		res.ChangeResourcesExpected = round(float64(changed)/float64(res.ChangeStreamsExpected), 2)
+	}
+	if o.changeVia == "dir" {
+		ch.r2 = nil // the Reconciler renders its own
+	}
+	return ch, expectCPU, nil
 }

@@ -53,7 +53,7 @@ const childFlag = "-load-client"
 // options are the command-line flags.
 type options struct {
 	services, streams, callees, conns, proxylessEvery, change int
-	mode                                                      string
+	mode, changeVia                                           string
 	unscoped                                                  bool
 	seed                                                      int64
 	timeout, quiet                                            time.Duration
@@ -91,6 +91,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&o.conns, "conns", 0, "gRPC connections the streams share; 0 means one per stream, as proxies have")
 	fs.IntVar(&o.proxylessEvery, "proxyless-every", 0, "make every k-th service proxyless (grpc-go style streams); 0 means none")
 	fs.IntVar(&o.change, "change", -1, "index of the service whose weights change; -1 means services/2")
+	fs.StringVar(&o.changeVia, "change-via", "dir", "how the change reaches the server: dir (write the service's CUE file in a directory a Reconciler serves, timed from the write) or apply (the tool's own pipeline run and Apply, timed from the Apply)")
 	fs.DurationVar(&o.quiet, "quiet", 300*time.Millisecond, "pause before the change, and after it for stray pushes")
 	fs.BoolVar(&o.reuseUnchanged, "reuse-unchanged", false, "report how many classes the change's update leaves unchanged (same content version), which Apply skips in O(1)")
 	fs.BoolVar(&o.verbose, "v", false, "log the xDS server at info level")
@@ -104,6 +105,10 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	case o.mode != "sotw" && o.mode != "delta":
 		err := fmt.Errorf("-mode %q: want \"sotw\" or \"delta\"", o.mode)
+		fmt.Fprintln(m.Stderr, "meshbench:", err)
+		return err
+	case o.changeVia != "dir" && o.changeVia != "apply":
+		err := fmt.Errorf("-change-via %q: want \"dir\" or \"apply\"", o.changeVia)
 		fmt.Fprintln(m.Stderr, "meshbench:", err)
 		return err
 	case o.services < 1 || o.streams < 1:
@@ -154,22 +159,43 @@ type Result struct {
 
 	// The one-service weight change: reload (load+check+render+Bundle.Update of
 	// the edited revision), Apply, then per affected stream the time from
-	// Apply until it holds the changed resources.
-	ChangeService            string  `json:"change_service"`
-	ChangeReloadMS           float64 `json:"change_reload_ms"`
-	ChangeLoadMS             float64 `json:"change_load_ms"`
-	ChangeRenderMS           float64 `json:"change_render_ms"`
-	ChangeApplyMS            float64 `json:"change_apply_ms"`
-	ChangeP50MS              float64 `json:"change_p50_ms"`
-	ChangeP99MS              float64 `json:"change_p99_ms"`
-	ChangeMaxMS              float64 `json:"change_max_ms"`
-	ChangeStreams            int     `json:"change_streams"`
-	ChangeStreamsExpected    int     `json:"change_streams_expected"`
-	ChangeResourcesPerStream float64 `json:"change_resources_per_stream"`
-	ChangeResourcesExpected  float64 `json:"change_resources_expected"`
-	UnaffectedPushes         int     `json:"unaffected_pushes"`
-	ReusedClasses            int     `json:"reused_classes,omitempty"`
-	BytesSentChange          int64   `json:"bytes_sent_change"`
+	// Apply until it holds the changed resources (change_p50_ms …).
+	//
+	// ChangeVia "dir" serves the mesh the way `gitmesh serve --dir` does: it
+	// is written to a directory that a DirSource watches and a Reconciler
+	// serves into the xDS server, whose first Apply starts the full
+	// convergence, and the change is a write of the service's CUE file.
+	// Then ChangeWrite* are per affected stream the time from the file write
+	// until it holds the changed resources (pickup, reload, Apply and push:
+	// the figure an operator sees), ChangePickupMS the time from the write
+	// until the Reconciler's Apply started and ChangeApplyMS that Apply; the
+	// tool's own pipeline runs (load_ms …, ChangeReload*MS) are made before
+	// serving, for the expectations, and their CPU counts as harness.
+	// ChangeVia "apply" has the tool Apply its own pipeline runs.
+	ChangeVia        string  `json:"change_via"`
+	ChangeWriteP50MS float64 `json:"change_write_p50_ms,omitempty"`
+	ChangeWriteP99MS float64 `json:"change_write_p99_ms,omitempty"`
+	ChangeWriteMaxMS float64 `json:"change_write_max_ms,omitempty"`
+	ChangePickupMS   float64 `json:"change_pickup_ms,omitempty"`
+	// ChangeWatchMS is the write until the Reconciler started its attempt
+	// (the directory watch's latency), ChangeStepsMS that attempt's steps.
+	ChangeWatchMS            float64            `json:"change_watch_ms,omitempty"`
+	ChangeStepsMS            map[string]float64 `json:"change_reconcile_steps_ms,omitempty"`
+	ChangeService            string             `json:"change_service"`
+	ChangeReloadMS           float64            `json:"change_reload_ms"`
+	ChangeLoadMS             float64            `json:"change_load_ms"`
+	ChangeRenderMS           float64            `json:"change_render_ms"`
+	ChangeApplyMS            float64            `json:"change_apply_ms"`
+	ChangeP50MS              float64            `json:"change_p50_ms"`
+	ChangeP99MS              float64            `json:"change_p99_ms"`
+	ChangeMaxMS              float64            `json:"change_max_ms"`
+	ChangeStreams            int                `json:"change_streams"`
+	ChangeStreamsExpected    int                `json:"change_streams_expected"`
+	ChangeResourcesPerStream float64            `json:"change_resources_per_stream"`
+	ChangeResourcesExpected  float64            `json:"change_resources_expected"`
+	UnaffectedPushes         int                `json:"unaffected_pushes"`
+	ReusedClasses            int                `json:"reused_classes,omitempty"`
+	BytesSentChange          int64              `json:"bytes_sent_change"`
 
 	// CPUSeconds is the whole control-plane process (pipeline and
 	// serving) minus HarnessCPUSeconds, the tool's own expectation work.

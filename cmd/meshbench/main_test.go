@@ -34,6 +34,8 @@ func TestSmoke(t *testing.T) {
 		{"scoped-sotw", []string{"-mode", "sotw"}},
 		{"unscoped-delta-proxyless", []string{"-mode", "delta", "-unscoped", "-proxyless-every", "3", "-conns", "4"}},
 		{"unscoped-sotw-proxyless", []string{"-mode", "sotw", "-unscoped", "-proxyless-every", "3"}},
+		{"scoped-sotw-apply", []string{"-mode", "sotw", "-change-via", "apply"}},
+		{"unscoped-delta-apply", []string{"-mode", "delta", "-unscoped", "-change-via", "apply"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -62,8 +64,16 @@ func TestSmoke(t *testing.T) {
 			check(r.ChangeStreamsExpected > 0 && r.ChangeStreams == r.ChangeStreamsExpected, "change did not reach the affected streams")
 			check(r.UnaffectedPushes == 0, "a stream the change does not concern got a push")
 			check(r.ChangeP50MS > 0 && r.ChangeP50MS <= r.ChangeP99MS, "change percentiles not sane")
-			if r.Mode == "delta" {
-				check(r.ChangeResourcesPerStream == r.ChangeResourcesExpected, "delta sent more than the changed resources")
+			// SotW too: a weight edit changes a route configuration, and
+			// SotW RDS carries only the changed ones.
+			check(r.ChangeResourcesPerStream == r.ChangeResourcesExpected, "sent more than the changed resources")
+			if r.ChangeVia == "dir" {
+				// Timed from the file write: pickup comes first, so every
+				// figure is at least its from-Apply counterpart.
+				check(r.ChangePickupMS > 0 && r.ChangeWatchMS > 0 && r.ChangeStepsMS["render"] > 0 && r.ChangeWriteP50MS >= r.ChangeP50MS && r.ChangeWriteMaxMS >= r.ChangeMaxMS &&
+					r.ChangeWriteP99MS >= r.ChangePickupMS, "change times from the file write not sane")
+			} else {
+				check(r.ChangeWriteP99MS == 0 && r.ChangePickupMS == 0, "change via apply reported write figures")
 			}
 			check(r.CPUSeconds > 0 && r.PeakRSSMB > 0 && r.ClientPeakRSSMB > 0, "resource figures missing")
 			check(r.StreamErrors == 0, "streams failed")
@@ -77,6 +87,7 @@ func TestFlags(t *testing.T) {
 		{"-mode", "rest"},
 		{"-services", "0"},
 		{"-services", "10", "-change", "10"},
+		{"-change-via", "git"},
 		{"extra"},
 	} {
 		var errb bytes.Buffer

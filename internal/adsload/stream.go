@@ -62,6 +62,40 @@ func (ts *typeState) drop(name string) {
 	}
 }
 
+// resum recomputes sum from held.
+func (ts *typeState) resum() {
+	ts.sum = 0
+	for _, e := range ts.held {
+		ts.sum += e.hash
+	}
+}
+
+// sotwIncremental reports whether SotW responses of type t may carry only
+// changed resources: every type but listeners (0) and clusters (2).
+func sotwIncremental(t int) bool { return t != 0 && t != 2 }
+
+// mergeHeld returns held (sorted) with the entries of in (sorted, unique)
+// added or replacing those of the same name.
+func mergeHeld(held, in []*entry) []*entry {
+	out := make([]*entry, 0, len(held)+len(in))
+	i, j := 0, 0
+	for i < len(held) || j < len(in) {
+		switch {
+		case j == len(in) || (i < len(held) && held[i].name < in[j].name):
+			out = append(out, held[i])
+			i++
+		case i == len(held) || in[j].name < held[i].name:
+			out = append(out, in[j])
+			j++
+		default:
+			out = append(out, in[j])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
 // stream is one simulated proxy: one ADS stream that ACKs everything and
 // subscribes to what its resources reference.
 type stream struct {
@@ -166,12 +200,25 @@ func (s *stream) handle(r *rawResponse) error {
 		for _, name := range r.removed {
 			ts.drop(name)
 		}
+	} else if sotwIncremental(t) && len(ts.held) > 0 {
+		// RDS and EDS in SotW carry only what changed (xds_protocol,
+		// "Grouping Resources into Responses"): what a response leaves
+		// out is kept, as Envoy and grpc-go keep it.
+		in := make([]*entry, 0, len(r.resources))
+		for _, raw := range r.resources {
+			in = append(in, s.d.sotwEntry(t, raw))
+		}
+		ts.held = mergeHeld(ts.held, sortRuns(in))
+		ts.resum()
 	} else {
 		ts.held, ts.sum = ts.held[:0], 0
 		for _, raw := range r.resources {
 			e := s.d.sotwEntry(t, raw)
 			ts.held = append(ts.held, e)
 			ts.sum += e.hash
+		}
+		if sotwIncremental(t) {
+			ts.held = sortRuns(ts.held)
 		}
 	}
 	if err := s.ack(r.typeURL, r, ts); err != nil {
@@ -244,6 +291,15 @@ func (s *stream) subscribe(t int, names []string, wildcard bool) error {
 			VersionInfo: ts.version, ResponseNonce: ts.nonce}
 	}
 	ts.requested, ts.wildcard, ts.names = true, wildcard, names
+	if !s.d.cfg.Delta && sotwIncremental(t) && !wildcard {
+		// A SotW client forgets what it no longer names (its removal is
+		// told by the listener or cluster that stopped naming it).
+		ts.held = slices.DeleteFunc(ts.held, func(e *entry) bool {
+			_, ok := slices.BinarySearch(names, e.name)
+			return !ok
+		})
+		ts.resum()
+	}
 	if err := s.st.SendMsg(req); err != nil {
 		return fmt.Errorf("stream %d: subscribe %s: %w", s.i, Types[t], err)
 	}

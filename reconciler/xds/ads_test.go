@@ -357,3 +357,70 @@ func TestServeShutsDownWithOpenStreams(t *testing.T) {
 		t.Fatal("second Serve succeeded")
 	}
 }
+
+// TestSotwIncrementalTypesSendOnlyChanges: in SotW, EDS (like RDS) may
+// carry only the changed resources (xds_protocol, "Grouping Resources into
+// Responses"), while CDS and LDS carry the full state. A named EDS
+// subscription gets only the changed or newly subscribed assignments, and
+// ACKs get nothing.
+func TestSotwIncrementalTypesSendOnlyChanges(t *testing.T) {
+	s := newTestServer(t)
+	cfg := baseConfig(t)
+	apply(t, s, "r1", cfg)
+	addr := startServer(t, s)
+	st, err := dial(t, addr).StreamAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPump(st.Recv)
+	st.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: nodeA}, TypeUrl: resource.EndpointType, ResourceNames: []string{"c1", "c2"}})
+	eds := p.next(t, wait)
+	if got := anyNames(t, eds.GetResources()); !slices.Equal(got, []string{"c1", "c2"}) {
+		t.Fatalf("first EDS = %v, want c1 c2", got)
+	}
+	st.Send(ack(eds, "c1", "c2"))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to an ACK, want 0", n)
+	}
+
+	cfg = with(cfg, resource.EndpointType, res(t, "c2", &endpoint.ClusterLoadAssignment{ClusterName: "c2", Endpoints: []*endpoint.LocalityLbEndpoints{{}}}))
+	apply(t, s, "r2", cfg)
+	eds2 := p.next(t, wait)
+	if got := anyNames(t, eds2.GetResources()); !slices.Equal(got, []string{"c2"}) {
+		t.Fatalf("EDS after c2 changed = %v, want only c2", got)
+	}
+	st.Send(ack(eds2, "c1", "c2"))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to an ACK, want 0", n)
+	}
+
+	// Subscribing to one more name brings what it names: the server keeps
+	// one sync entry per subscription, not the version of every name, so
+	// it sends all of them (as SotW always did on a new subscription).
+	st.Send(ack(eds2, "c1", "c2", "c3"))
+	eds3 := p.next(t, wait)
+	if got := anyNames(t, eds3.GetResources()); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
+		t.Fatalf("EDS after subscribing c3 = %v, want c1 c2 c3", got)
+	}
+	// So does dropping a name (the subscription changed).
+	st.Send(ack(eds3, "c1", "c3"))
+	eds4 := p.next(t, wait)
+	if got := anyNames(t, eds4.GetResources()); !slices.Equal(got, []string{"c1", "c3"}) {
+		t.Fatalf("EDS after unsubscribing c2 = %v, want c1 c3", got)
+	}
+	st.Send(ack(eds4, "c1", "c3"))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to an ACK, want 0", n)
+	}
+
+	// A reconnecting stream gets everything it names.
+	st2, err := dial(t, addr).StreamAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := startPump(st2.Recv)
+	st2.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: nodeA}, TypeUrl: resource.EndpointType, ResourceNames: []string{"c1", "c2", "c3"}})
+	if got := anyNames(t, p2.next(t, wait).GetResources()); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
+		t.Fatalf("EDS on a new stream = %v, want c1 c2 c3", got)
+	}
+}

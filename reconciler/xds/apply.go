@@ -135,14 +135,19 @@ func (s *Server) Apply(u Update) error {
 func (cs *classState) swap(p classPlan, revision string) int {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	old := cs.types
 	cs.types = p.types
 	cs.removed = p.removed
 	fired := 0
 	for _, typeURL := range orderedTypes(p.diffs) {
 		d := p.diffs[typeURL]
 		idx := cs.index(typeURL)
+		prev := old[typeURL]
+		if prev == nil {
+			prev = emptyView
+		}
 		for w := range cs.watches[typeURL] {
-			if w.wake(idx, d, revision) {
+			if w.wake(prev, idx, d, revision) {
 				delete(cs.watches[typeURL], w)
 				fired++
 			}

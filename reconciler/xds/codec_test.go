@@ -137,3 +137,35 @@ func TestUnmarshalInternsNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedCodecSotwBigResource: a SotW response's big resource (a
+// changed unscoped route configuration) is encoded once and shared by every
+// stream; the response decodes to the same resources (in another order,
+// which SotW allows).
+func TestSharedCodecSotwBigResource(t *testing.T) {
+	big := &anypb.Any{TypeUrl: resource.RouteType, Value: make([]byte, bigResource)}
+	small := &anypb.Any{TypeUrl: resource.RouteType, Value: []byte("small")}
+	c := newSharedCodec(1 << 20)
+	var first []byte
+	for i := range 3 {
+		m := &discovery.DiscoveryResponse{VersionInfo: "v", Resources: []*anypb.Any{small, big}, TypeUrl: resource.RouteType, Nonce: fmt.Sprint(i)}
+		data, err := c.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &discovery.DiscoveryResponse{}
+		if err := proto.Unmarshal(data.Materialize(), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.GetNonce() != m.GetNonce() || got.GetVersionInfo() != "v" || len(got.GetResources()) != 2 ||
+			!proto.Equal(got.Resources[0], big) || !proto.Equal(got.Resources[1], small) {
+			t.Fatalf("response %d decodes to %v", i, got)
+		}
+		seg := data[0].ReadOnlyData()
+		if first == nil {
+			first = seg
+		} else if unsafe.SliceData(seg) != unsafe.SliceData(first) {
+			t.Fatalf("response %d encoded the big resource again", i)
+		}
+	}
+}
