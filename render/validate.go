@@ -132,9 +132,13 @@ func (b *builder) validateRouteConfig(r *Resource, rc *routev3.RouteConfiguratio
 // service depends on (at its VIP, when the model has one; at 0.0.0.0
 // otherwise); inbound, the service's target ports on virtualInbound.
 // envoystrict holds a class's resources to it only once the class has
-// capture listeners (rule_original_dst.go).
+// capture listeners (rule_original_dst.go). The outbound list depends on
+// the namespace and dependency set only, like the outbound layer, so it is
+// built once per layer and shared: envoystrict resolves it against the
+// layer once, not once per class.
 func (b *builder) captures() map[string]*envoystrict.Capture {
 	out := map[string]*envoystrict.Capture{}
+	outbound := map[string][]envoystrict.Destination{}
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
 		vs := s.VersionNames()
@@ -149,16 +153,22 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 			})
 		}
 		d := b.ix.depsOf(s)
-		for _, t := range d.services {
-			for i := range t.Ports {
-				cp.Outbound = append(cp.Outbound, envoystrict.Destination{Port: uint32(t.Ports[i].Number), Path: model.Path("services", s.Name, "dependsOn")})
+		key := outboundKey(s, d)
+		dests, ok := outbound[key]
+		if !ok {
+			for _, t := range d.services {
+				for i := range t.Ports {
+					dests = append(dests, envoystrict.Destination{Port: uint32(t.Ports[i].Number), Path: model.Index(model.Path("services", t.Name, "ports"), i)})
+				}
 			}
-		}
-		for _, e := range d.externals {
-			for i := range e.Ports {
-				cp.Outbound = append(cp.Outbound, envoystrict.Destination{Port: uint32(e.Ports[i].Number), Path: model.Path("services", s.Name, "dependsOn")})
+			for _, e := range d.externals {
+				for i := range e.Ports {
+					dests = append(dests, envoystrict.Destination{Port: uint32(e.Ports[i].Number), Path: model.Index(model.Path("external", e.Name, "ports"), i)})
+				}
 			}
+			outbound[key] = dests
 		}
+		cp.Outbound = dests
 		out[nodeid.Sidecar(s.Namespace, s.Name, vs[0])] = cp
 	}
 	return out

@@ -117,6 +117,7 @@ type Checker struct {
 	res      map[*Resource]*facts
 	vhosts   map[*routev3.VirtualHost]*vhostFacts
 	sets     map[*Set]*setFacts
+	outbound map[outboundKey][]Destination
 	reported map[reportKey]bool
 	diags    model.Diagnostics
 }
@@ -134,6 +135,7 @@ func New(opt Options) *Checker {
 		res:      map[*Resource]*facts{},
 		vhosts:   map[*routev3.VirtualHost]*vhostFacts{},
 		sets:     map[*Set]*setFacts{},
+		outbound: map[outboundKey][]Destination{},
 		reported: map[reportKey]bool{},
 	}
 }
@@ -165,7 +167,7 @@ func (c *Checker) Check(cl Class) {
 	c.checkUniqueNames(cl, sf)
 	c.checkReferences(cl, sf)
 	c.checkAddresses(cl, sf)
-	c.checkCapture(cl)
+	c.checkCapture(cl, sf)
 }
 
 // setFacts is what the check learnt about a shared Set, once.
@@ -175,6 +177,9 @@ type setFacts struct {
 	unresolved []*Resource
 	// listeners are the set's listeners with an address.
 	listeners []*Resource
+	// addrKeys are the addresses captured connections can be handed to,
+	// made on first use (rule_original_dst.go).
+	addrKeys map[string]bool
 }
 
 // setFacts walks a shared set once (naming cl in its findings).

@@ -70,12 +70,15 @@ type Port struct {
 	Path string
 }
 
-// checkCapture applies the capture rules to one class.
-func (c *Checker) checkCapture(cl Class) {
+// checkCapture applies the capture rules to one class. Classes of one
+// namespace and dependency set share their outbound listeners (the shared
+// set) and their Capture.Outbound slice, so the outbound destinations are
+// resolved against the shared set once; only what it leaves unresolved is
+// looked up among each class's own listeners.
+func (c *Checker) checkCapture(cl Class, sf *setFacts) {
 	var origDst, unbound, inbound *Resource
-	addrs := map[string]bool{}
-	for _, t := range [...]*Set{cl.Shared, cl.Own} {
-		for _, r := range t.Resources(resource.ListenerType) {
+	scan := func(rs []*Resource) {
+		for _, r := range rs {
 			f := c.res[r]
 			switch {
 			case len(f.addrs) == 0:
@@ -88,13 +91,10 @@ func (c *Checker) checkCapture(cl Class) {
 			if cl.Capture != nil && r.Name == cl.Capture.InboundListener {
 				inbound = r
 			}
-			if !f.origDst {
-				for _, a := range f.addrs {
-					addrs[a.key] = true
-				}
-			}
 		}
 	}
+	scan(sf.listeners)
+	scan(cl.Own.Resources(resource.ListenerType))
 	if unbound != nil && origDst == nil && c.once(unbound, "origdst") {
 		c.errorf(CodeCapture, unbound, "", "proxy %q: listener %q does not bind its port, and no bound use_original_dst listener hands it connections", cl.Name, unbound.Name)
 	}
@@ -102,9 +102,13 @@ func (c *Checker) checkCapture(cl Class) {
 		return
 	}
 	if origDst != nil {
-		for _, d := range cl.Capture.Outbound {
-			if !resolves(addrs, d) {
-				c.errorf(CodeCapture, origDst, d.Path, "proxy %q: captured destination %s has no listener (by address or 0.0.0.0 on its port); its connections would stay on %q", cl.Name, joinHostPort(orAnyAddr(d.Address), d.Port), origDst.Name)
+		if pending := c.unresolvedByShared(cl, sf); len(pending) > 0 {
+			own := addressKeys(c, cl.Own.Resources(resource.ListenerType))
+			for _, d := range pending {
+				dest := joinHostPort(orAnyAddr(d.Address), d.Port)
+				if !resolves(own, d) && c.once(origDst, "capture:"+dest) {
+					c.errorf(CodeCapture, origDst, d.Path, "proxy %q: captured destination %s has no listener (by address or 0.0.0.0 on its port); its connections would stay on %q", cl.Name, dest, origDst.Name)
+				}
 			}
 		}
 	}
@@ -120,6 +124,53 @@ func (c *Checker) checkCapture(cl Class) {
 			c.errorf(CodeCapture, inbound, p.Path, "proxy %q: inbound listener %q has no filter chain for destination port %d", cl.Name, inbound.Name, p.Port)
 		}
 	}
+}
+
+// outboundKey identifies one Outbound slice checked against one set.
+type outboundKey struct {
+	set   *setFacts
+	first *Destination
+	n     int
+}
+
+// unresolvedByShared returns the class's outbound destinations that no
+// listener of its shared set takes, memoised by set and slice.
+func (c *Checker) unresolvedByShared(cl Class, sf *setFacts) []Destination {
+	out := cl.Capture.Outbound
+	if len(out) == 0 {
+		return nil
+	}
+	k := outboundKey{sf, &out[0], len(out)}
+	if p, ok := c.outbound[k]; ok {
+		return p
+	}
+	if sf.addrKeys == nil {
+		sf.addrKeys = addressKeys(c, sf.listeners)
+	}
+	var pending []Destination
+	for _, d := range out {
+		if !resolves(sf.addrKeys, d) {
+			pending = append(pending, d)
+		}
+	}
+	c.outbound[k] = pending
+	return pending
+}
+
+// addressKeys are the addresses of the listeners a use_original_dst
+// listener can hand a connection to (all but such listeners themselves).
+func addressKeys(c *Checker, rs []*Resource) map[string]bool {
+	keys := map[string]bool{}
+	for _, r := range rs {
+		f := c.res[r]
+		if f.origDst {
+			continue
+		}
+		for _, a := range f.addrs {
+			keys[a.key] = true
+		}
+	}
+	return keys
 }
 
 // resolves reports whether a captured destination finds a listener.
