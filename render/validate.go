@@ -1,6 +1,7 @@
 package render
 
 import (
+	"sort"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -157,8 +158,12 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 		dests, ok := outbound[key]
 		if !ok {
 			for _, t := range d.services {
+				vips := b.captureAddresses(t)
 				for i := range t.Ports {
-					dests = append(dests, envoystrict.Destination{Port: uint32(t.Ports[i].Number), Path: model.Index(model.Path("services", t.Name, "ports"), i)})
+					path := model.Index(model.Path("services", t.Name, "ports"), i)
+					for _, vip := range vips {
+						dests = append(dests, envoystrict.Destination{Address: vip, Port: uint32(t.Ports[i].Number), Path: path})
+					}
 				}
 			}
 			for _, e := range d.externals {
@@ -172,6 +177,20 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 		out[nodeid.Sidecar(s.Namespace, s.Name, vs[0])] = cp
 	}
 	return out
+}
+
+// captureAddresses are the addresses an application reaches service t
+// at: its VIPs, or "" (any address) when it has none. Sidecars have no
+// VIPs before the capture shape lands; with it this returns
+// b.ix.addresses(t) (model.Mesh.VIPs), or []string{""} when that is empty.
+func (b *builder) captureAddresses(t *model.Service) []string {
+	return []string{""}
+}
+
+// hasIn reports whether a sorted list holds name.
+func hasIn(rs []*Resource, name string) bool {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].Name >= name })
+	return i < len(rs) && rs[i].Name == name
 }
 
 // secretServed reports whether an SDS name will be served: the workload's
