@@ -1,7 +1,9 @@
 package envoystrict
 
 import (
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/gitmesh/gitmesh/schema/model"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -80,5 +82,25 @@ func TestPositions(t *testing.T) {
 	})
 	if len(ds) != 1 || ds[0].Pos.File != "p.cue" || ds[0].Path != "p" {
 		t.Fatalf("want one finding at p.cue, got %+v", ds)
+	}
+}
+
+// TestRoutePositions: a finding about one route is positioned at the
+// route's model path (Options.RoutePath), not the route config's.
+func TestRoutePositions(t *testing.T) {
+	rc := routeConfig("r", "c", []string{"a"})
+	rt := rc.VirtualHosts[0].Routes[0]
+	rt.GetRoute().Timeout = &durationpb.Duration{Seconds: -1}
+	ds := Check(Class{Name: "x", Own: set(with(t, rc)...)}, Options{
+		RoutePath: func(r *routev3.Route) string {
+			if r == rt {
+				return "services.a.routes[2]"
+			}
+			return ""
+		},
+		Pos: func(p string) model.Pos { return model.Pos{File: "a.cue", Line: len(p)} },
+	})
+	if len(ds) != 1 || ds[0].Path != "services.a.routes[2]" || ds[0].Pos.Line != len("services.a.routes[2]") {
+		t.Fatalf("want one finding at services.a.routes[2], got %+v", ds)
 	}
 }

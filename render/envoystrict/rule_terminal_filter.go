@@ -20,8 +20,10 @@ import (
 // the last filter in a {} filter chain" and "non-terminal filter named {}
 // of type {} is the last filter in a {} filter chain". Whether a filter is
 // terminal is a property of its type (isTerminalFilterByProto), so the
-// check goes by type URL, not by name. An HCM with no HTTP filters at all
-// is refused here too: gitmesh always means the router to be there.
+// check goes by type URL, not by name. Two cases are refused here that
+// Envoy lets pass, so this is stricter: an HCM with no HTTP filters (render
+// always means the router to be there) and a filter chain with no network
+// filters (Envoy accepts it, but can only close the connections it takes).
 
 // terminalHTTP and terminalNetwork are the terminal filter types render
 // can emit.
