@@ -164,7 +164,7 @@ func (c *Checker) Check(cl Class) {
 			c.facts(cl, r)
 		}
 	}
-	c.checkUniqueNames(cl, sf)
+	c.checkUniqueNames(cl)
 	c.checkReferences(cl, sf)
 	c.checkAddresses(cl, sf)
 	c.checkCapture(cl, sf)

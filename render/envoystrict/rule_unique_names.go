@@ -31,6 +31,6 @@ func (c *Checker) duplicateNames(cl Class, s, shared *Set) {
 
 // checkUniqueNames checks the class's own resources (the shared set was
 // checked when first seen).
-func (c *Checker) checkUniqueNames(cl Class, _ *setFacts) {
+func (c *Checker) checkUniqueNames(cl Class) {
 	c.duplicateNames(cl, cl.Own, cl.Shared)
 }
