@@ -24,6 +24,13 @@ import (
 // mesh mTLS that is the upstream context's validation: a client that
 // pins a SPIFFE id must also name the root it trusts (ROOTCA over SDS).
 //
+// A transport socket's typed_config must be the context of its side:
+// Envoy looks the factory up by type URL among upstream or downstream
+// transport sockets (Config::Utility::getAndCheckFactory,
+// source/common/config/utility.h: "Didn't find a registered implementation
+// for '{}' with type URL: '{}'"); here a DownstreamTlsContext on a cluster
+// (or the reverse) fails to open as the context expected (GM0802).
+//
 // The SDS names themselves are rule_references.go's.
 
 // downstreamTLS checks a filter chain's server TLS context.

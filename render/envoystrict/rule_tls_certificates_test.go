@@ -51,5 +51,11 @@ func TestRuleTLSCertificates(t *testing.T) {
 			own: with(t, client(combined(san, nil)))},
 		{name: "mesh mTLS: SAN and ROOTCA over SDS", own: with(t, client(combined(san, sds("ROOTCA"))), server(combined(san, sds("ROOTCA"))))},
 		{name: "no validation at all is Envoy's to allow", own: with(t, client(&tlsv3.CommonTlsContext{}))},
+		{name: "a server context on a cluster", code: CodeInvalidResource, want: "unpack type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+			own: with(t, func() *clusterv3.Cluster {
+				c := edsCluster("c")
+				c.TransportSocket = socket(&tlsv3.DownstreamTlsContext{CommonTlsContext: combined(san, sds("ROOTCA"))})
+				return c
+			}())},
 	})
 }
