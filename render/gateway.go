@@ -85,9 +85,18 @@ func (b *builder) ingressPort(g *model.Gateway, port int, idx []int) []*Resource
 				deps = append(deps, ds...)
 				filters = []*listenerv3.Filter{b.hcmFilter(lpath, h)}
 			}
-			for _, host := range orStar(gl.Hosts) {
+			tls := gl.TLS != nil || gl.Protocol == model.ProtocolTLS || gl.Protocol == model.ProtocolHTTPS
+			chainHosts := orStar(gl.Hosts)
+			if !tls && terminatesHTTP(g, gl) && len(chainHosts) > 1 {
+				// Plain HTTP: nothing below HTTP tells hosts apart, the
+				// route config does (by Host). One chain per host would be
+				// chains with identical matches, which Envoy refuses
+				// (envoystrict rule_filter_chain_match.go).
+				chainHosts = []string{"*"}
+			}
+			for _, host := range chainHosts {
 				fc := &listenerv3.FilterChain{Name: gl.Name + "|" + host, Filters: filters}
-				if host != "*" && (gl.TLS != nil || gl.Protocol == model.ProtocolTLS || gl.Protocol == model.ProtocolHTTPS) {
+				if host != "*" && tls {
 					fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{host}}
 					sni = true
 				}

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/gitmesh/gitmesh/internal/snapshot"
+	"github.com/gitmesh/gitmesh/render/envoystrict"
 )
 
 // Layer is a set of resources that many proxy classes receive whole: the
@@ -24,11 +25,9 @@ type Layer struct {
 	// digest hashes every name and version of the layer; a proxy's
 	// Version hashes it instead of the layer's entries.
 	digest [sha256.Size]byte
-	// unresolved lists the layer's resources with a reference the layer
-	// itself does not satisfy (or a secret); the consistency pass checks
-	// only those per proxy.
-	unresolved []*Resource
-	checked    bool
+	// strict is the layer as the self-check sees it, converted once
+	// however many classes share it.
+	strict *envoystrict.Set
 }
 
 // Resources returns the layer's resources of one type URL, sorted by name.

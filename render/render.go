@@ -9,7 +9,8 @@
 // protos from that view (cluster.go, route.go, filters.go, rbac.go, tls.go)
 // and one file per proxy kind assembles them (sidecar.go, gateway.go,
 // egress.go, proxyless.go). A final pass (validate.go) checks every emitted
-// resource and every proxy's references before the bundle is returned.
+// resource with its generated validation and every proxy class with the
+// Envoy-strict rules (render/envoystrict) before the bundle is returned.
 //
 // The bundle is also what the xDS server serves: Bundle.Update is an
 // internal/snapshot update made of render's own objects (each distinct
@@ -34,6 +35,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/internal/snapshot"
+	"github.com/gitmesh/gitmesh/render/envoystrict"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -77,9 +79,9 @@ type Resource struct {
 	// deps are resources this one needs in the same proxy (the clusters a
 	// route config names, the assignment of an EDS cluster).
 	deps []*Resource
-	// refs caches what the resource references, filled by the validation
-	// pass once per distinct resource.
-	refs *refs
+	// strict is the resource as the self-check sees it, made (and the
+	// resource validated) once per distinct resource.
+	strict *envoystrict.Resource
 	// served is what the xDS server serves, allocated with its Any.
 	served *snapshot.Resource
 }

@@ -48,9 +48,15 @@ type brokenCase struct {
 const posFile = "file"
 
 // brokenCases is the table. Render codes (GM08xx) that no input reaches
-// are not in it: the self-check nets of render/validate.go run after
-// policies and the schema have already refused what would trip them, and
-// render's unit tests cover them by building the protos directly:
+// are not in it: render's self-check (ValidateAll in render/validate.go,
+// the Envoy-strict rules of render/envoystrict) runs after policies and
+// the schema have already refused what would trip it, and the unit tests
+// of render and render/envoystrict cover each code by building the protos
+// directly:
+//   - GM0811–GM0817 (duplicate listener address, filter chain matches,
+//     capture, vhost domains, TLS, cluster types, listeners without
+//     chains): properties of render's own output, broken case by case in
+//     render/envoystrict's rule tests;
 //   - GM0802 invalid resource: every value is bounded by the schema first;
 //   - GM0803 dangling reference, GM0805 router not last, GM0810 two
 //     resources under one name: properties of render's own builders;
