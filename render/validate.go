@@ -180,10 +180,12 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 }
 
 // captureAddresses are the addresses an application reaches service t
-// at: its VIPs, or "" (any address) when it has none. Sidecars have no
-// VIPs before the capture shape lands; with it this returns
-// b.ix.addresses(t) (model.Mesh.VIPs), or []string{""} when that is empty.
+// at: its VIPs (model.Mesh.VIPs: declared, discovered or allocated), or
+// "" (any address) when it has none.
 func (b *builder) captureAddresses(t *model.Service) []string {
+	if vips := b.ix.addresses(t); len(vips) > 0 {
+		return vips
+	}
 	return []string{""}
 }
 
