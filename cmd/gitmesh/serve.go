@@ -35,16 +35,18 @@ type serveConfig struct {
 	xdsAddr, httpAddr string
 	xdsInsecure       bool
 	xdsNames          []string
-	caCert, caKey     string
-	caChain           string
-	workloadTTL       time.Duration
-	credentialsDir    string
-	stateDir          string
-	interval          time.Duration
-	webhookSecretFile string
-	maxClassLoss      float64
-	load              loadFlags
-	drift             driftFlags
+	// maxConnsPerIdentity bounds one identity's xDS connections.
+	maxConnsPerIdentity int
+	caCert, caKey       string
+	caChain             string
+	workloadTTL         time.Duration
+	credentialsDir      string
+	stateDir            string
+	interval            time.Duration
+	webhookSecretFile   string
+	maxClassLoss        float64
+	load                loadFlags
+	drift               driftFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -106,6 +108,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.DurationVar(&cfg.interval, "interval", time.Minute, "how often to poll the source")
 	f.Float64Var(&cfg.maxClassLoss, "max-class-loss", reconciler.DefaultMaxClassLoss, "refuse a revision that removes more than this percentage of the live proxy classes, unless the repository sets mesh.allowClassLoss: true (100 turns the check off)")
 	flagMax(cmd, "max-class-loss", "100")
+	f.IntVar(&cfg.maxConnsPerIdentity, "max-conns-per-identity", xds.DefaultMaxConnsPerIdentity, "refuse an xDS connection when its client certificate's identity (all replicas of a service account share one) already holds this many")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
@@ -184,7 +187,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if m.ca, err = newCA(cfg.stateDir, cfg.caCert, cfg.caKey, cfg.caChain, cfg.workloadTTL); err != nil {
 		return nil, err
 	}
-	xopts := xds.Options{Logger: log, Registerer: m.registry}
+	xopts := xds.Options{Logger: log, Registerer: m.registry, MaxConnsPerIdentity: cfg.maxConnsPerIdentity}
 	if cfg.xdsInsecure {
 		log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration and claim any node; private keys are withheld, so mTLS between workloads needs certificates from `gitmesh certs issue`; use for local development only")
 	} else {

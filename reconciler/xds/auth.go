@@ -26,7 +26,12 @@ func PeerIdentity(ctx context.Context) (string, error) {
 	if !ok {
 		return "", ErrNoPeerCertificate
 	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	return identityOf(p.AuthInfo)
+}
+
+// identityOf is PeerIdentity of a handshake's AuthInfo.
+func identityOf(ai credentials.AuthInfo) (string, error) {
+	info, ok := ai.(credentials.TLSInfo)
 	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.PeerCertificates) == 0 {
 		return "", ErrNoPeerCertificate
 	}

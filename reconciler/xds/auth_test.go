@@ -41,14 +41,22 @@ func mtlsServer(t *testing.T, c *ca.CA) (*Server, string) {
 // mtlsServerLog is mtlsServer logging to log.
 func mtlsServerLog(t *testing.T, c *ca.CA, log *slog.Logger) (*Server, string) {
 	t.Helper()
+	return mtlsServerWith(t, c, Options{Logger: log})
+}
+
+// mtlsServerWith is mtlsServer with opts (Logger, limits) as the base.
+func mtlsServerWith(t *testing.T, c *ca.CA, opts Options) (*Server, string) {
+	t.Helper()
 	ids := map[string]string{reviewsClass: reviewsID, ratingsClass: ratingsID}
-	s, err := New(Options{
-		Logger: log, ShutdownTimeout: 2 * time.Second,
-		Authorize: AuthorizeIdentity(func(class string) (string, bool) { id, ok := ids[class]; return id, ok }),
-		Credentials: MutualTLS(
-			func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
-			c.TrustPool),
-	})
+	opts.ShutdownTimeout = 2 * time.Second
+	opts.Authorize = AuthorizeIdentity(func(class string) (string, bool) { id, ok := ids[class]; return id, ok })
+	opts.Credentials = MutualTLS(
+		func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
+		c.TrustPool)
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,8 +217,14 @@ func (c observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 		reason := handshakeReason(err)
 		c.s.refused(apiv1.Rejection{Peer: conn.RemoteAddr().String(), Code: codes.Unauthenticated.String(),
 			Reason: reason, Error: "TLS handshake: " + err.Error(), At: time.Now()})
+		return out, info, err
 	}
-	return out, info, err
+	if id, ierr := identityOf(info); ierr == nil {
+		if out, err = c.s.admitConn(out, conn, id); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, info, nil
 }
 
 func (c observedCreds) Clone() credentials.TransportCredentials {

@@ -51,6 +51,9 @@ type Options struct {
 	// MaxConcurrentStreams bounds the streams of one connection; zero
 	// means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
+	// MaxConnsPerIdentity bounds the open connections of one client
+	// identity over mutual TLS; zero means DefaultMaxConnsPerIdentity.
+	MaxConnsPerIdentity int
 	// ShutdownTimeout bounds graceful shutdown before connections are cut;
 	// zero means 10 s.
 	ShutdownTimeout time.Duration
@@ -93,6 +96,8 @@ type Server struct {
 	streams *streamRegistry
 	// rejections lists refused connections and streams (rejections.go).
 	rejections rejectionLog
+	// conns counts open mutual TLS connections per identity (connlimit.go).
+	conns *connCounter
 	// bases resolves delta streams' base markers to shared parts.
 	bases baseRegistry
 	// names maps every served resource name to one shared string, for
@@ -123,6 +128,9 @@ func New(opts Options) (*Server, error) {
 	if opts.KeepalivePolicy == (keepalive.EnforcementPolicy{}) {
 		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
 	}
+	if opts.MaxConnsPerIdentity <= 0 {
+		opts.MaxConnsPerIdentity = DefaultMaxConnsPerIdentity
+	}
 	if opts.MaxConcurrentStreams == 0 {
 		opts.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
@@ -136,6 +144,7 @@ func New(opts Options) (*Server, error) {
 		metrics: newMetrics(),
 		classes: map[string]*classState{},
 		known:   summarizeClasses(nil),
+		conns:   newConnCounter(opts.MaxConnsPerIdentity),
 	}
 	s.streams = newStreamRegistry(s)
 	if opts.Registerer != nil {

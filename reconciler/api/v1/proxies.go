@@ -117,6 +117,7 @@ const (
 	ReasonTLSTimeout          = "tls-timeout"           // no handshake in time (10 s)
 	ReasonTLSClosed           = "tls-closed"            // closed before a ClientHello: a TCP probe, a port scan
 	ReasonTLSHandshake        = "tls-handshake"         // failed otherwise
+	ReasonTooManyConnections  = "too-many-connections"  // the identity holds the most connections allowed
 	ReasonLimit               = "limit"                 // a request over the xDS server's limits
 	ReasonMessageTooLarge     = "message-too-large"     // a message over grpc's receive limit (4 MiB)
 	ReasonNoNodeID            = "no-node-id"
