@@ -80,23 +80,39 @@ func (r *Reconciler) discoveredAddresses(m *model.Mesh) map[string][]string {
 		if r.live != nil {
 			return r.live.addresses
 		}
-		return nil
+		return r.savedAddresses
 	}
 	return as.Addresses(m)
 }
 
-// endpointsFile keeps the last discovered endpoints in the state dir.
-const endpointsFile = "endpoints.json"
+// discovered is what discovery contributed to a rendered revision, kept in
+// the state dir so a restart with Kubernetes unreachable renders the same.
+type discovered struct {
+	endpoints map[string][]model.Endpoint
+	addresses map[string][]string
+}
 
-// saveEndpoints writes the discovered endpoints next to the state file.
-// The caller records a failure (persist.go).
-func (r *Reconciler) saveEndpoints(eps map[string][]model.Endpoint) error {
+// endpointsFile and addressesFile keep the last discovered endpoints and
+// service addresses in the state dir.
+const (
+	endpointsFile = "endpoints.json"
+	addressesFile = "addresses.json"
+)
+
+// saveDiscovered writes the discovered endpoints and addresses next to the
+// state file. The caller records a failure (persist.go).
+func (r *Reconciler) saveDiscovered(d discovered) error {
 	if r.opts.StateDir == "" || r.opts.Discovery == nil {
 		return nil
 	}
-	b, err := json.Marshal(eps)
+	b, err := json.Marshal(d.endpoints)
 	if err == nil {
 		err = ca.WriteFileAtomic(filepath.Join(r.opts.StateDir, endpointsFile), b, 0o644)
+	}
+	if err == nil {
+		if b, err = json.Marshal(d.addresses); err == nil {
+			err = ca.WriteFileAtomic(filepath.Join(r.opts.StateDir, addressesFile), b, 0o644)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("save discovered endpoints: %w", err)
@@ -104,22 +120,29 @@ func (r *Reconciler) saveEndpoints(eps map[string][]model.Endpoint) error {
 	return nil
 }
 
-// loadEndpoints reads what saveEndpoints wrote; nothing when absent.
-func (r *Reconciler) loadEndpoints() {
+// loadDiscovered reads what saveDiscovered wrote; nothing when absent.
+func (r *Reconciler) loadDiscovered() {
 	if r.opts.StateDir == "" || r.opts.Discovery == nil {
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(r.opts.StateDir, endpointsFile))
-	if err != nil {
-		return
-	}
-	var eps map[string][]model.Endpoint
-	if err := json.Unmarshal(b, &eps); err != nil {
-		r.log.Warn("ignoring an unreadable endpoints file", "err", err)
-		return
+	var (
+		eps   map[string][]model.Endpoint
+		addrs map[string][]string
+	)
+	for _, f := range []struct {
+		name string
+		into any
+	}{{endpointsFile, &eps}, {addressesFile, &addrs}} {
+		b, err := os.ReadFile(filepath.Join(r.opts.StateDir, f.name))
+		if err != nil {
+			continue
+		}
+		if err := json.Unmarshal(b, f.into); err != nil {
+			r.log.Warn("ignoring an unreadable file in the state dir", "file", f.name, "err", err)
+		}
 	}
 	r.mu.Lock()
-	r.savedEndpoints = eps
+	r.savedEndpoints, r.savedAddresses = eps, addrs
 	r.mu.Unlock()
 }
 

@@ -267,4 +267,19 @@ services: db: {
 	if _, ok := got["10.96.0.40_5432"]; ok {
 		t.Errorf("the old ClusterIP's listener stayed: %v", got)
 	}
+
+	// A restart while Kubernetes is unreachable (discovery not synced)
+	// renders the saved ClusterIP, not an allocated VIP that no
+	// application resolves.
+	down := &addressDiscovery{staticDiscovery: staticDiscovery{changed: make(chan struct{}, 1)}}
+	h2 := newDiscoveryHarness(t, &down.staticDiscovery, stateDir)
+	h2.rec.opts.Discovery = down
+	if err := h2.rec.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	h2.rec.ReconcileOnce(context.Background())
+	got = versionsOf(h2, caller, resource.ListenerType)
+	if _, ok := got["10.96.0.41_5432"]; !ok {
+		t.Errorf("after a restart without Kubernetes the saved ClusterIP is not served: %v", got)
+	}
 }

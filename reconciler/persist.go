@@ -6,7 +6,6 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
-	"github.com/gitmesh/gitmesh/schema/model"
 )
 
 // Persisting the last good state is part of serving it: a revision the
@@ -19,7 +18,7 @@ import (
 // would punish the proxies for the control plane's disk.
 
 // persist records a new revision as the last good state and saves it.
-func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]state.ClassSecrets, eps map[string][]model.Endpoint) {
+func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]state.ClassSecrets, d discovered) {
 	lg := &state.LastGood{
 		Revision: rev.ID, Message: firstLine(rev.Message), Author: rev.Author,
 		Committed: rev.Time, AppliedAt: r.opts.Now(), Update: u, Secrets: plan, Origin: r.origin,
@@ -27,38 +26,38 @@ func (r *Reconciler) persist(rev source.Revision, u xds.Update, plan map[string]
 	r.mu.Lock()
 	r.lastGood = lg
 	r.mu.Unlock()
-	r.save(lg, eps)
+	r.save(lg, d)
 }
 
 // persistUpdate saves the same revision with a new update (new discovered
 // endpoints).
-func (r *Reconciler) persistUpdate(prev *state.LastGood, u xds.Update, plan map[string]state.ClassSecrets, eps map[string][]model.Endpoint) {
+func (r *Reconciler) persistUpdate(prev *state.LastGood, u xds.Update, plan map[string]state.ClassSecrets, d discovered) {
 	lg := *prev
 	lg.Update, lg.Secrets, lg.Origin = u, plan, r.origin
 	r.mu.Lock()
 	r.lastGood = &lg
 	r.mu.Unlock()
-	r.save(&lg, eps)
+	r.save(&lg, d)
 }
 
-// save writes lg and the discovered endpoints to the state dir and records
-// the outcome. On failure it keeps what to write, for retryPersist.
-func (r *Reconciler) save(lg *state.LastGood, eps map[string][]model.Endpoint) {
+// save writes lg and what was discovered to the state dir and records the
+// outcome. On failure it keeps what to write, for retryPersist.
+func (r *Reconciler) save(lg *state.LastGood, d discovered) {
 	if r.opts.StateDir == "" {
 		return
 	}
 	err := state.Save(r.opts.StateDir, lg)
 	if err == nil {
-		err = r.saveEndpoints(eps)
+		err = r.saveDiscovered(d)
 	}
 	if err == nil {
 		if r.persistErr != nil {
 			r.log.Info("the state dir is writable again; last good state saved", "revision", source.ShortID(lg.Revision))
 		}
-		r.persistErr, r.persistRetries, r.unsaved = nil, 0, nil
+		r.persistErr, r.persistRetries, r.unsaved = nil, 0, discovered{}
 		return
 	}
-	r.persistErr, r.unsaved = err, eps
+	r.persistErr, r.unsaved = err, d
 	r.persistRetries++
 	r.metrics.persistFailures.Inc()
 	r.log.Error("could not persist the last good state; a restart would serve an older revision; will retry",

@@ -108,6 +108,10 @@ type Reconciler struct {
 	// savedEndpoints are the discovered endpoints read from the state dir
 	// at start, served until discovery syncs.
 	savedEndpoints map[string][]model.Endpoint
+	// savedAddresses are the discovered service addresses read from the
+	// state dir, used like savedEndpoints: a VIP must not move to an
+	// allocated one because Kubernetes is unreachable at a restart.
+	savedAddresses map[string][]string
 	// settled is true once a reconcile finished (either way) or a state
 	// was restored: before that, there is nothing to report drift against.
 	settled bool
@@ -126,7 +130,7 @@ type Reconciler struct {
 	// goroutine (persist.go); status sees them through Persisted.
 	persistErr     error
 	persistRetries int
-	unsaved        map[string][]model.Endpoint
+	unsaved        discovered
 	// origin is the source's repository, branch and path (or directory),
 	// recorded in the state dir and checked on restore.
 	origin state.Origin
@@ -241,7 +245,7 @@ func (r *Reconciler) Restore() error {
 	if err != nil {
 		return err
 	}
-	r.loadEndpoints()
+	r.loadDiscovered()
 	u, err := r.withSecrets(lg.Update, lg.Secrets)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", lg.Revision, err)

@@ -232,7 +232,7 @@ func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
 		return se
 	}
 	if !a.refresh {
-		r.persist(a.rev, base, plan, in.Endpoints)
+		r.persist(a.rev, base, plan, discovered{in.Endpoints, in.Addresses})
 	} else {
 		r.mu.RLock()
 		lg := r.lastGood
@@ -240,7 +240,7 @@ func (r *Reconciler) apply(_ context.Context, a *attempt) *stepError {
 		if lg != nil && lg.Revision == a.rev.ID {
 			// The state dir keeps the last known endpoints, so a restart
 			// with Kubernetes unreachable serves them.
-			r.persistUpdate(lg, base, plan, in.Endpoints)
+			r.persistUpdate(lg, base, plan, discovered{in.Endpoints, in.Addresses})
 		}
 	}
 	a.succeeded(ConditionApplied, "serving "+a.what())
