@@ -105,7 +105,7 @@ func (p *proxyBuilder) without(own []*Resource, shared []*Resource) []*Resource 
 		i := sort.Search(len(shared), func(i int) bool { return shared[i].Name >= r.Name })
 		if i < len(shared) && shared[i].Name == r.Name {
 			if s := shared[i]; s != r && s.Version != r.Version {
-				p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, shortType(r.typeURL), r.Name)
+				p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, snapshot.Noun(r.typeURL), r.Name)
 			}
 			continue
 		}

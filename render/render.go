@@ -30,7 +30,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -251,7 +250,7 @@ func (b *builder) intern(typeURL, name, key, origin string, build func() (proto.
 func (b *builder) newResource(typeURL, name, origin string, msg proto.Message) *Resource {
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err != nil {
-		b.errorf(CodeInvalidResource, origin, "marshal %s %q: %v", shortType(typeURL), name, err)
+		b.errorf(CodeInvalidResource, origin, "marshal %s %q: %v", snapshot.Noun(typeURL), name, err)
 	}
 	sum := sha256.Sum256(raw)
 	version := hex.EncodeToString(sum[:8])
@@ -414,7 +413,7 @@ func (p *proxyBuilder) sortDedupe(list []*Resource) []*Resource {
 			continue
 		}
 		if r != last && r.Version != last.Version {
-			p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, shortType(r.typeURL), r.Name)
+			p.b.errorf(CodeConflict, r.origin, "proxy %q gets two different %s named %q", p.class, snapshot.Noun(r.typeURL), r.Name)
 		}
 	}
 	return out
@@ -445,19 +444,4 @@ func (b *builder) buildAll() {
 		}
 	}
 	sort.Strings(b.bundle.classes)
-}
-
-// shortType names a type URL for messages: "cluster", "listener" …
-func shortType(typeURL string) string {
-	switch typeURL {
-	case resource.ClusterType:
-		return "cluster"
-	case resource.EndpointType:
-		return "endpoint assignment"
-	case resource.ListenerType:
-		return "listener"
-	case resource.RouteType:
-		return "route config"
-	}
-	return typeURL
 }

@@ -98,7 +98,7 @@ func (b *builder) checkResource(r *Resource) {
 		b.validateRouteConfig(r, rc)
 	} else if v, ok := r.Message.(validator); ok {
 		if err := v.ValidateAll(); err != nil {
-			b.errorf(CodeInvalidResource, r.origin, "%s %q: %v", shortType(r.typeURL), r.Name, err)
+			b.errorf(CodeInvalidResource, r.origin, "%s %q: %v", snapshot.Noun(r.typeURL), r.Name, err)
 		}
 	}
 }
@@ -115,7 +115,7 @@ func (b *builder) validateRouteConfig(r *Resource, rc *routev3.RouteConfiguratio
 	err := rc.ValidateAll()
 	rc.VirtualHosts = vhs
 	if err != nil {
-		b.errorf(CodeInvalidResource, r.origin, "%s %q: %v", shortType(r.typeURL), r.Name, err)
+		b.errorf(CodeInvalidResource, r.origin, "%s %q: %v", snapshot.Noun(r.typeURL), r.Name, err)
 	}
 	for _, vh := range vhs {
 		if b.validVHost[vh] {
@@ -123,7 +123,7 @@ func (b *builder) validateRouteConfig(r *Resource, rc *routev3.RouteConfiguratio
 		}
 		b.validVHost[vh] = true
 		if err := vh.ValidateAll(); err != nil {
-			b.errorf(CodeInvalidResource, r.origin, "%s %q: virtual host %q: %v", shortType(r.typeURL), r.Name, vh.Name, err)
+			b.errorf(CodeInvalidResource, r.origin, "%s %q: virtual host %q: %v", snapshot.Noun(r.typeURL), r.Name, vh.Name, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,8 @@ func newCaptureCmd() *cobra.Command {
 		cleanup bool
 		output  string
 		// the list flags, registered below
-		inbound, exclIn, exclOut *portsValue
-		include, exclude         *cidrsValue
+		inbound, exclIn, exclOut *listValue[int]
+		include, exclude         *listValue[netip.Prefix]
 	)
 	cmd := &cobra.Command{
 		Use:   "capture",
@@ -52,11 +53,11 @@ or when iptables refuses them (the error names the refused rule).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The list flags were checked by checkFlags before RunE (see
 			// flagcheck.go), so their parsed values are sound.
-			c.InboundPorts = capture.Ports{All: inbound.all, List: inbound.ports}
-			c.ExcludeInboundPorts = exclIn.ports
-			c.ExcludeOutboundPorts = exclOut.ports
-			c.IncludeOutboundCIDRs = capture.CIDRs{All: include.all, List: include.prefixes}
-			c.ExcludeOutboundCIDRs = exclude.prefixes
+			c.InboundPorts = capture.Ports{All: inbound.all, List: inbound.items}
+			c.ExcludeInboundPorts = exclIn.items
+			c.ExcludeOutboundPorts = exclOut.items
+			c.IncludeOutboundCIDRs = capture.CIDRs{All: include.all, List: include.items}
+			c.ExcludeOutboundCIDRs = exclude.items
 			w := cmd.OutOrStdout()
 			run := capture.Exec{}
 			if cleanup {

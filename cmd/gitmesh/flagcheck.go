@@ -216,90 +216,53 @@ const (
 	cidrsType = "cidrs"
 )
 
-// portsValue is a comma-separated list of ports, or "*" (all) when
+// listValue is a comma-separated list flag of T, or "*" (all) when
 // allowAll. Set never fails, so a bad value from argv or a GITMESH_*
-// variable is reported by checkFlags like every other flag.
-type portsValue struct {
+// variable is reported by checkFlags like every other flag: parse's error
+// is the problem, named by item.
+type listValue[T any] struct {
+	typ      string
+	parse    func(item string) (T, error)
 	raw      string
 	allowAll bool
 	all      bool
-	ports    []int
+	items    []T
+}
+
+func newListFlag[T any](cmd *cobra.Command, typ, name, value, usage string, allowAll bool, parse func(string) (T, error)) *listValue[T] {
+	v := &listValue[T]{typ: typ, parse: parse, allowAll: allowAll}
+	v.Set(value)
+	cmd.Flags().Var(v, name, usage)
+	return v
 }
 
 // portsFlag registers a port-list flag with its default.
-func portsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *portsValue {
-	v := &portsValue{allowAll: allowAll}
-	v.Set(value)
-	cmd.Flags().Var(v, name, usage)
-	return v
-}
-
-func (v *portsValue) String() string { return v.raw }
-func (v *portsValue) Type() string   { return portsType }
-
-func (v *portsValue) Set(s string) error {
-	v.raw, v.all, v.ports = s, false, nil
-	for _, item := range listItems(s) {
-		if item == "*" {
-			v.all = true
-			continue
-		}
-		n, _ := strconv.Atoi(item) // problem reports what does not parse
-		v.ports = append(v.ports, n)
-	}
-	return nil
-}
-
-func (v *portsValue) problem() string {
-	items := listItems(v.raw)
-	for _, item := range items {
-		if item == "*" {
-			if msg := starProblem(v.allowAll, len(items)); msg != "" {
-				return msg
-			}
-			continue
-		}
-		if n, err := strconv.Atoi(item); err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("port %q: must be a number between 1 and 65535", item)
-		}
-	}
-	return ""
-}
-
-// cidrsValue is a comma-separated list of CIDRs, or "*" (every address)
-// when allowAll.
-type cidrsValue struct {
-	raw      string
-	allowAll bool
-	all      bool
-	prefixes []netip.Prefix
+func portsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *listValue[int] {
+	return newListFlag(cmd, portsType, name, value, usage, allowAll, parsePort)
 }
 
 // cidrsFlag registers a CIDR-list flag with its default.
-func cidrsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *cidrsValue {
-	v := &cidrsValue{allowAll: allowAll}
-	v.Set(value)
-	cmd.Flags().Var(v, name, usage)
-	return v
+func cidrsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *listValue[netip.Prefix] {
+	return newListFlag(cmd, cidrsType, name, value, usage, allowAll, parseCIDR)
 }
 
-func (v *cidrsValue) String() string { return v.raw }
-func (v *cidrsValue) Type() string   { return cidrsType }
+func (v *listValue[T]) String() string { return v.raw }
+func (v *listValue[T]) Type() string   { return v.typ }
 
-func (v *cidrsValue) Set(s string) error {
-	v.raw, v.all, v.prefixes = s, false, nil
+func (v *listValue[T]) Set(s string) error {
+	v.raw, v.all, v.items = s, false, nil
 	for _, item := range listItems(s) {
 		if item == "*" {
 			v.all = true
 			continue
 		}
-		p, _ := netip.ParsePrefix(item) // problem reports what does not parse
-		v.prefixes = append(v.prefixes, p)
+		x, _ := v.parse(item) // problem reports what does not parse
+		v.items = append(v.items, x)
 	}
 	return nil
 }
 
-func (v *cidrsValue) problem() string {
+func (v *listValue[T]) problem() string {
 	items := listItems(v.raw)
 	for _, item := range items {
 		if item == "*" {
@@ -308,15 +271,30 @@ func (v *cidrsValue) problem() string {
 			}
 			continue
 		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return fmt.Sprintf("CIDR %q: want an address/prefix-length such as 10.96.0.0/12", item)
-		}
-		if p != p.Masked() {
-			return fmt.Sprintf("CIDR %q: has host bits set (want %q)", item, p.Masked().String())
+		if _, err := v.parse(item); err != nil {
+			return err.Error()
 		}
 	}
 	return ""
+}
+
+func parsePort(item string) (int, error) {
+	n, err := strconv.Atoi(item)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("port %q: must be a number between 1 and 65535", item)
+	}
+	return n, nil
+}
+
+func parseCIDR(item string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(item)
+	if err != nil {
+		return p, fmt.Errorf("CIDR %q: want an address/prefix-length such as 10.96.0.0/12", item)
+	}
+	if p != p.Masked() {
+		return p, fmt.Errorf("CIDR %q: has host bits set (want %q)", item, p.Masked().String())
+	}
+	return p, nil
 }
 
 // starProblem is what is wrong with a "*" in a list of n items.

@@ -58,6 +58,24 @@ func Abbrev(typeURL string) string {
 	return typeURL
 }
 
+// Noun names a served type URL in messages ("cluster", "route config"),
+// or returns typeURL itself for a type gitmesh does not serve.
+func Noun(typeURL string) string {
+	switch typeURL {
+	case SecretType:
+		return "secret"
+	case ClusterType:
+		return "cluster"
+	case EndpointType:
+		return "endpoint assignment"
+	case ListenerType:
+		return "listener"
+	case RouteType:
+		return "route config"
+	}
+	return typeURL
+}
+
 // TypeIndex returns typeURL's position in Types, or -1 for a type gitmesh
 // does not serve.
 func TypeIndex(typeURL string) int {

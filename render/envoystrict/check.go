@@ -248,18 +248,3 @@ func (c *Checker) once(r *Resource, what string) bool {
 	c.reported[k] = true
 	return true
 }
-
-// shortType names a type URL for messages: "cluster", "listener" …
-func shortType(typeURL string) string {
-	switch typeURL {
-	case resource.ClusterType:
-		return "cluster"
-	case resource.EndpointType:
-		return "endpoint assignment"
-	case resource.ListenerType:
-		return "listener"
-	case resource.RouteType:
-		return "route config"
-	}
-	return typeURL
-}

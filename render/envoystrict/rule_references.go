@@ -8,6 +8,7 @@ import (
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -129,7 +130,7 @@ func (c *Checker) checkReferences(cl Class, sf *setFacts) {
 				if rp := c.opt.RefPath; rp != nil {
 					path = rp(n)
 				}
-				c.errorf(CodeDangling, r, path, "proxy %q: %s %q routes to cluster %q, which does not exist", cl.Name, shortType(r.TypeURL), r.Name, n)
+				c.errorf(CodeDangling, r, path, "proxy %q: %s %q routes to cluster %q, which does not exist", cl.Name, snapshot.Noun(r.TypeURL), r.Name, n)
 			}
 		}
 		if f.eds != "" && !has(resource.EndpointType, f.eds) && c.once(r, "eds") {
@@ -156,7 +157,7 @@ func (c *Checker) checkSecrets(cl Class, r *Resource, f *facts) {
 	}
 	for _, s := range f.secrets {
 		if !served(s) && c.once(r, "sds:"+s) {
-			c.errorf(CodeSecret, r, "", "proxy %q: %s %q uses secret %q, which is not served", cl.Name, shortType(r.TypeURL), r.Name, s)
+			c.errorf(CodeSecret, r, "", "proxy %q: %s %q uses secret %q, which is not served", cl.Name, snapshot.Noun(r.TypeURL), r.Name, s)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package envoystrict
 
+import "github.com/gitmesh/gitmesh/internal/snapshot"
+
 // Rule: a name is used once per type in a class: one cluster, one
 // listener, one route configuration, one assignment per name.
 //
@@ -20,10 +22,10 @@ func (c *Checker) duplicateNames(cl Class, s, shared *Set) {
 		rs := s.Resources(t)
 		for i, r := range rs {
 			if i > 0 && rs[i-1].Name == r.Name && c.once(r, "name") {
-				c.errorf(CodeConflict, r, "", "proxy %q gets two %ss named %q", cl.Name, shortType(t), r.Name)
+				c.errorf(CodeConflict, r, "", "proxy %q gets two %ss named %q", cl.Name, snapshot.Noun(t), r.Name)
 			}
 			if shared != nil && shared.has(t, r.Name) && c.once(r, "name") {
-				c.errorf(CodeConflict, r, "", "proxy %q gets %s %q both in its shared layer and on its own", cl.Name, shortType(t), r.Name)
+				c.errorf(CodeConflict, r, "", "proxy %q gets %s %q both in its shared layer and on its own", cl.Name, snapshot.Noun(t), r.Name)
 			}
 		}
 	}

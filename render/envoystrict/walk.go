@@ -5,6 +5,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/gitmesh/gitmesh/internal/snapshot"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -48,7 +49,7 @@ func (w *walk) errorf(code, format string, args ...any) {
 
 // errorAt is errorf at a more precise model path ("" for the resource's).
 func (w *walk) errorAt(code, path, format string, args ...any) {
-	w.c.errorf(code, w.r, path, "%s %q: "+format, append([]any{shortType(w.r.TypeURL), w.r.Name}, args...)...)
+	w.c.errorf(code, w.r, path, "%s %q: "+format, append([]any{snapshot.Noun(w.r.TypeURL), w.r.Name}, args...)...)
 }
 
 // open reads an Any: the message it was packed from when the caller still
