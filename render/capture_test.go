@@ -21,7 +21,7 @@ import (
 
 // meshesUnderTest loads every golden case and every example mesh
 // (examples/*/mesh.cue), named for messages.
-func meshesUnderTest(t *testing.T) map[string]*model.Mesh {
+func meshesUnderTest(t testing.TB) map[string]*model.Mesh {
 	t.Helper()
 	out := map[string]*model.Mesh{}
 	for _, name := range cases(t) {
