@@ -46,6 +46,18 @@ func (rs RuleSet) Text() string {
 // and a jump left by an older rule set goes too.
 func ApplyScript(t Table, saved string) string {
 	var b strings.Builder
+	clearChains(&b, t, saved)
+	for _, r := range t.Rules {
+		b.WriteString(r.String() + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// clearChains opens t's table and empties our chains in it: each declared
+// (created, or flushed if it exists) and every jump into them from the
+// state saved deleted.
+func clearChains(b *strings.Builder, t Table, saved string) {
 	b.WriteString("*" + t.Table + "\n")
 	for _, c := range t.Chains {
 		b.WriteString(":" + c + " - [0:0]\n")
@@ -53,11 +65,6 @@ func ApplyScript(t Table, saved string) string {
 	for _, j := range jumpsInto(saved, t.Table, t.Chains) {
 		b.WriteString(j + "\n")
 	}
-	for _, r := range t.Rules {
-		b.WriteString(r.String() + "\n")
-	}
-	b.WriteString("COMMIT\n")
-	return b.String()
 }
 
 // CleanupScript is the iptables-restore input that removes t's chains and
@@ -66,13 +73,7 @@ func ApplyScript(t Table, saved string) string {
 // of ours still references another of our chains when it is deleted).
 func CleanupScript(t Table, saved string) string {
 	var b strings.Builder
-	b.WriteString("*" + t.Table + "\n")
-	for _, c := range t.Chains {
-		b.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, j := range jumpsInto(saved, t.Table, t.Chains) {
-		b.WriteString(j + "\n")
-	}
+	clearChains(&b, t, saved)
 	for _, c := range t.Chains {
 		b.WriteString("-X " + c + "\n")
 	}
