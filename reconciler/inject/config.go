@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -192,4 +194,26 @@ func (k *Keeper) Sync(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// NativeSidecarsSupported reports whether the API server accepts init
+// containers with restartPolicy Always: Kubernetes 1.29 turned the
+// SidecarContainers feature on by default (1.33 made it GA).
+func NativeSidecarsSupported(client kubernetes.Interface) (bool, error) {
+	v, err := client.Discovery().ServerVersion()
+	if err != nil {
+		return false, fmt.Errorf("server version: %w", err)
+	}
+	return versionAtLeast(v.Major, v.Minor, 1, 29), nil
+}
+
+// versionAtLeast compares a server's major and minor strings (minor may
+// carry a "+" on managed clusters: "29+").
+func versionAtLeast(major, minor string, wantMajor, wantMinor int) bool {
+	ma, err1 := strconv.Atoi(strings.TrimSuffix(major, "+"))
+	mi, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > wantMajor || ma == wantMajor && mi >= wantMinor
 }
