@@ -47,6 +47,8 @@ type injectParts struct {
 	lis    net.Listener
 	server *http.Server
 	keeper *inject.Keeper
+	// uninjected feeds the drift report (GM2012).
+	uninjected *inject.Uninjected
 }
 
 // newInject builds the webhook server (bound here, with the other ports)
@@ -77,9 +79,10 @@ func newInject(f injectFlags, m *serveMain, client kubernetes.Interface) (inject
 		return injectParts{}, usageError("serve: --inject-native-sidecars must be auto, on or off, not %q", f.native)
 	}
 	names := f.serverNames
+	uninjected := inject.NewUninjected(0)
 	mux := http.NewServeMux()
-	mux.Handle(inject.Path, inject.Handler(inject.HandlerOptions{Mesh: m.rec.Mesh, Options: opts, Logger: m.log}))
-	p := injectParts{server: &http.Server{
+	mux.Handle(inject.Path, inject.Handler(inject.HandlerOptions{Mesh: m.rec.Mesh, Options: opts, Logger: m.log, Uninjected: uninjected}))
+	p := injectParts{uninjected: uninjected, server: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{

@@ -75,7 +75,7 @@ services: web: {
 		stateDir: t.TempDir(), interval: time.Hour}
 	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
 	cfg.drift = driftFlags{cluster: "kube", kubernetes: "auto", kubeconfig: cluster.Kubeconfig, kubeNamespaces: []string{ns},
-		interval: time.Minute, staleAfter: 5 * time.Second, expiryWarning: drift.DefaultExpiryWarning, leaderElect: "off"}
+		interval: 200 * time.Millisecond, staleAfter: 5 * time.Second, expiryWarning: drift.DefaultExpiryWarning, leaderElect: "off"}
 	cfg.inject = injectFlags{addr: addr, url: "https://" + addr + inject.Path, config: config, native: "auto"}
 	logs := &syncLog{}
 	t.Cleanup(func() {
@@ -133,8 +133,14 @@ services: web: {
 		t.Errorf("unmatched pod injected: %v", p.Spec.InitContainers)
 	}
 	warn.mu.Lock()
-	defer warn.mu.Unlock()
 	if len(warn.msgs) != 1 || !strings.Contains(warn.msgs[0], `label app="stranger"`) {
 		t.Errorf("warnings %q", warn.msgs)
 	}
+	warn.mu.Unlock()
+	// ... and the drift report names it.
+	obj := "pod/" + ns + "/stranger-*"
+	waitFor(t, 10*time.Second, "GM2012 in the drift report", func() bool {
+		_, body := httpGet(t, base+"/api/v1/drift?format=yaml")
+		return strings.Contains(body, "GM2012") && strings.Contains(body, obj)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,11 @@ type HandlerOptions struct {
 	Mesh    func() *model.Mesh
 	Options Options
 	Logger  *slog.Logger
+	// Uninjected, when set, records the pods admitted without a sidecar
+	// because they name no declared service or version.
+	Uninjected *Uninjected
+	// Now is the clock for Uninjected; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler serves admission/v1 AdmissionReviews for pod creation. It admits
@@ -87,6 +93,17 @@ func admit(req *admissionv1.AdmissionRequest, o HandlerOptions, log *slog.Logger
 		return deny(http.StatusServiceUnavailable, "gitmesh: cannot inject the sidecar: "+err.Error())
 	}
 	allow.Warnings = res.Warnings
+	if res.Unmatched && o.Uninjected != nil && (req.DryRun == nil || !*req.DryRun) {
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		name := pod.Name
+		if name == "" {
+			name = pod.GenerateName + "*"
+		}
+		o.Uninjected.Record(req.Namespace, name, res.Reason, now())
+	}
 	if res.Patch == nil {
 		log.Debug("pod admitted unchanged", "namespace", req.Namespace, "pod", pod.Name+pod.GenerateName, "reason", res.Skipped)
 		return allow

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +48,10 @@ func podRequest(t *testing.T, name string) admissionv1.AdmissionRequest {
 
 func TestHandler(t *testing.T) {
 	var mesh *model.Mesh
-	h := Handler(HandlerOptions{Mesh: func() *model.Mesh { return mesh }, Options: Options{NativeSidecars: true}})
+	t0 := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	unin := NewUninjected(time.Hour)
+	h := Handler(HandlerOptions{Mesh: func() *model.Mesh { return mesh }, Options: Options{NativeSidecars: true},
+		Uninjected: unin, Now: func() time.Time { return t0 }})
 
 	// Before the first revision: refused, so the controller retries.
 	if r := review(t, h, podRequest(t, "reviews")); r.Allowed || r.Result == nil || r.Result.Code != http.StatusServiceUnavailable {
@@ -60,6 +65,14 @@ func TestHandler(t *testing.T) {
 	r = review(t, h, podRequest(t, "unknown-service"))
 	if !r.Allowed || r.Patch != nil || len(r.Warnings) != 1 {
 		t.Fatalf("unmatched: got %+v, want allowed, no patch, one warning", r)
+	}
+	// The drift report hears of it, for an hour.
+	got := unin.List(t0)
+	if len(got) != 1 || got[0].Namespace != "bookinfo" || got[0].Pod != "mystery" || !strings.Contains(got[0].Reason, `label app="mystery"`) {
+		t.Fatalf("uninjected %+v", got)
+	}
+	if got := unin.List(t0.Add(61 * time.Minute)); len(got) != 0 {
+		t.Fatalf("still reported after the window: %+v", got)
 	}
 	// Anything but a pod creation passes untouched.
 	upd := podRequest(t, "reviews")

@@ -96,6 +96,10 @@ type Result struct {
 	Skipped string
 	// Warnings go on the admission response (kubectl prints them).
 	Warnings []string
+	// Unmatched is set when the pod names no declared service or version;
+	// Reason then says how, for the drift report.
+	Unmatched bool
+	Reason    string
 }
 
 // Inject decides whether pod, created in namespace ns, joins the mesh m and
@@ -118,24 +122,22 @@ func Inject(pod *corev1.Pod, ns string, m *model.Mesh, opts Options) (Result, er
 		return Result{Skipped: "already injected"}, nil
 	}
 	if pod.Spec.HostNetwork {
-		return skipWarn("pod %s uses the host network; gitmesh does not inject it (its capture rules would redirect the node's traffic)", podName(pod)), nil
+		return skipWarn("gitmesh: pod %s uses the host network; gitmesh does not inject it (its capture rules would redirect the node's traffic)", podName(pod)), nil
 	}
 	svcName, verName := pod.Labels[opts.ServiceLabel], pod.Labels[opts.VersionLabel]
 	if svcName == "" || verName == "" {
-		return skipWarn("gitmesh: pod %s has no %q and %q labels naming a mesh service and version; admitted without a sidecar",
-			podName(pod), opts.ServiceLabel, opts.VersionLabel), nil
+		return unmatched(pod, "no %q and %q labels name a mesh service and version", opts.ServiceLabel, opts.VersionLabel), nil
 	}
 	if m == nil {
 		return Result{}, fmt.Errorf("no mesh revision served yet")
 	}
 	svc := m.Services[svcName]
 	if svc == nil || svc.Namespace != ns {
-		return skipWarn("gitmesh: pod %s: label %s=%q names no service of the mesh in namespace %q; admitted without a sidecar",
-			podName(pod), opts.ServiceLabel, svcName, ns), nil
+		return unmatched(pod, "label %s=%q names no service of the mesh in namespace %q", opts.ServiceLabel, svcName, ns), nil
 	}
 	if svc.Versions[verName] == nil {
-		return skipWarn("gitmesh: pod %s: label %s=%q names no version of service %q (declared: %s); admitted without a sidecar",
-			podName(pod), opts.VersionLabel, verName, svcName, strings.Join(sortedKeys(svc.Versions), ", ")), nil
+		return unmatched(pod, "label %s=%q names no version of service %q (declared: %s)",
+			opts.VersionLabel, verName, svcName, strings.Join(sortedKeys(svc.Versions), ", ")), nil
 	}
 	var class string
 	switch svc.Proxy {
@@ -158,6 +160,14 @@ func Inject(pod *corev1.Pod, ns string, m *model.Mesh, opts Options) (Result, er
 	}
 	res.Patch = patch
 	return res, nil
+}
+
+// unmatched admits a pod unchanged with a warning: a label typo must not
+// become an outage, but must not go unnoticed either.
+func unmatched(pod *corev1.Pod, format string, args ...any) Result {
+	reason := fmt.Sprintf(format, args...)
+	msg := fmt.Sprintf("gitmesh: pod %s: %s; admitted without a sidecar", podName(pod), reason)
+	return Result{Skipped: msg, Warnings: []string{msg}, Unmatched: true, Reason: reason}
 }
 
 func skipWarn(format string, args ...any) Result {

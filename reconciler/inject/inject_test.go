@@ -45,10 +45,12 @@ func readPod(t *testing.T, name string) *corev1.Pod {
 // goldenResult is what a golden file holds: the decision and the patch,
 // decoded so the file is indented and diffs read line by line.
 type goldenResult struct {
-	Class    string          `json:"class,omitempty"`
-	Skipped  string          `json:"skipped,omitempty"`
-	Warnings []string        `json:"warnings,omitempty"`
-	Patch    json.RawMessage `json:"patch,omitempty"`
+	Class     string          `json:"class,omitempty"`
+	Skipped   string          `json:"skipped,omitempty"`
+	Warnings  []string        `json:"warnings,omitempty"`
+	Unmatched bool            `json:"unmatched,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	Patch     json.RawMessage `json:"patch,omitempty"`
 }
 
 func TestInjectGolden(t *testing.T) {
@@ -79,7 +81,7 @@ func TestInjectGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := goldenResult{Class: res.Class, Skipped: res.Skipped, Warnings: res.Warnings, Patch: res.Patch}
+			g := goldenResult{Class: res.Class, Skipped: res.Skipped, Warnings: res.Warnings, Unmatched: res.Unmatched, Reason: res.Reason, Patch: res.Patch}
 			out, err := json.MarshalIndent(g, "", "  ")
 			if err != nil {
 				t.Fatal(err)
