@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,6 +89,9 @@ func admit(req *admissionv1.AdmissionRequest, o HandlerOptions, log *slog.Logger
 		mesh = o.Mesh()
 	}
 	res, err := Inject(&pod, req.Namespace, mesh, o.Options)
+	if errors.Is(err, ErrInvalid) {
+		return deny(http.StatusBadRequest, "gitmesh: "+err.Error())
+	}
 	if err != nil {
 		log.Warn("injection refused", "namespace", req.Namespace, "pod", pod.Name+pod.GenerateName, "err", err)
 		return deny(http.StatusServiceUnavailable, "gitmesh: cannot inject the sidecar: "+err.Error())

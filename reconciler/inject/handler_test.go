@@ -74,6 +74,11 @@ func TestHandler(t *testing.T) {
 	if got := unin.List(t0.Add(61 * time.Minute)); len(got) != 0 {
 		t.Fatalf("still reported after the window: %+v", got)
 	}
+	// A malformed capture annotation is the pod's author's to fix.
+	if r := review(t, h, podRequest(t, "bad-annotation")); r.Allowed || r.Result == nil || r.Result.Code != http.StatusBadRequest ||
+		!strings.Contains(r.Result.Message, "gitmesh.io/exclude-inbound-ports") {
+		t.Fatalf("bad annotation: got %+v, want a 400 naming the annotation", r)
+	}
 	// Anything but a pod creation passes untouched.
 	upd := podRequest(t, "reviews")
 	upd.Operation = admissionv1.Update

@@ -105,8 +105,9 @@ type Result struct {
 // Inject decides whether pod, created in namespace ns, joins the mesh m and
 // returns the patch that injects it. It never fails for a pod it cannot
 // place: such a pod is admitted unchanged with a warning, because refusing
-// it would turn a label typo into an outage. m may be nil (no revision
-// served yet); the caller decides what that means.
+// it would turn a label typo into an outage. It fails with ErrInvalid for
+// a malformed capture annotation, and without it when m is nil (no
+// revision served yet); the caller decides what those mean.
 func Inject(pod *corev1.Pod, ns string, m *model.Mesh, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if pod.Namespace != "" {
@@ -154,7 +155,11 @@ func Inject(pod *corev1.Pod, ns string, m *model.Mesh, opts Options) (Result, er
 			"gitmesh: pod %s runs as service account %q but service %q declares %q; its proxy will not get %q's identity",
 			podName(pod), orDefault(sa), svcName, svc.ServiceAccount, svcName))
 	}
-	patch, err := json.Marshal(patchOps(pod, class, svc.Proxy == model.ProxyProxyless, opts))
+	capture, err := captureArgs(pod)
+	if err != nil {
+		return Result{}, err
+	}
+	patch, err := json.Marshal(patchOps(pod, class, svc.Proxy == model.ProxyProxyless, capture, opts))
 	if err != nil {
 		return Result{}, fmt.Errorf("encode patch: %w", err)
 	}

@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,7 @@ func readPod(t *testing.T, name string) *corev1.Pod {
 // goldenResult is what a golden file holds: the decision and the patch,
 // decoded so the file is indented and diffs read line by line.
 type goldenResult struct {
+	Error     string          `json:"error,omitempty"`
 	Class     string          `json:"class,omitempty"`
 	Skipped   string          `json:"skipped,omitempty"`
 	Warnings  []string        `json:"warnings,omitempty"`
@@ -73,15 +75,17 @@ func TestInjectGolden(t *testing.T) {
 		{"opted-out", "opted-out", native},
 		{"wrong-account", "wrong-account", native},
 		{"proxy-none", "unmeshed", native},
+		{"capture-annotations", "reviews-probes", native},
+		{"bad-annotation", "bad-annotation", native},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pod := readPod(t, c.in)
 			res, err := Inject(pod, "", testMesh(), c.opts)
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrInvalid) {
 				t.Fatal(err)
 			}
-			g := goldenResult{Class: res.Class, Skipped: res.Skipped, Warnings: res.Warnings, Unmatched: res.Unmatched, Reason: res.Reason, Patch: res.Patch}
+			g := goldenResult{Error: errString(err), Class: res.Class, Skipped: res.Skipped, Warnings: res.Warnings, Unmatched: res.Unmatched, Reason: res.Reason, Patch: res.Patch}
 			out, err := json.MarshalIndent(g, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -177,6 +181,13 @@ func checkInjected(t *testing.T, pod *corev1.Pod, res Result, o Options) {
 	if err != nil || again.Patch != nil {
 		t.Errorf("second pass: patch %s, err %v; want none", again.Patch, err)
 	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func find(p *corev1.Pod, name string) *corev1.Container {

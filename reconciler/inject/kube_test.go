@@ -158,6 +158,14 @@ func TestWebhookAgainstAPIServer(t *testing.T) {
 			t.Errorf("warnings %q, want one naming the label", w)
 		}
 	})
+	t.Run("malformed capture annotation refused", func(t *testing.T) {
+		p := newPod("reviews-v1-", map[string]string{"app": "reviews", "version": "v1"},
+			map[string]string{ExcludeInboundPortsAnnotation: "http"})
+		_, err := client.CoreV1().Pods(in).Create(ctx, p, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), `annotation gitmesh.io/exclude-inbound-ports: port "http"`) {
+			t.Fatalf("create: %v, want the annotation refused", err)
+		}
+	})
 	t.Run("same spec twice injects once", func(t *testing.T) {
 		spec := newPod("reviews-v1-", map[string]string{"app": "reviews", "version": "v1"}, nil)
 		a := create(t, ctx, client, in, spec.DeepCopy())

@@ -47,7 +47,7 @@ type patchOp struct {
 
 // patchOps builds the injected pod's annotations, init containers,
 // containers and volumes and returns them as add ops, in a fixed order.
-func patchOps(pod *corev1.Pod, class string, proxyless bool, o Options) []patchOp {
+func patchOps(pod *corev1.Pod, class string, proxyless bool, capture []string, o Options) []patchOp {
 	ann := maps.Clone(pod.Annotations)
 	if ann == nil {
 		ann = map[string]string{}
@@ -69,7 +69,7 @@ func patchOps(pod *corev1.Pod, class string, proxyless bool, o Options) []patchO
 	// Envoy too. The application's own init containers come last.
 	var inits []corev1.Container
 	if !proxyless {
-		inits = append(inits, captureContainer(o))
+		inits = append(inits, captureContainer(capture, o))
 	}
 	containers := appContainers(pod.Spec.Containers, proxyless)
 	if o.NativeSidecars {
@@ -94,12 +94,12 @@ func patchOps(pod *corev1.Pod, class string, proxyless bool, o Options) []patchO
 
 // captureContainer runs `gitmesh capture` once: the only container with
 // NET_ADMIN and NET_RAW, and the only one running as root.
-func captureContainer(o Options) corev1.Container {
+func captureContainer(args []string, o Options) corev1.Container {
 	root := int64(0)
 	return corev1.Container{
 		Name:    CaptureContainer,
 		Image:   o.AgentImage,
-		Command: []string{"gitmesh", "capture"},
+		Command: append([]string{"gitmesh", "capture"}, args...),
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                &root,
 			RunAsNonRoot:             ptr(false),
