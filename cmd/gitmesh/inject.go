@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
@@ -24,11 +25,15 @@ type injectFlags struct {
 	config      string
 	native      string
 	opts        inject.Options
+	// addrFlag tells a --webhook-addr given (flag or GITMESH_WEBHOOK_ADDR)
+	// from the default; nil (tests building the config) counts as given.
+	addrFlag *pflag.Flag
 }
 
 func (f *injectFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.addr, "webhook-addr", ":15017", `address of the sidecar injection webhook (HTTPS, certificate from gitmesh's CA); "" turns injection off`)
+	fs.StringVar(&f.addr, "webhook-addr", ":15017", `address of the sidecar injection webhook (HTTPS, certificate from gitmesh's CA); opened when serve runs with Kubernetes or this is set; "" turns injection off`)
+	f.addrFlag = fs.Lookup("webhook-addr")
 	fs.StringVar(&f.url, "webhook-url", "", "URL the API server calls the webhook at, when gitmesh runs outside the cluster (default: the Service gitmesh-system/gitmesh, port 15017)")
 	fs.StringSliceVar(&f.serverNames, "webhook-server-names", []string{"gitmesh.gitmesh-system.svc", "gitmesh.gitmesh-system.svc.cluster.local"},
 		"DNS names (or IPs) in the webhook port's serving certificate, besides 127.0.0.1 and ::1")
@@ -55,6 +60,12 @@ type injectParts struct {
 // and, when serve talks to Kubernetes, the keeper of its configuration.
 func newInject(f injectFlags, m *serveMain, client kubernetes.Interface) (injectParts, error) {
 	if f.addr == "" {
+		return injectParts{}, nil
+	}
+	if client == nil && f.addrFlag != nil && !f.addrFlag.Changed {
+		// Without Kubernetes nothing calls the webhook unless it was asked
+		// for: a local serve (make run, tests, two serves side by side)
+		// must not take a fixed port on every interface.
 		return injectParts{}, nil
 	}
 	opts := f.opts
