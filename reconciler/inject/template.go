@@ -23,7 +23,8 @@ const (
 	RunVolume = "gitmesh-run"
 	RunDir    = "/var/run/gitmesh"
 	// TokenVolume is the projected service-account token the agent trades
-	// for a certificate; only the agent mounts it.
+	// for a certificate. Only the agent mounts it, which also lets the
+	// kubelet give the file (mode 0600) to the agent's runAsUser.
 	TokenVolume   = "gitmesh-token"
 	TokenDir      = "/var/run/secrets/gitmesh"
 	TokenAudience = "gitmesh"
