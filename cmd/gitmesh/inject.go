@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,7 +104,12 @@ func newInject(f injectFlags, m *serveMain, client kubernetes.Interface) (inject
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return m.ca.ServingCert(names) },
 		},
 	}}
-	if client != nil && f.config != "" {
+	// Out of the cluster without --webhook-url the API server could not
+	// reach this process: registering it (failurePolicy Fail) would only
+	// refuse the opted-in namespaces' pods, so a laptop running serve
+	// with --kubeconfig for discovery leaves the object alone.
+	inCluster := os.Getenv("KUBERNETES_SERVICE_HOST") != ""
+	if client != nil && f.config != "" && (inCluster || f.url != "") {
 		p.keeper = &inject.Keeper{Client: client, Config: inject.ConfigOptions{Name: f.config, URL: f.url}, Bundle: m.ca.TrustBundle, Logger: m.log}
 	}
 	lis, err := net.Listen("tcp", f.addr)
