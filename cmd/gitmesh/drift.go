@@ -181,6 +181,9 @@ func (m *serveMain) driftInput(d driftFlags) drift.Input {
 		}
 		in.Kubernetes = k
 	}
+	if u := m.inject.uninjected; u != nil {
+		in.Uninjected = u.List(time.Now())
+	}
 	return in
 }
 

@@ -47,6 +47,7 @@ type serveConfig struct {
 	maxClassLoss        float64
 	load                loadFlags
 	drift               driftFlags
+	inject              injectFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -114,6 +115,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)
 	cfg.drift.register(cmd)
+	cfg.inject.register(cmd)
 	describeEnv(f)
 	return cmd
 }
@@ -130,6 +132,7 @@ type serveMain struct {
 	xds      *xds.Server
 	rec      *reconciler.Reconciler
 	drift    driftParts
+	inject   injectParts
 	xdsLis   net.Listener
 	httpLis  net.Listener
 	http     *http.Server
@@ -251,6 +254,11 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		m.xdsLis.Close()
 		return nil, usageError("serve: --http-addr: %v", err)
 	}
+	if m.inject, err = newInject(cfg.inject, m, kubeClient); err != nil {
+		m.xdsLis.Close()
+		m.httpLis.Close()
+		return nil, err
+	}
 	ok = true
 	return m, nil
 }
@@ -274,7 +282,7 @@ func (m *serveMain) Run(ctx context.Context) error {
 		// A corrupt or foreign state file must not stop serving from Git.
 		m.log.Error("could not restore the last good state; starting empty", "err", err)
 	}
-	m.log.Info("serving", "source", m.source.String(), "xds", m.xdsLis.Addr().String(), "http", m.httpLis.Addr().String(),
+	m.log.Info("serving", "source", m.source.String(), "xds", m.xdsLis.Addr().String(), "http", m.httpLis.Addr().String(), "webhook", m.WebhookAddr(),
 		"mtls", !m.cfg.xdsInsecure, "plugin_ca", m.ca.Plugin())
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -292,6 +300,7 @@ func (m *serveMain) Run(ctx context.Context) error {
 		defer cancel()
 		return m.http.Shutdown(shutdown)
 	})
+	m.inject.run(ctx, g)
 	if d := m.drift.discovery; d != nil {
 		g.Go(func() error { d.Run(ctx); return nil })
 		// The first render should see Kubernetes' endpoints, not an empty

@@ -28,6 +28,7 @@ const (
 	CodeCertificate        = "GM2009"
 	CodeRevisionNotServed  = "GM2010"
 	CodeKubeUnreachable    = "GM2011"
+	CodeUninjectedPod      = "GM2012"
 	CodeTruncated          = "GM2099"
 )
 
@@ -63,6 +64,20 @@ type Input struct {
 	// RejectionWindow how long a refused stream stays reported. Zero means
 	// the defaults above.
 	StaleAfter, ExpiryWarning, RejectionWindow time.Duration
+	// Uninjected are pods the sidecar injector admitted without a sidecar
+	// because they name no declared service or version (this replica's
+	// admissions, recent ones only).
+	Uninjected []UninjectedPod
+}
+
+// UninjectedPod is one pod (or a controller's pods, by generateName)
+// admitted without a sidecar in an opted-in namespace.
+type UninjectedPod struct {
+	Namespace string
+	// Pod is the pod's name, or its generateName followed by "*".
+	Pod    string
+	Reason string
+	At     time.Time
 }
 
 // Kubernetes is what discovery saw.
@@ -123,6 +138,11 @@ func Build(in Input) []Finding {
 		fs = append(fs, kubeFindings(in)...)
 	}
 	fs = append(fs, certificateFindings(in)...)
+	for _, p := range in.Uninjected {
+		fs = append(fs, Finding{Code: CodeUninjectedPod, Severity: SeverityWarning,
+			Objects: []string{"pod/" + objectName(p.Namespace+"/"+p.Pod)},
+			Message: fmt.Sprintf("pod %s/%s runs without a sidecar: %s", objectName(p.Namespace), objectName(p.Pod), oneLine(p.Reason, 300))})
+	}
 	if in.Revision.Newest != "" && in.Revision.Newest != in.Revision.Served {
 		fs = append(fs, Finding{Code: CodeRevisionNotServed, Severity: SeverityWarning,
 			Objects: []string{"revision/" + source.ShortID(in.Revision.Newest)},

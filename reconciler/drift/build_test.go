@@ -66,6 +66,10 @@ func TestBuild(t *testing.T) {
 		msg  string // a substring of the first finding's message
 	}{
 		{name: "in sync", in: Input{Mesh: testMesh(), Endpoints: healthy, Kubernetes: kubeOK}},
+		{name: "uninjected pod", in: Input{Mesh: testMesh(), Endpoints: healthy, Uninjected: []UninjectedPod{
+			{Namespace: "default", Pod: "mystery-*", Reason: `label app="mystery" names no service of the mesh`, At: t0}}},
+			want: []string{"GM2012 warning pod/default/mystery-*"},
+			msg:  `pod default/mystery-* runs without a sidecar: label app="mystery" names no service of the mesh`},
 		{name: "nack", in: Input{Mesh: testMesh(), Endpoints: healthy, Proxies: []apiv1.Proxy{{
 			NodeID: "sidecar/default/reviews/v2/pod-1", Types: []apiv1.TypeStatus{
 				{TypeURL: ldsType, Status: apiv1.Nacked, LastNack: &apiv1.Nack{Revision: "1a2b3c4d5e6f7a8b", Error: "duplicate listener"}},
