@@ -18,3 +18,13 @@ func CreateCertificate(ctx context.Context, cc grpc.ClientConnInterface, token s
 	}
 	return responseOf(out), nil
 }
+
+// CreateCertificateNoToken calls the service with no authorization
+// metadata (tests of the refusal).
+func CreateCertificateNoToken(ctx context.Context, cc grpc.ClientConnInterface, req Request) (Response, error) {
+	out := dynamicpb.NewMessage(responseDesc)
+	if err := cc.Invoke(ctx, CreateCertificateMethod, req.message(), out); err != nil {
+		return Response{}, err
+	}
+	return responseOf(out), nil
+}
