@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gitmesh/gitmesh/reconciler/agent"
+	"github.com/gitmesh/gitmesh/reconciler/ca"
 )
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -63,7 +64,8 @@ modes.`,
 	f.StringVar(&o.CAFile, "ca", "/etc/gitmesh/ca.pem", "CA bundle that signs gitmesh's serving certificate")
 	f.StringVar(&o.OutDir, "out", "", "directory to keep cert.pem, key.pem and ca.pem in (required)")
 	f.StringVar(&o.TokenFile, "token", "", "projected service-account token (audience \"gitmesh\"): get certificates from gitmesh's signing service with it instead of --cert and --key")
-	f.DurationVar(&o.CertTTL, "cert-ttl", 0, "with --token: certificate lifetime to ask for (default: gitmesh's --workload-cert-ttl, which also caps it)")
+	f.DurationVar(&o.CertTTL, "cert-ttl", ca.DefaultWorkloadTTL, "with --token: certificate lifetime to ask for (gitmesh's --workload-cert-ttl caps it)")
+	workloadTTLMin(cmd, "cert-ttl")
 	f.StringVar(&o.BootstrapOut, "bootstrap-out", "", "with --token: write an Envoy bootstrap using the certificate files here")
 	f.StringVar(&o.GRPCBootstrapOut, "grpc-bootstrap-out", "", "with --token: write a gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) using the certificate files here")
 	f.BoolVar(&o.Delta, "delta", false, "with --bootstrap-out: the Envoy bootstrap uses incremental (delta) xDS")
