@@ -22,6 +22,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gitmesh/gitmesh/internal/kubetest"
 	"github.com/gitmesh/gitmesh/reconciler/agent"
@@ -63,6 +64,10 @@ services: greeter: {
 			t.Logf("gitmesh logs:\n%s", logs.String())
 		}
 	})
+	patch := []byte(`{"metadata":{"labels":{"gitmesh.io/inject":"enabled"}}}`)
+	if _, err := cluster.Client.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	m, _ := startServe(t, cfg, logs)
 	base := "http://" + m.HTTPAddr()
 	waitFor(t, 30*time.Second, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
@@ -75,7 +80,21 @@ services: greeter: {
 	}
 	pod := t.TempDir()
 	os.WriteFile(filepath.Join(pod, "token"), []byte(tr.Status.Token), 0o600)
-	os.WriteFile(filepath.Join(pod, "ca.pem"), m.ca.TrustBundle(), 0o644)
+	// The pod's --ca is the ConfigMap serve publishes in opted-in
+	// namespaces, which the injected pod mounts at /etc/gitmesh.
+	var bundle string
+	waitFor(t, 20*time.Second, "the trust bundle ConfigMap", func() bool {
+		cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(context.Background(), certsvc.RootConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		bundle = cm.Data[certsvc.RootConfigMapKey]
+		return true
+	})
+	if bundle != string(m.ca.TrustBundle()) {
+		t.Fatalf("published bundle %q, want the CA's", bundle)
+	}
+	os.WriteFile(filepath.Join(pod, "ca.pem"), []byte(bundle), 0o644)
 	node := "proxyless/" + ns + "/greeter/v1/greeter-0"
 	out := filepath.Join(pod, "certs")
 	ctx, cancel := context.WithCancel(context.Background())

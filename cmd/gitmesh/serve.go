@@ -131,9 +131,11 @@ type serveMain struct {
 	xds      *xds.Server
 	rec      *reconciler.Reconciler
 	drift    driftParts
-	xdsLis   net.Listener
-	httpLis  net.Listener
-	http     *http.Server
+	// caRoots keeps the trust bundle in opted-in namespaces (Kubernetes only).
+	caRoots *certsvc.RootPublisher
+	xdsLis  net.Listener
+	httpLis net.Listener
+	http    *http.Server
 	// lock holds --state-dir for this process until Run returns.
 	lock *state.Lock
 }
@@ -206,6 +208,9 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		if err != nil {
 			return nil, internalError(err)
 		}
+		// Agents verify this port with the bundle before sending a token:
+		// publish it where their pods mount it from.
+		m.caRoots = certsvc.NewRootPublisher(certsvc.PublisherOptions{Client: kubeClient, Bundle: m.ca.TrustBundle, Logger: log})
 		xopts.Credentials = xds.MutualTLSCertOptional(servingCert, m.ca.TrustPool)
 		xopts.Services = signer.Register
 		xopts.Certless = []string{certsvc.CreateCertificateMethod}
@@ -307,6 +312,9 @@ func (m *serveMain) Run(ctx context.Context) error {
 		defer cancel()
 		return m.http.Shutdown(shutdown)
 	})
+	if p := m.caRoots; p != nil {
+		g.Go(func() error { p.Run(ctx); return nil })
+	}
 	if d := m.drift.discovery; d != nil {
 		g.Go(func() error { d.Run(ctx); return nil })
 		// The first render should see Kubernetes' endpoints, not an empty

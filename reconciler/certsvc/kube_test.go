@@ -256,3 +256,5 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
