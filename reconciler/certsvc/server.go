@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -49,6 +50,11 @@ type Options struct {
 	// MaxTTL caps the requested lifetime; 0 means the CA's workload TTL,
 	// which is also the lifetime of a request that asks for none.
 	MaxTTL time.Duration
+	// ReviewsPerSecond bounds the TokenReviews the service makes (callers
+	// need no certificate, so anyone who reaches the port could otherwise
+	// make gitmesh load the API server); 0 means 100 a second with bursts
+	// of 200. A request over it gets ResourceExhausted and retries.
+	ReviewsPerSecond float64
 	// Logger receives every refusal; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer, when set, receives gitmesh_ca_requests_total.
@@ -61,6 +67,7 @@ type Server struct {
 	o        Options
 	log      *slog.Logger
 	requests *prometheus.CounterVec
+	reviews  *rate.Limiter
 }
 
 // Results, the values of gitmesh_ca_requests_total's result label.
@@ -70,6 +77,7 @@ const (
 	ResultPermissionDenied = "permission-denied"
 	ResultInvalid          = "invalid"
 	ResultUnavailable      = "unavailable"
+	ResultThrottled        = "throttled"
 )
 
 // New returns a Server.
@@ -83,12 +91,16 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.ReviewsPerSecond <= 0 {
+		o.ReviewsPerSecond = 100
+	}
 	s := &Server{o: o, log: o.Logger.With("component", "certsvc"),
+		reviews: rate.NewLimiter(rate.Limit(o.ReviewsPerSecond), int(2*o.ReviewsPerSecond)+1),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitmesh_ca_requests_total",
-			Help: "Certificate signing requests by result: issued, unauthenticated (no, expired or wrong-audience token), permission-denied (the CSR asks for another identity), invalid, unavailable.",
+			Help: "Certificate signing requests by result: issued, unauthenticated (no, expired or wrong-audience token), permission-denied (the CSR asks for another identity), invalid, unavailable, throttled (over the TokenReview rate).",
 		}, []string{"result"})}
-	for _, r := range []string{ResultIssued, ResultUnauthenticated, ResultPermissionDenied, ResultInvalid, ResultUnavailable} {
+	for _, r := range []string{ResultIssued, ResultUnauthenticated, ResultPermissionDenied, ResultInvalid, ResultUnavailable, ResultThrottled} {
 		s.requests.WithLabelValues(r) // every series exists from the start, at 0
 	}
 	if o.Registerer != nil {
@@ -161,6 +173,8 @@ func resultOf(c codes.Code) string {
 		return ResultPermissionDenied
 	case codes.InvalidArgument:
 		return ResultInvalid
+	case codes.ResourceExhausted:
+		return ResultThrottled
 	}
 	return ResultUnavailable
 }
@@ -169,6 +183,9 @@ func (s *Server) create(ctx context.Context, req Request) (Response, string, err
 	token, err := bearer(ctx)
 	if err != nil {
 		return Response{}, "", err
+	}
+	if !s.reviews.Allow() {
+		return Response{}, "", status.Error(codes.ResourceExhausted, "too many certificate requests at once; retry with backoff")
 	}
 	sa, err := s.o.Reviewer.Review(ctx, token)
 	if err != nil {

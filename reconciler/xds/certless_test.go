@@ -119,3 +119,36 @@ func TestCertlessOnlyForSigning(t *testing.T) {
 		t.Errorf("reviews over mutual TLS got %d resources, want its secret", len(r.GetResources()))
 	}
 }
+
+// TestCertlessConnectionsAreLimited: connections without a certificate
+// share one identity's connection limit.
+func TestCertlessConnectionsAreLimited(t *testing.T) {
+	c, err := ca.New(ca.Options{TrustDomain: "cluster.local", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, addr := mtlsServerWith(t, c, Options{MaxConnsPerIdentity: 1,
+		Credentials: MutualTLSCertOptional(func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) }, c.TrustPool),
+		Certless:    []string{certsvc.CreateCertificateMethod}})
+	dial := func() *tls.Conn {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: c.TrustPool(), ServerName: "localhost", NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	dial()
+	second := dial()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err == nil {
+		t.Error("the second connection without a certificate was served")
+	}
+	found := false
+	for _, r := range s.Rejections() {
+		found = found || (r.Reason == apiv1.ReasonTooManyConnections && r.Identity == noCertificateIdentity)
+	}
+	if !found {
+		t.Errorf("rejections = %+v, want too-many-connections for %q", s.Rejections(), noCertificateIdentity)
+	}
+}

@@ -219,13 +219,23 @@ func (c observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 			Reason: reason, Error: "TLS handshake: " + err.Error(), At: time.Now()})
 		return out, info, err
 	}
-	if id, ierr := identityOf(info); ierr == nil {
+	id, ierr := identityOf(info)
+	if errors.Is(ierr, ErrNoPeerCertificate) {
+		// MutualTLSCertOptional: connections without a certificate share
+		// one count, so they cannot hold the server's descriptors either.
+		id, ierr = noCertificateIdentity, nil
+	}
+	if ierr == nil {
 		if out, err = c.s.admitConn(out, conn, id); err != nil {
 			return nil, nil, err
 		}
 	}
 	return out, info, nil
 }
+
+// noCertificateIdentity is the connection limit's key for connections
+// without a client certificate.
+const noCertificateIdentity = "(no client certificate)"
 
 func (c observedCreds) Clone() credentials.TransportCredentials {
 	return observedCreds{c.TransportCredentials.Clone(), c.s}
