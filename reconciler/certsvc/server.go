@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,11 @@ type Server struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	reviews  *rate.Limiter
+	// logs bounds refusal log lines (10/s, bursts of 20): a caller needs
+	// no certificate, so refusals are the cheapest thing to flood. The
+	// counter counts them all.
+	logs       *rate.Limiter
+	suppressed atomic.Int64
 }
 
 // Results, the values of gitmesh_ca_requests_total's result label.
@@ -96,6 +102,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: o.Logger.With("component", "certsvc"),
 		reviews: rate.NewLimiter(rate.Limit(o.ReviewsPerSecond), int(2*o.ReviewsPerSecond)+1),
+		logs:    rate.NewLimiter(10, 20),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitmesh_ca_requests_total",
 			Help: "Certificate signing requests by result: issued, unauthenticated (no, expired or wrong-audience token), permission-denied (the CSR asks for another identity), invalid, unavailable, throttled (over the TokenReview rate).",
@@ -157,7 +164,15 @@ func (s *Server) CreateCertificate(ctx context.Context, req Request) (Response, 
 	if err != nil {
 		st := status.Convert(err)
 		s.requests.WithLabelValues(resultOf(st.Code())).Inc()
-		s.log.Warn("certificate request refused", "peer", addr, "identity", id, "code", st.Code().String(), "err", st.Message())
+		if !s.logs.Allow() {
+			s.suppressed.Add(1)
+			return Response{}, err
+		}
+		attrs := []any{"peer", addr, "identity", id, "code", st.Code().String(), "err", st.Message()}
+		if n := s.suppressed.Swap(0); n > 0 {
+			attrs = append(attrs, "other_refusals_not_logged", n)
+		}
+		s.log.Warn("certificate request refused", attrs...)
 		return Response{}, err
 	}
 	s.requests.WithLabelValues(ResultIssued).Inc()

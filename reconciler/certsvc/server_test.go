@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -107,5 +108,32 @@ func TestRefusals(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(slow.Requests(ResultThrottled)); got != 4 {
 		t.Errorf("throttled = %v, want 4", got)
+	}
+}
+
+// TestRefusalLogsAreBounded: a flood of refusals is counted in full but
+// logged a few times, with the number left out.
+func TestRefusalLogsAreBounded(t *testing.T) {
+	c, err := ca.New(ca.Options{TrustDomain: "cluster.local", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	s, err := New(Options{CA: c, Reviewer: oneToken{}, TrustDomain: func() (string, bool) { return "cluster.local", true },
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		s.CreateCertificate(context.Background(), Request{})
+	}
+	s.logs = rate.NewLimiter(10, 1) // room for one more line, carrying the count
+	s.CreateCertificate(context.Background(), Request{})
+	if got := testutil.ToFloat64(s.Requests(ResultUnauthenticated)); got != 201 {
+		t.Errorf("counted %v refusals, want 201", got)
+	}
+	lines := strings.Count(buf.String(), "certificate request refused")
+	if lines > 25 || !strings.Contains(buf.String(), "other_refusals_not_logged=") {
+		t.Errorf("%d log lines for 201 refusals, want at most ~21 and a count of the rest:\n%s", lines, buf.String())
 	}
 }
