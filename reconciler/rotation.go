@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gitmesh/gitmesh/reconciler/state"
@@ -31,6 +32,24 @@ func (r *Reconciler) IdentityOf(class string) (string, bool) {
 	}
 	id, ok := (*ids)[class]
 	return id, ok && id != ""
+}
+
+// TrustDomain returns the trust domain of the served mesh's identities,
+// for the certificate signing service; false before any class with an
+// identity is served. Safe for concurrent use.
+func (r *Reconciler) TrustDomain() (string, bool) {
+	ids := r.ids.Load()
+	if ids == nil {
+		return "", false
+	}
+	for _, id := range *ids {
+		if rest, ok := strings.CutPrefix(id, "spiffe://"); ok {
+			if td, _, ok := strings.Cut(rest, "/"); ok && td != "" {
+				return td, true // one mesh, one trust domain
+			}
+		}
+	}
+	return "", false
 }
 
 // RotateSecrets re-issues the certificates that are due (a third of their

@@ -1,24 +1,45 @@
 package main
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/gitmesh/gitmesh/reconciler/agent"
+	"github.com/gitmesh/gitmesh/reconciler/ca"
 )
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
-	var o agent.Options
+	var (
+		o       agent.Options
+		refresh time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "agent --proxy ID --xds ADDR --cert FILE --key FILE --ca FILE --out DIR",
-		Short: "Keep a proxyless gRPC workload's certificate files rotated",
-		Long: `agent connects to gitmesh's xDS port over mutual TLS as the node --proxy,
-subscribes to the node's SDS secrets and writes DIR/cert.pem, DIR/key.pem
-(0600) and DIR/ca.pem on every push, atomically. grpc-go's xDS credentials
-read certificates only through file_watcher providers; point the gRPC
-bootstrap's "default" provider at these files (gitmesh bootstrap --tls
---cert DIR/cert.pem --key DIR/key.pem --ca DIR/ca.pem). --cert, --key and
---ca are the bootstrap credentials from gitmesh certs issue; once a
-certificate is written, the agent reconnects with the newest one.`,
+		Use:   "agent --proxy ID --xds ADDR (--token FILE | --cert FILE --key FILE) --ca FILE --out DIR",
+		Short: "Get and keep rotated a workload's certificate files",
+		Long: `agent keeps DIR/cert.pem, DIR/key.pem (0600) and DIR/ca.pem current for the
+node --proxy, writing them atomically. grpc-go's xDS credentials read
+certificates only through file_watcher providers, and Envoy's bootstrap
+reads its xDS client certificate from files, so both point at these.
+
+With --token (in a Kubernetes pod): FILE is a projected service-account
+token with audience "gitmesh". The agent sends it with a CSR to the
+certificate signing service on gitmesh's xDS port, which checks it with
+the TokenReview API and signs a certificate for exactly the token's
+namespace and service account. The agent renews at half the remaining
+life, re-reading the token each time; a deleted service account gets no
+more certificates. --bootstrap-out and --grpc-bootstrap-out write an Envoy
+and a gRPC xDS bootstrap that use the files, once the first certificate is
+there.
+
+With --cert and --key (bootstrap credentials from gitmesh certs issue): the
+agent connects to the xDS port over mutual TLS as the node, subscribes to
+its SDS secrets and writes them on every push, reconnecting with the newest
+certificate it has.
+
+--ca is the CA bundle that signs gitmesh's serving certificate, in both
+modes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.newLogger(cmd.ErrOrStderr())
@@ -26,6 +47,8 @@ certificate is written, the agent reconnects with the newest one.`,
 				return err
 			}
 			o.Logger = log
+			// A protobuf JSON Duration, as gitmesh bootstrap writes it.
+			o.RefreshInterval = strconv.FormatFloat(refresh.Seconds(), 'f', -1, 64) + "s"
 			if err := agent.Run(cmd.Context(), o); err != nil {
 				return usageError("%v", err)
 			}
@@ -40,7 +63,15 @@ certificate is written, the agent reconnects with the newest one.`,
 	f.StringVar(&o.KeyFile, "key", "/etc/gitmesh/key.pem", "bootstrap client key")
 	f.StringVar(&o.CAFile, "ca", "/etc/gitmesh/ca.pem", "CA bundle that signs gitmesh's serving certificate")
 	f.StringVar(&o.OutDir, "out", "", "directory to keep cert.pem, key.pem and ca.pem in (required)")
+	f.StringVar(&o.TokenFile, "token", "", "projected service-account token (audience \"gitmesh\"): get certificates from gitmesh's signing service with it instead of --cert and --key")
+	f.DurationVar(&o.CertTTL, "cert-ttl", ca.DefaultWorkloadTTL, "with --token: certificate lifetime to ask for (gitmesh's --workload-cert-ttl caps it)")
+	workloadTTLMin(cmd, "cert-ttl")
+	f.StringVar(&o.BootstrapOut, "bootstrap-out", "", "with --token: write an Envoy bootstrap using the certificate files here")
+	f.StringVar(&o.GRPCBootstrapOut, "grpc-bootstrap-out", "", "with --token: write a gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) using the certificate files here")
+	f.BoolVar(&o.Delta, "delta", false, "with --bootstrap-out: the Envoy bootstrap uses incremental (delta) xDS")
+	f.DurationVar(&refresh, "refresh-interval", time.Minute, "with --grpc-bootstrap-out: how often the application re-reads the certificate files")
 	cmd.MarkFlagRequired("proxy")
 	cmd.MarkFlagRequired("out")
+	describeEnv(f)
 	return cmd
 }

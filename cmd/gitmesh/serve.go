@@ -20,6 +20,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/api"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
+	"github.com/gitmesh/gitmesh/reconciler/certsvc"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -133,9 +134,11 @@ type serveMain struct {
 	rec      *reconciler.Reconciler
 	drift    driftParts
 	inject   injectParts
-	xdsLis   net.Listener
-	httpLis  net.Listener
-	http     *http.Server
+	// caRoots keeps the trust bundle in opted-in namespaces (Kubernetes only).
+	caRoots *certsvc.RootPublisher
+	xdsLis  net.Listener
+	httpLis net.Listener
+	http    *http.Server
 	// lock holds --state-dir for this process until Run returns.
 	lock *state.Lock
 }
@@ -190,12 +193,33 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if m.ca, err = newCA(cfg.stateDir, cfg.caCert, cfg.caKey, cfg.caChain, cfg.workloadTTL); err != nil {
 		return nil, err
 	}
+	kubeClient, disc, err := newKube(cfg.drift, m)
+	if err != nil {
+		return nil, err
+	}
 	xopts := xds.Options{Logger: log, Registerer: m.registry, MaxConnsPerIdentity: cfg.maxConnsPerIdentity}
-	if cfg.xdsInsecure {
+	servingCert := func() (*tls.Certificate, error) { return m.ca.ServingCert(cfg.xdsNames) }
+	switch {
+	case cfg.xdsInsecure:
 		log.Warn("serving xDS WITHOUT TLS (--xds-insecure): any client that reaches the port can read the mesh's configuration and claim any node; private keys are withheld, so mTLS between workloads needs certificates from `gitmesh certs issue`; use for local development only")
-	} else {
-		xopts.Credentials = xds.MutualTLS(
-			func() (*tls.Certificate, error) { return m.ca.ServingCert(cfg.xdsNames) }, m.ca.TrustPool)
+	case kubeClient != nil:
+		// Workload identity from service-account tokens (certsvc): the
+		// signing service is the one method a caller without a client
+		// certificate may reach; xDS still requires one.
+		signer, err := certsvc.New(certsvc.Options{CA: m.ca, Reviewer: certsvc.KubeReviewer{Client: kubeClient},
+			TrustDomain: func() (string, bool) { return m.rec.TrustDomain() }, Logger: log, Registerer: m.registry})
+		if err != nil {
+			return nil, internalError(err)
+		}
+		// Agents verify this port with the bundle before sending a token:
+		// publish it where their pods mount it from.
+		m.caRoots = certsvc.NewRootPublisher(certsvc.PublisherOptions{Client: kubeClient, Bundle: m.ca.TrustBundle, Logger: log})
+		xopts.Credentials = xds.MutualTLSCertOptional(servingCert, m.ca.TrustPool)
+		xopts.Services = signer.Register
+		xopts.Certless = []string{certsvc.CreateCertificateMethod}
+		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
+	default:
+		xopts.Credentials = xds.MutualTLS(servingCert, m.ca.TrustPool)
 		// m.rec exists before the first stream can arrive: Serve starts in Run.
 		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
 	}
@@ -206,10 +230,6 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	var creds reconciler.CredentialSource
 	if cfg.credentialsDir != "" {
 		creds = reconciler.CredentialDir{Dir: cfg.credentialsDir}
-	}
-	kubeClient, disc, err := newKube(cfg.drift, m)
-	if err != nil {
-		return nil, err
 	}
 	m.drift.discovery = disc
 	// One evaluation worker for the life of serve: it keeps the
@@ -301,6 +321,9 @@ func (m *serveMain) Run(ctx context.Context) error {
 		return m.http.Shutdown(shutdown)
 	})
 	m.inject.run(ctx, g)
+	if p := m.caRoots; p != nil {
+		g.Go(func() error { p.Run(ctx); return nil })
+	}
 	if d := m.drift.discovery; d != nil {
 		g.Go(func() error { d.Run(ctx); return nil })
 		// The first render should see Kubernetes' endpoints, not an empty

@@ -59,6 +59,18 @@ type Options struct {
 	// RetryBase and RetryMax bound the reconnect backoff (defaults 500ms, 30s).
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
+	// TokenFile selects token mode (token.go): the projected
+	// service-account token that buys a certificate from gitmesh's signing
+	// service, instead of the bootstrap CertFile and KeyFile.
+	TokenFile string
+	// CertTTL is the lifetime token mode asks for; 0 means the server's.
+	CertTTL time.Duration
+	// BootstrapOut and GRPCBootstrapOut, when set, receive an Envoy and a
+	// gRPC xDS bootstrap pointing at the files in OutDir (token mode), with
+	// Delta and RefreshInterval as in render/bootstrap.Options.
+	BootstrapOut, GRPCBootstrapOut string
+	Delta                          bool
+	RefreshInterval                string
 	// Written, when set, is called after each successful write with the
 	// new leaf (tests and metrics; it must not block).
 	Written func(leaf *x509.Certificate)
@@ -69,8 +81,10 @@ type Options struct {
 // certificate it has (the one it last wrote, while it is valid, else the
 // bootstrap one), so a long-running workload never depends on its
 // bootstrap certificate staying valid.
+//
+// With TokenFile set it runs in token mode instead (token.go).
 func Run(ctx context.Context, o Options) error {
-	if o.NodeID == "" || o.XDSAddress == "" || o.OutDir == "" || o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" {
+	if o.TokenFile == "" && (o.NodeID == "" || o.XDSAddress == "" || o.OutDir == "" || o.CertFile == "" || o.KeyFile == "" || o.CAFile == "") {
 		return errors.New("agent: node id, xds address, bootstrap cert, key and CA, and an output directory are required")
 	}
 	if _, _, err := nodeid.Parse(o.NodeID); err != nil {
@@ -94,6 +108,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := os.MkdirAll(o.OutDir, 0o700); err != nil {
 		return fmt.Errorf("agent: %w", err)
+	}
+	if o.TokenFile != "" {
+		return runToken(ctx, o)
 	}
 	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID)}
 	delay := o.RetryBase

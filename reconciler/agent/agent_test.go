@@ -90,6 +90,13 @@ func logger(t *testing.T) *slog.Logger {
 
 func startPlane(t *testing.T, meshSrc string, ttl time.Duration) *plane {
 	t.Helper()
+	return startPlaneWith(t, meshSrc, ttl, nil)
+}
+
+// startPlaneWith is startPlane with extra changing the xDS server's
+// options (the signing service of token mode) before it is built.
+func startPlaneWith(t *testing.T, meshSrc string, ttl time.Duration, extra func(p *plane, o *xds.Options)) *plane {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "mesh.cue"), []byte(meshSrc), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,12 +106,16 @@ func startPlane(t *testing.T, meshSrc string, ttl time.Duration) *plane {
 		t.Fatal(err)
 	}
 	p := &plane{ca: authority}
-	p.srv, err = xds.New(xds.Options{
+	xopts := xds.Options{
 		Logger: logger(t), ShutdownTimeout: time.Second,
 		Credentials: xds.MutualTLS(
 			func() (*tls.Certificate, error) { return authority.ServingCert([]string{"localhost"}) }, authority.TrustPool),
 		Authorize: xds.AuthorizeIdentity(func(class string) (string, bool) { return p.rec.IdentityOf(class) }),
-	})
+	}
+	if extra != nil {
+		extra(p, &xopts)
+	}
+	p.srv, err = xds.New(xopts)
 	if err != nil {
 		t.Fatal(err)
 	}

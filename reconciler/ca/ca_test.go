@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -336,5 +337,29 @@ func TestMustExist(t *testing.T) {
 	}
 	if !bytes.Equal(first.TrustBundle(), again.TrustBundle()) {
 		t.Error("MustExist loaded a different root")
+	}
+}
+
+// TestSignPublicKey: a caller's key is signed for the given id and nothing
+// else; weak or unknown keys are refused.
+func TestSignPublicKey(t *testing.T) {
+	c, err := New(Options{TrustDomain: "cluster.local", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	is, err := c.SignPublicKey("spiffe://cluster.local/ns/a/sa/b", key.Public(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is.KeyPEM != nil || len(is.Leaf.URIs) != 1 || is.Leaf.URIs[0].String() != "spiffe://cluster.local/ns/a/sa/b" || !is.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(key.Public()) {
+		t.Errorf("signed %v over another key or with a key PEM", is.Leaf.URIs)
+	}
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	if _, err := c.SignPublicKey("spiffe://cluster.local/ns/a/sa/b", weak.Public(), time.Hour); err == nil {
+		t.Error("a 1024-bit RSA key was signed")
+	}
+	if _, err := c.SignPublicKey("spiffe://other.domain/ns/a/sa/b", key.Public(), time.Hour); err == nil {
+		t.Error("an id outside the trust domain was signed")
 	}
 }

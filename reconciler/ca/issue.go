@@ -3,8 +3,10 @@ package ca
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -60,12 +62,39 @@ func (c *CA) Issue(spiffeID string, ttl time.Duration) (*Issued, error) {
 	if ttl <= 0 {
 		ttl = c.opts.WorkloadTTL
 	}
-	tmpl := &x509.Certificate{
+	return c.sign(workloadTemplate(u), spiffeID, ttl, nil)
+}
+
+// SignPublicKey signs a certificate for spiffeID over a key the caller
+// holds (the public key of a CSR), like Issue otherwise: the SPIFFE id is
+// the only URI SAN, whatever else the request carried. The Issued value
+// has no KeyPEM.
+func (c *CA) SignPublicKey(spiffeID string, pub crypto.PublicKey, ttl time.Duration) (*Issued, error) {
+	if err := c.checkID(spiffeID); err != nil {
+		return nil, err
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("ca: RSA key of %d bits, want at least 2048", k.N.BitLen())
+		}
+	default:
+		return nil, fmt.Errorf("ca: unsupported public key type %T", pub)
+	}
+	u, _ := url.Parse(spiffeID)
+	if ttl <= 0 {
+		ttl = c.opts.WorkloadTTL
+	}
+	return c.sign(workloadTemplate(u), spiffeID, ttl, pub)
+}
+
+func workloadTemplate(u *url.URL) *x509.Certificate {
+	return &x509.Certificate{
 		URIs:        []*url.URL{u},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	return c.sign(tmpl, spiffeID, ttl)
 }
 
 // checkID accepts spiffe://TRUST-DOMAIN/PATH with nothing else (no port,
@@ -83,11 +112,16 @@ func (c *CA) checkID(id string) error {
 }
 
 // sign completes tmpl as a leaf valid for ttl and signs it with the
-// current signer.
-func (c *CA) sign(tmpl *x509.Certificate, id string, ttl time.Duration) (*Issued, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("ca: generate key: %w", err)
+// current signer: over pub when it is set, else over a fresh ECDSA P-256
+// key returned as KeyPEM.
+func (c *CA) sign(tmpl *x509.Certificate, id string, ttl time.Duration, pub crypto.PublicKey) (*Issued, error) {
+	var key *ecdsa.PrivateKey
+	if pub == nil {
+		var err error
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, fmt.Errorf("ca: generate key: %w", err)
+		}
+		pub = key.Public()
 	}
 	serial, err := newSerial()
 	if err != nil {
@@ -105,7 +139,7 @@ func (c *CA) sign(tmpl *x509.Certificate, id string, ttl time.Duration) (*Issued
 	tmpl.NotBefore = now.Add(-clockSkew)
 	tmpl.NotAfter = notAfter
 	tmpl.BasicConstraintsValid = true
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.cert, key.Public(), s.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.cert, pub, s.key)
 	if err != nil {
 		return nil, fmt.Errorf("ca: sign certificate for %q: %w", id, err)
 	}
@@ -113,9 +147,11 @@ func (c *CA) sign(tmpl *x509.Certificate, id string, ttl time.Duration) (*Issued
 	if err != nil {
 		return nil, fmt.Errorf("ca: parse issued certificate: %w", err)
 	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("ca: encode key: %w", err)
+	var keyPEM []byte
+	if key != nil {
+		if keyPEM, err = encodeKey(key); err != nil {
+			return nil, fmt.Errorf("ca: encode key: %w", err)
+		}
 	}
 	return &Issued{
 		SPIFFEID: id, CertPEM: encodeCerts(append([]*x509.Certificate{leaf}, s.chain...)...), KeyPEM: keyPEM,
@@ -204,7 +240,7 @@ func (c *CA) ServingCert(names []string) (*tls.Certificate, error) {
 		}
 	}
 	tmpl.DNSNames = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return net.ParseIP(n) != nil })
-	is, err := c.sign(tmpl, "xds serving certificate", c.opts.WorkloadTTL)
+	is, err := c.sign(tmpl, "xds serving certificate", c.opts.WorkloadTTL, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -50,9 +50,11 @@ func mtlsServerWith(t *testing.T, c *ca.CA, opts Options) (*Server, string) {
 	ids := map[string]string{reviewsClass: reviewsID, ratingsClass: ratingsID}
 	opts.ShutdownTimeout = 2 * time.Second
 	opts.Authorize = AuthorizeIdentity(func(class string) (string, bool) { id, ok := ids[class]; return id, ok })
-	opts.Credentials = MutualTLS(
-		func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
-		c.TrustPool)
+	if opts.Credentials == nil {
+		opts.Credentials = MutualTLS(
+			func() (*tls.Certificate, error) { return c.ServingCert([]string{"localhost"}) },
+			c.TrustPool)
+	}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}

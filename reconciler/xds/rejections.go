@@ -219,13 +219,23 @@ func (c observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 			Reason: reason, Error: "TLS handshake: " + err.Error(), At: time.Now()})
 		return out, info, err
 	}
-	if id, ierr := identityOf(info); ierr == nil {
+	id, ierr := identityOf(info)
+	if errors.Is(ierr, ErrNoPeerCertificate) {
+		// MutualTLSCertOptional: connections without a certificate share
+		// one count, so they cannot hold the server's descriptors either.
+		id, ierr = noCertificateIdentity, nil
+	}
+	if ierr == nil {
 		if out, err = c.s.admitConn(out, conn, id); err != nil {
 			return nil, nil, err
 		}
 	}
 	return out, info, nil
 }
+
+// noCertificateIdentity is the connection limit's key for connections
+// without a client certificate.
+const noCertificateIdentity = "(no client certificate)"
 
 func (c observedCreds) Clone() credentials.TransportCredentials {
 	return observedCreds{c.TransportCredentials.Clone(), c.s}
@@ -286,10 +296,15 @@ func (o *observedStream) RecvMsg(m any) error {
 	return err
 }
 
-func (s *Server) observeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	holder := &streamHolder{}
 	o := &observedStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), streamHolderKey{}, holder)}
-	err := handler(srv, o)
+	var err error
+	if ref := s.requireCert(ss.Context(), info.FullMethod); ref != nil {
+		err = ref // the handler never runs: no request is read, nothing is sent
+	} else {
+		err = handler(srv, o)
+	}
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
@@ -314,4 +329,34 @@ func (s *Server) observeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServ
 	holder.mu.Unlock()
 	s.refused(r)
 	return err
+}
+
+// requireCert refuses a call without a verified client certificate on a
+// port with credentials, unless its method is Certless. Under MutualTLS
+// such a connection never gets this far; under MutualTLSCertOptional this
+// is where it stops, with the handshake's code and reason.
+func (s *Server) requireCert(ctx context.Context, method string) *refusal {
+	if s.opts.Credentials == nil || slices.Contains(s.opts.Certless, method) {
+		return nil
+	}
+	if _, err := PeerIdentity(ctx); err == nil || !errors.Is(err, ErrNoPeerCertificate) {
+		return nil // a certificate was verified (a bad SPIFFE id is Authorize's to refuse)
+	}
+	return &refusal{st: status.Newf(codes.Unauthenticated, "%s needs a verified client certificate (mutual TLS); only %s may be called without one",
+		method, strings.Join(s.opts.Certless, ", ")), reason: apiv1.ReasonTLSNoCertificate}
+}
+
+// requireCertUnary is requireCert for unary calls, recorded like a
+// refused stream.
+func (s *Server) requireCertUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ref := s.requireCert(ctx, info.FullMethod)
+	if ref == nil {
+		return handler(ctx, req)
+	}
+	r := apiv1.Rejection{Code: ref.st.Code().String(), Reason: ref.reason, Error: ref.st.Message(), At: time.Now()}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		r.Peer = p.Addr.String()
+	}
+	s.refused(r)
+	return nil, ref
 }

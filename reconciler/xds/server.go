@@ -66,6 +66,15 @@ type Options struct {
 	// them here, not as grpc.Creds in GRPCOptions: the server wraps them to
 	// record every failed handshake as a rejection.
 	Credentials credentials.TransportCredentials
+	// Services, when set, registers further gRPC services on the xDS
+	// port's server (the certificate signing service).
+	Services func(gs *grpc.Server)
+	// Certless lists the full method names ("/pkg.Service/Method") a
+	// caller may reach without a verified client certificate when
+	// Credentials is MutualTLSCertOptional. Every other stream and call
+	// without one is refused before its handler runs, so xDS keeps
+	// requiring mutual TLS.
+	Certless []string
 	// GRPCOptions are appended to the server's own options (which set the
 	// limits of limits.go and a stream interceptor), so they override them.
 	GRPCOptions []grpc.ServerOption
@@ -185,6 +194,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.ConnectionTimeout(HandshakeTimeout),
 		grpc.ChainStreamInterceptor(s.observeStream),
+		grpc.ChainUnaryInterceptor(s.requireCertUnary),
 	}
 	if s.opts.Credentials != nil {
 		gopts = append(gopts, grpc.Creds(observedCreds{s.opts.Credentials, s}))
@@ -193,6 +203,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,
 		sotw.WithOrderedADS(), sotw.WithLogger(gcpLogger{s.log}))
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	if s.opts.Services != nil {
+		s.opts.Services(gs)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()

@@ -15,6 +15,22 @@ import (
 // bundle takes effect without a restart and without dropping streams that
 // are already open.
 func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPool) credentials.TransportCredentials {
+	return mutualTLS(cert, roots, tls.RequireAndVerifyClientCert)
+}
+
+// MutualTLSCertOptional is MutualTLS for a port that also serves methods a
+// caller without a certificate may call (Options.Certless: the certificate
+// signing service, whose callers have none yet). A certificate that is
+// presented must still verify against roots, or the handshake fails; a
+// connection without one is admitted by TLS, and the server then refuses
+// every stream and call on it except the Certless methods, with the same
+// code (Unauthenticated) and rejection reason (tls-no-certificate) the
+// handshake gives under MutualTLS.
+func MutualTLSCertOptional(cert func() (*tls.Certificate, error), roots func() *x509.CertPool) credentials.TransportCredentials {
+	return mutualTLS(cert, roots, tls.VerifyClientCertIfGiven)
+}
+
+func mutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPool, auth tls.ClientAuthType) credentials.TransportCredentials {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -25,7 +41,7 @@ func MutualTLS(cert func() (*tls.Certificate, error), roots func() *x509.CertPoo
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS12,
 				Certificates: []tls.Certificate{*c},
-				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientAuth:   auth,
 				ClientCAs:    roots(),
 			}, nil
 		},
