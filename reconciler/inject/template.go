@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/reconciler/certsvc"
 )
 
 // Names and paths inside an injected pod. The agent's flags and the
@@ -30,6 +31,12 @@ const (
 	TokenAudience = "gitmesh"
 	// TokenSeconds is the token's lifetime; the kubelet refreshes it at 80%.
 	TokenSeconds = 3600
+
+	// RootVolume is the trust bundle serve publishes in every opted-in
+	// namespace (certsvc.RootConfigMap): the agent verifies gitmesh's
+	// serving certificate with it before it sends its token.
+	RootVolume = "gitmesh-ca-root"
+	RootDir    = "/etc/gitmesh"
 
 	EnvoyBootstrap = RunDir + "/envoy.json"
 	GRPCBootstrap  = RunDir + "/grpc-bootstrap.json"
@@ -84,7 +91,7 @@ func patchOps(pod *corev1.Pod, class string, proxyless bool, capture []string, o
 	}
 	inits = append(inits, pod.Spec.InitContainers...)
 
-	volumes := append(append([]corev1.Volume(nil), pod.Spec.Volumes...), runVolume(), tokenVolume())
+	volumes := append(append([]corev1.Volume(nil), pod.Spec.Volumes...), runVolume(), tokenVolume(), rootVolume())
 	return []patchOp{
 		{Op: "add", Path: "/metadata/annotations", Value: ann},
 		{Op: "add", Path: "/spec/initContainers", Value: inits},
@@ -120,20 +127,20 @@ func captureContainer(args []string, o Options) corev1.Container {
 // user so its own connection to gitmesh is not captured into an Envoy that
 // is not configured yet.
 func agentContainer(class string, proxyless bool, o Options) corev1.Container {
-	bootstrap := EnvoyBootstrap
+	bootstrap := []string{"--bootstrap-out", EnvoyBootstrap}
 	if proxyless {
-		bootstrap = GRPCBootstrap
+		bootstrap = []string{"--grpc-bootstrap-out", GRPCBootstrap}
 	}
 	return corev1.Container{
 		Name:  AgentContainer,
 		Image: o.AgentImage,
-		Command: []string{"gitmesh", "agent",
+		Command: append([]string{"gitmesh", "agent",
 			"--proxy", "$(NODE_ID)",
 			"--xds", o.XDSAddress,
 			"--token", TokenDir + "/token",
+			"--ca", RootDir + "/" + certsvc.RootConfigMapKey,
 			"--out", CertDir,
-			"--bootstrap-out", bootstrap,
-		},
+		}, bootstrap...),
 		Env: []corev1.EnvVar{
 			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			// The pod's name is unknown at admission for controller-made
@@ -143,6 +150,7 @@ func agentContainer(class string, proxyless bool, o Options) corev1.Container {
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: RunVolume, MountPath: RunDir},
 			{Name: TokenVolume, MountPath: TokenDir, ReadOnly: true},
+			{Name: RootVolume, MountPath: RootDir, ReadOnly: true},
 		},
 		SecurityContext: proxyUser(),
 		Resources:       resources("10m", "32Mi"),
@@ -198,6 +206,12 @@ func appContainers(cs []corev1.Container, proxyless bool) []corev1.Container {
 func runVolume() corev1.Volume {
 	return corev1.Volume{Name: RunVolume, VolumeSource: corev1.VolumeSource{
 		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory},
+	}}
+}
+
+func rootVolume() corev1.Volume {
+	return corev1.Volume{Name: RootVolume, VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: certsvc.RootConfigMap}},
 	}}
 }
 
