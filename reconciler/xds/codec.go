@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -78,6 +79,8 @@ func (c *sharedCodec) Name() string { return protocodec.Name }
 func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	var names *[]string
 	switch m := v.(type) {
+	case *sotwRecv:
+		return c.unmarshalSotw(data, m)
 	case *discovery.DeltaDiscoveryRequest:
 		names = &m.ResourceNamesSubscribe
 	case *discovery.DiscoveryRequest:
@@ -118,6 +121,90 @@ func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("decode request: %w", err)
 	}
 	*names = append(list, *names...)
+	return nil
+}
+
+// sotwRecv is what a SotW ADS stream (sotw.go) receives a request into:
+// the request, and the names of the stream's last request of each type.
+type sotwRecv struct {
+	req  *discovery.DiscoveryRequest
+	last map[string]*lastNames // by type URL; owned by the receiving goroutine
+}
+
+// lastNames are the names of a stream's last large request of one type.
+type lastNames struct {
+	sum   uint64 // maphash of their encoding
+	size  int    // the encoding's length
+	names []string
+}
+
+// unmarshalSotw decodes a SotW request. A request whose encoded names are
+// those of the stream's last request of its type (a SotW ACK repeats the
+// whole subscription: ~4,000 names for an unscoped Envoy's EDS) gets that
+// request's list itself, neither decoded nor looked up again; the stream
+// loop then sees the same slice and keeps its subscription as it is.
+// Names are compared by a 64-bit maphash of their bytes and their length,
+// as the sync entry compares name sets (nameSetHash).
+func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
+	if c.names == nil || data.Len() < minIntern*8 {
+		return c.Unmarshal(data, r.req)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
+	// Where the names lie: encoders write fields in order, so they are one
+	// run; a request that interleaves them takes the plain path.
+	start, end, n := -1, -1, 0
+	rest := make([]byte, 0, 256) // the few fields besides the names
+	for pos := 0; pos < len(b); {
+		num, typ, tn := protowire.ConsumeTag(b[pos:])
+		if tn < 0 {
+			return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[pos+tn:])
+		if m < 0 {
+			return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+		}
+		if num == 3 && typ == protowire.BytesType {
+			if start >= 0 && end != pos {
+				return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+			}
+			if start < 0 {
+				start = pos
+			}
+			end, n = pos+tn+m, n+1
+		} else {
+			rest = append(rest, b[pos:pos+tn+m]...)
+		}
+		pos += tn + m
+	}
+	if n < minIntern {
+		return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+	}
+	if err := proto.Unmarshal(rest, r.req); err != nil {
+		return fmt.Errorf("decode request: %w", err)
+	}
+	raw := b[start:end]
+	sum := maphash.Bytes(nameSeed, raw)
+	typeURL := r.req.GetTypeUrl()
+	if l := r.last[typeURL]; l != nil && l.size == len(raw) && l.sum == sum && len(l.names) == n {
+		r.req.ResourceNames = l.names
+		return nil
+	}
+	table := c.names()
+	list := make([]string, 0, n)
+	_ = eachField(raw, func(_ protowire.Number, _, val []byte) {
+		if canon, ok := table[string(val)]; ok {
+			list = append(list, canon)
+		} else {
+			list = append(list, string(val))
+		}
+	})
+	r.req.ResourceNames = list
+	if len(r.last) >= MaxTypesPerStream {
+		clear(r.last) // a stream of more types is refused anyway
+	}
+	r.last[typeURL] = &lastNames{sum: sum, size: len(raw), names: list}
 	return nil
 }
 

@@ -192,7 +192,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	gs := grpc.NewServer(append(gopts, s.opts.GRPCOptions...)...)
 	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,
 		sotw.WithOrderedADS(), sotw.WithLogger(gcpLogger{s.log}))
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	ads := adsServer{Server: xs, sotw: &sotwADS{ctx: streamsCtx, cache: servingCache{s}, callbacks: s.streams, s: s}}
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, ads)
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()

@@ -363,7 +363,7 @@ func writeSync(returned map[string]string, subscribed map[string]struct{}, versi
 func sotwNamed(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
 	returned := sub.ReturnedResources()
 	subscribed := sub.SubscribedResources()
-	names := nameSetHash(subscribed)
+	names := namesHash(sub)
 	if version, held, ok := readSync(returned); ok && !force && held == names && version == idx.version {
 		return nil
 	}
