@@ -39,6 +39,8 @@ type sharedCodec struct {
 	runs *baseRegistry
 	// names, when set, returns the intern table of served resource names.
 	names func() map[string]string
+	// sets holds the decoded name lists of large SotW requests.
+	sets nameSetCache
 }
 
 // bodyKey identifies a body by the identity of its Resources backing array
@@ -124,27 +126,19 @@ func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// sotwRecv is what a SotW ADS stream (sotw.go) receives a request into:
-// the request, and the names of the stream's last request of each type.
+// sotwRecv is what a SotW ADS stream (sotw.go) receives a request into.
 type sotwRecv struct {
-	req  *discovery.DiscoveryRequest
-	last map[string]*lastNames // by type URL; owned by the receiving goroutine
+	req *discovery.DiscoveryRequest
+	// set is the request's names as a shared nameSet, when the list is
+	// large enough to be worth one.
+	set *nameSet
 }
 
-// lastNames are the names of a stream's last large request of one type.
-type lastNames struct {
-	sum   uint64 // maphash of their encoding
-	size  int    // the encoding's length
-	names []string
-}
-
-// unmarshalSotw decodes a SotW request. A request whose encoded names are
-// those of the stream's last request of its type (a SotW ACK repeats the
-// whole subscription: ~4,000 names for an unscoped Envoy's EDS) gets that
-// request's list itself, neither decoded nor looked up again; the stream
-// loop then sees the same slice and keeps its subscription as it is.
-// Names are compared by a 64-bit maphash of their bytes and their length,
-// as the sync entry compares name sets (nameSetHash).
+// unmarshalSotw decodes a SotW request. A large name list is looked up by
+// its bytes among the lists decoded before (a SotW ACK repeats the whole
+// subscription, ~4,000 names for an unscoped Envoy's EDS, and the streams
+// of an unscoped mesh all send the same list): when found, the request
+// gets that list and its nameSet, neither decoded nor built again.
 func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
 	if c.names == nil || data.Len() < minIntern*8 {
 		return c.Unmarshal(data, r.req)
@@ -152,6 +146,7 @@ func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	b := buf.ReadOnlyData()
+	plain := func() error { return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req) }
 	// Where the names lie: encoders write fields in order, so they are one
 	// run; a request that interleaves them takes the plain path.
 	start, end, n := -1, -1, 0
@@ -159,15 +154,15 @@ func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
 	for pos := 0; pos < len(b); {
 		num, typ, tn := protowire.ConsumeTag(b[pos:])
 		if tn < 0 {
-			return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+			return plain()
 		}
 		m := protowire.ConsumeFieldValue(num, typ, b[pos+tn:])
 		if m < 0 {
-			return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+			return plain()
 		}
 		if num == 3 && typ == protowire.BytesType {
 			if start >= 0 && end != pos {
-				return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+				return plain()
 			}
 			if start < 0 {
 				start = pos
@@ -179,32 +174,27 @@ func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
 		pos += tn + m
 	}
 	if n < minIntern {
-		return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
+		return plain()
 	}
 	if err := proto.Unmarshal(rest, r.req); err != nil {
 		return fmt.Errorf("decode request: %w", err)
 	}
 	raw := b[start:end]
-	sum := maphash.Bytes(nameSeed, raw)
-	typeURL := r.req.GetTypeUrl()
-	if l := r.last[typeURL]; l != nil && l.size == len(raw) && l.sum == sum && len(l.names) == n {
-		r.req.ResourceNames = l.names
-		return nil
+	k := nameSetKey{sum: maphash.Bytes(nameSeed, raw), size: len(raw), count: n}
+	ns := c.sets.get(k)
+	if ns == nil {
+		table := c.names()
+		list := make([]string, 0, n)
+		_ = eachField(raw, func(_ protowire.Number, _, val []byte) {
+			if canon, ok := table[string(val)]; ok {
+				list = append(list, canon)
+			} else {
+				list = append(list, string(val))
+			}
+		})
+		ns = c.sets.put(k, newNameSet(list))
 	}
-	table := c.names()
-	list := make([]string, 0, n)
-	_ = eachField(raw, func(_ protowire.Number, _, val []byte) {
-		if canon, ok := table[string(val)]; ok {
-			list = append(list, canon)
-		} else {
-			list = append(list, string(val))
-		}
-	})
-	r.req.ResourceNames = list
-	if len(r.last) >= MaxTypesPerStream {
-		clear(r.last) // a stream of more types is refused anyway
-	}
-	r.last[typeURL] = &lastNames{sum: sum, size: len(raw), names: list}
+	r.req.ResourceNames, r.set = ns.names, ns
 	return nil
 }
 

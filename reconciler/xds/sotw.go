@@ -26,10 +26,10 @@ import (
 // the mesh), and go-control-plane decoded those names and built a new map
 // of them on every request: at 500 unscoped streams that was a fifth of
 // the server's CPU to full convergence, for names that had not changed.
-// Here a request whose encoded names are byte for byte those of the
-// stream's previous request of the type reuses that request's decoded
-// list (sharedCodec.unmarshalSotw), and a subscription handed the list it
-// already holds keeps its map and its name hash (sotwSub.set).
+// Here a large name list is decoded once into a nameSet (the list, its
+// map and its hash) shared by every request that carries the same bytes:
+// the ACKs of a stream, and the streams of an unscoped mesh, whose EDS
+// lists are all one (sharedCodec.unmarshalSotw, names.go).
 
 // adsServer is go-control-plane's server with SotW ADS streams served by
 // sotwADS; delta streams stay with go-control-plane.
@@ -77,17 +77,16 @@ func (a *sotwADS) serve(st discovery.AggregatedDiscoveryService_StreamAggregated
 
 	// StreamHandler: requests are read by their own goroutine, which owns
 	// the stream's last decoded names per type.
-	reqCh := make(chan *discovery.DiscoveryRequest)
+	reqCh := make(chan *sotwRecv)
 	go func() {
 		defer close(reqCh)
-		last := map[string]*lastNames{}
 		for {
-			req := &discovery.DiscoveryRequest{}
-			if err := st.RecvMsg(&sotwRecv{req: req, last: last}); err != nil {
+			in := &sotwRecv{req: &discovery.DiscoveryRequest{}}
+			if err := st.RecvMsg(in); err != nil {
 				return
 			}
 			select {
-			case reqCh <- req:
+			case reqCh <- in:
 			case <-st.Context().Done():
 				return
 			case <-a.ctx.Done():
@@ -148,10 +147,11 @@ func (a *sotwADS) serve(st discovery.AggregatedDiscoveryService_StreamAggregated
 			if err := send(res); err != nil {
 				return status.Error(codes.Unavailable, err.Error())
 			}
-		case req, ok := <-reqCh:
+		case in, ok := <-reqCh:
 			if !ok {
 				return nil
 			}
+			req := in.req
 			if req.GetNode() != nil {
 				node = req.GetNode()
 			} else {
@@ -179,11 +179,11 @@ func (a *sotwADS) serve(st discovery.AggregatedDiscoveryService_StreamAggregated
 					return err
 				}
 				sub = w.sub
-				sub.set(req.GetResourceNames())
+				sub.update(req.GetResourceNames(), in.set)
 			} else {
 				// Legacy wildcard stays active for every type, as
 				// go-control-plane's default options have it.
-				sub = newSotwSub(req.GetResourceNames(), true)
+				sub = newSotwSub(req.GetResourceNames(), in.set, true)
 			}
 			cancel, err := a.cache.CreateWatch(req, sub, respChan)
 			if err != nil {
@@ -195,102 +195,65 @@ func (a *sotwADS) serve(st discovery.AggregatedDiscoveryService_StreamAggregated
 }
 
 // sotwSub is a SotW subscription: go-control-plane's stream.Subscription
-// (SetResourceSubscription) with the subscribed names' map and hash kept
-// while a request repeats the names of the last one.
+// (SetResourceSubscription) over a shared nameSet, which a request that
+// repeats the names of an earlier one (of this stream or another) brings
+// along ready-made.
 type sotwSub struct {
 	wildcard bool
 	// legacy: the stream has named nothing yet, so an empty list still
 	// means wildcard.
-	legacy     bool
-	names      []string // the list the map was built from
-	subscribed map[string]struct{}
-	hash       uint64 // nameSetHash(subscribed)
-	returned   map[string]string
+	legacy   bool
+	set      *nameSet
+	returned map[string]string
 }
 
 var _ cache.Subscription = (*sotwSub)(nil)
 
-func newSotwSub(names []string, legacy bool) *sotwSub {
+func newSotwSub(names []string, set *nameSet, legacy bool) *sotwSub {
 	s := &sotwSub{
-		wildcard:   len(names) == 0 && legacy,
-		legacy:     legacy,
-		subscribed: map[string]struct{}{},
-		returned:   map[string]string{},
+		wildcard: len(names) == 0 && legacy,
+		legacy:   legacy,
+		set:      noNames,
+		returned: map[string]string{},
 	}
-	s.set(names)
+	s.update(names, set)
 	return s
 }
 
-// set updates the subscription from a request's names, as
+// update sets the subscription from a request's names, as
 // SetResourceSubscription does
 // (https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#how-the-client-specifies-what-resources-to-return).
-func (s *sotwSub) set(names []string) {
+// set, when not nil, is names as a nameSet.
+func (s *sotwSub) update(names []string, set *nameSet) {
 	if s.legacy {
 		if len(names) == 0 {
 			return // still wildcard
 		}
 		s.legacy = false
 	}
-	if s.names != nil && sameNames(names, s.names) {
-		// The map and the wildcard flag would come out the same. Only
-		// dropping returned entries of names no longer subscribed is
-		// left, and those are all subscribed (the map holds entries of
-		// responses built for these names), but it is cheap on a map of
-		// one entry per name at most, so it is done as the slow path does.
-		s.names = names
-		if !s.wildcard {
-			s.dropUnsubscribed()
-		}
-		return
+	switch {
+	case set != nil:
+	case slices.Equal(names, s.set.names):
+		set = s.set
+	default:
+		set = newNameSet(names)
 	}
-	subscribed := make(map[string]struct{}, len(names))
-	explicit := false
-	for _, name := range names {
-		if name == explicitWildcard {
-			explicit = true
-		} else {
-			subscribed[name] = struct{}{}
-		}
-	}
-	s.wildcard = explicit
-	s.subscribed = subscribed
-	s.names = names
-	if s.names == nil {
-		s.names = []string{}
-	}
-	s.hash = nameSetHash(subscribed)
-	if !explicit {
+	s.set = set
+	s.wildcard = set.explicit
+	if !set.explicit {
 		// Later subscriptions to these names get a response even if
 		// the version has not changed.
-		s.dropUnsubscribed()
-	}
-}
-
-// explicitWildcard is the name that subscribes to every resource.
-const explicitWildcard = "*"
-
-func (s *sotwSub) dropUnsubscribed() {
-	for name := range s.returned {
-		if _, ok := s.subscribed[name]; !ok {
-			delete(s.returned, name)
+		for name := range s.returned {
+			if _, ok := set.subscribed[name]; !ok {
+				delete(s.returned, name)
+			}
 		}
 	}
 }
 
-// sameNames reports whether a and b are the same list: at once when they
-// are the same slice, which sharedCodec makes them for a repeated request.
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) == 0 || &a[0] == &b[0] {
-		return true
-	}
-	return slices.Equal(a, b)
-}
-
-// SubscribedResources returns the names subscribed to, without "*".
-func (s *sotwSub) SubscribedResources() map[string]struct{} { return s.subscribed }
+// SubscribedResources returns the names subscribed to, without "*". The
+// map is shared: nothing may change it.
+func (s *sotwSub) SubscribedResources() map[string]struct{} { return s.set.subscribed }
 
 // IsWildcard reports whether the subscription is wildcard.
 func (s *sotwSub) IsWildcard() bool { return s.wildcard }
@@ -298,11 +261,11 @@ func (s *sotwSub) IsWildcard() bool { return s.wildcard }
 // ReturnedResources returns what the last response recorded.
 func (s *sotwSub) ReturnedResources() map[string]string { return s.returned }
 
-// namesHash returns nameSetHash of a subscription's names, kept by a
-// sotwSub across requests that repeat them.
+// namesHash returns nameSetHash of a subscription's names, computed once
+// per nameSet.
 func namesHash(sub cache.Subscription) uint64 {
 	if s, ok := sub.(*sotwSub); ok {
-		return s.hash
+		return s.set.hash
 	}
 	return nameSetHash(sub.SubscribedResources())
 }
