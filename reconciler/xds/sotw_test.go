@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
@@ -220,5 +221,75 @@ func TestNameSetCoversAsEachSubscribedDoes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSotwLargeNameListsOverTheWire runs the SotW stream loop with lists
+// large enough for shared name sets: a repeated or reordered list is in
+// sync, a changed one is answered, a request with a stale nonce is
+// ignored, and a second stream sending the same bytes gets the same full
+// answer.
+func TestSotwLargeNameListsOverTheWire(t *testing.T) {
+	s := newTestServer(t)
+	all := svcNames("c", 40)
+	cfg := clusters(t, all, "r1")
+	apply(t, s, "r1", cfg)
+	client := dial(t, startServer(t, s))
+	open := func() (discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, *pump[*discovery.DiscoveryResponse]) {
+		t.Helper()
+		st, err := client.StreamAggregatedResources(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, startPump(st.Recv)
+	}
+	st, p := open()
+	if err := st.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: nodeA}, TypeUrl: resource.EndpointType, ResourceNames: all}); err != nil {
+		t.Fatal(err)
+	}
+	eds := p.next(t, wait)
+	if got := anyNames(t, eds.GetResources()); !slices.Equal(got, all) {
+		t.Fatalf("EDS = %v, want all %d", got, len(all))
+	}
+	// A stale nonce: ignored, although its names differ.
+	st.Send(&discovery.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: all[1:], ResponseNonce: "stale"})
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to a request with a stale nonce, want 0", n)
+	}
+	st.Send(ack(eds, all...))
+	reordered := slices.Clone(all)
+	slices.Reverse(reordered)
+	st.Send(ack(eds, reordered...))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to ACKs of the same names, want 0", n)
+	}
+	// One name less, one unknown name more: answered with what it names.
+	changed := append(slices.Clone(all[1:]), "unknown")
+	st.Send(ack(eds, changed...))
+	eds2 := p.next(t, wait)
+	if got := anyNames(t, eds2.GetResources()); !slices.Equal(got, all[1:]) {
+		t.Fatalf("EDS after a change of names = %v, want %v", got, all[1:])
+	}
+	st.Send(ack(eds2, changed...))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to the ACK, want 0", n)
+	}
+	// A change of one subscribed resource sends just it.
+	cfg = with(cfg, resource.EndpointType, res(t, "c005", &endpoint.ClusterLoadAssignment{ClusterName: "c005", Endpoints: []*endpoint.LocalityLbEndpoints{{}}}))
+	apply(t, s, "r2", cfg)
+	eds3 := p.next(t, wait)
+	if got := anyNames(t, eds3.GetResources()); !slices.Equal(got, []string{"c005"}) {
+		t.Fatalf("EDS after an edit = %v, want c005", got)
+	}
+	st.Send(ack(eds3, changed...))
+	if n := p.count(quiet); n != 0 {
+		t.Fatalf("%d responses to the ACK, want 0", n)
+	}
+	// Another stream, the same bytes: the whole of it.
+	st2, p2 := open()
+	st2.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: nodeA + "b"}, TypeUrl: resource.EndpointType, ResourceNames: changed})
+	other := p2.next(t, wait)
+	if got := anyNames(t, other.GetResources()); !slices.Equal(got, all[1:]) || other.GetVersionInfo() != eds3.GetVersionInfo() {
+		t.Fatalf("second stream got %v version %q, want %v version %q", got, other.GetVersionInfo(), all[1:], eds3.GetVersionInfo())
 	}
 }
