@@ -185,14 +185,22 @@ func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
 	if ns == nil {
 		table := c.names()
 		list := make([]string, 0, n)
+		served := true
 		_ = eachField(raw, func(_ protowire.Number, _, val []byte) {
 			if canon, ok := table[string(val)]; ok {
 				list = append(list, canon)
 			} else {
 				list = append(list, string(val))
+				served = false
 			}
 		})
-		ns = c.sets.put(k, newNameSet(list))
+		ns = newNameSet(list)
+		// Only lists of served names are kept: their strings are the
+		// intern table's, so the cache holds no bytes of its own, and
+		// a peer cannot fill it with names of its choosing.
+		if served && n <= MaxResourceNames {
+			ns = c.sets.put(k, ns)
+		}
 	}
 	r.req.ResourceNames, r.set = ns.names, ns
 	return nil

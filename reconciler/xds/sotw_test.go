@@ -159,6 +159,13 @@ func TestUnmarshalSotwSharesNameSets(t *testing.T) {
 			t.Fatalf("%s list got the old name set", what)
 		}
 	}
+	// A list with a name the server does not serve is decoded, but not
+	// kept for other requests.
+	unknown := append(slices.Clone(names), "unknown")
+	if a, b := decode(encode(&discovery.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: unknown})),
+		decode(encode(&discovery.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: unknown})); a.set == nil || a.set == b.set {
+		t.Fatal("a list with a name not served was cached")
+	}
 	// Names interleaved with other fields (no encoder we know does it) take
 	// the plain path and still decode right.
 	var b []byte
