@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -38,6 +39,8 @@ type sharedCodec struct {
 	runs *baseRegistry
 	// names, when set, returns the intern table of served resource names.
 	names func() map[string]string
+	// sets holds the decoded name lists of large SotW requests.
+	sets nameSetCache
 }
 
 // bodyKey identifies a body by the identity of its Resources backing array
@@ -78,6 +81,8 @@ func (c *sharedCodec) Name() string { return protocodec.Name }
 func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	var names *[]string
 	switch m := v.(type) {
+	case *sotwRecv:
+		return c.unmarshalSotw(data, m)
 	case *discovery.DeltaDiscoveryRequest:
 		names = &m.ResourceNamesSubscribe
 	case *discovery.DiscoveryRequest:
@@ -118,6 +123,86 @@ func (c *sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("decode request: %w", err)
 	}
 	*names = append(list, *names...)
+	return nil
+}
+
+// sotwRecv is what a SotW ADS stream (sotw.go) receives a request into.
+type sotwRecv struct {
+	req *discovery.DiscoveryRequest
+	// set is the request's names as a shared nameSet, when the list is
+	// large enough to be worth one.
+	set *nameSet
+}
+
+// unmarshalSotw decodes a SotW request. A large name list is looked up by
+// its bytes among the lists decoded before (a SotW ACK repeats the whole
+// subscription, ~4,000 names for an unscoped Envoy's EDS, and the streams
+// of an unscoped mesh all send the same list): when found, the request
+// gets that list and its nameSet, neither decoded nor built again.
+func (c *sharedCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRecv) error {
+	if c.names == nil || data.Len() < minIntern*8 {
+		return c.Unmarshal(data, r.req)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
+	plain := func() error { return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req) }
+	// Where the names lie: encoders write fields in order, so they are one
+	// run; a request that interleaves them takes the plain path.
+	start, end, n := -1, -1, 0
+	rest := make([]byte, 0, 256) // the few fields besides the names
+	for pos := 0; pos < len(b); {
+		num, typ, tn := protowire.ConsumeTag(b[pos:])
+		if tn < 0 {
+			return plain()
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[pos+tn:])
+		if m < 0 {
+			return plain()
+		}
+		if num == 3 && typ == protowire.BytesType {
+			if start >= 0 && end != pos {
+				return plain()
+			}
+			if start < 0 {
+				start = pos
+			}
+			end, n = pos+tn+m, n+1
+		} else {
+			rest = append(rest, b[pos:pos+tn+m]...)
+		}
+		pos += tn + m
+	}
+	if n < minIntern {
+		return plain()
+	}
+	if err := proto.Unmarshal(rest, r.req); err != nil {
+		return fmt.Errorf("decode request: %w", err)
+	}
+	raw := b[start:end]
+	k := nameSetKey{sum: maphash.Bytes(nameSeed, raw), size: len(raw), count: n}
+	ns := c.sets.get(k)
+	if ns == nil {
+		table := c.names()
+		list := make([]string, 0, n)
+		served := true
+		_ = eachField(raw, func(_ protowire.Number, _, val []byte) {
+			if canon, ok := table[string(val)]; ok {
+				list = append(list, canon)
+			} else {
+				list = append(list, string(val))
+				served = false
+			}
+		})
+		ns = newNameSet(list)
+		// Only lists of served names are kept: their strings are the
+		// intern table's, so the cache holds no bytes of its own, and
+		// a peer cannot fill it with names of its choosing.
+		if served && n <= MaxResourceNames {
+			ns = c.sets.put(k, ns)
+		}
+	}
+	r.req.ResourceNames, r.set = ns.names, ns
 	return nil
 }
 

@@ -1,7 +1,9 @@
 // Package xds serves rendered mesh configuration to proxies over the
 // aggregated discovery service (ADS), state of the world and delta.
 //
-// It uses go-control-plane's stream handling (pkg/server/v3) with its own
+// It uses go-control-plane's stream handling (pkg/server/v3) for delta
+// streams and a copy of its ordered SotW ADS loop (sotw.go) that keeps
+// repeated name lists decoded once, both over its own
 // cache: configuration is held once per proxy class, already marshalled by
 // render, and every response points at the same shared Anys; only what
 // changed for a stream is pushed to it; a NACKed version is never re-sent.
@@ -200,9 +202,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		gopts = append(gopts, grpc.Creds(observedCreds{s.opts.Credentials, s}))
 	}
 	gs := grpc.NewServer(append(gopts, s.opts.GRPCOptions...)...)
+	// go-control-plane serves delta ADS; SotW ADS is sotwADS's.
 	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,
 		sotw.WithOrderedADS(), sotw.WithLogger(gcpLogger{s.log}))
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	ads := adsServer{Server: xs, sotw: &sotwADS{ctx: streamsCtx, cache: servingCache{s}, callbacks: s.streams, s: s}}
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, ads)
 	if s.opts.Services != nil {
 		s.opts.Services(gs)
 	}

@@ -363,14 +363,18 @@ func writeSync(returned map[string]string, subscribed map[string]struct{}, versi
 func sotwNamed(idx *view, req *discovery.DiscoveryRequest, sub cache.Subscription, force bool, revision string) *sotwResponse {
 	returned := sub.ReturnedResources()
 	subscribed := sub.SubscribedResources()
-	names := nameSetHash(subscribed)
+	names := namesHash(sub)
 	if version, held, ok := readSync(returned); ok && !force && held == names && version == idx.version {
 		return nil
 	}
 	var anys []*anypb.Any
-	eachSubscribed(idx, subscribed, func(_ *Resource, a *anypb.Any) { anys = append(anys, a) })
-	if len(anys) == idx.len() {
-		anys = idx.anys() // all of it: share the class's slices (sharedCodec)
+	if s, ok := sub.(*sotwSub); ok && s.set.covers(idx) {
+		anys = idx.anys() // what eachSubscribed would list, known without a walk
+	} else {
+		eachSubscribed(idx, subscribed, func(_ *Resource, a *anypb.Any) { anys = append(anys, a) })
+		if len(anys) == idx.len() {
+			anys = idx.anys() // all of it: share the class's slices (sharedCodec)
+		}
 	}
 	writeSync(returned, subscribed, idx.version, names)
 	return newSotwResponse(req, idx.version, anys, returned, revision)
