@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/gitmesh/gitmesh/internal/golden"
+	"github.com/gitmesh/gitmesh/internal/kubetest"
 )
 
 const (
@@ -234,3 +235,5 @@ func strs(v any) []string {
 	}
 	return out
 }
+
+func TestMain(m *testing.M) { kubetest.Main(m) }
