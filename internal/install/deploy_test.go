@@ -218,8 +218,10 @@ func TestLeastPrivilege(t *testing.T) {
 	want := []string{
 		"ClusterRole /services,pods : get,list,watch",
 		"ClusterRole discovery.k8s.io/endpointslices : get,list,watch",
+		"ClusterRole /namespaces : list,watch",
+		"ClusterRole /configmaps : list,watch,create,patch",
 		"ClusterRole authentication.k8s.io/tokenreviews : create",
-		"ClusterRole admissionregistration.k8s.io/mutatingwebhookconfigurations gitmesh-sidecar-injector: get,patch",
+		"ClusterRole admissionregistration.k8s.io/mutatingwebhookconfigurations gitmesh-sidecar-injector: get,update,patch",
 		"Role coordination.k8s.io/leases : get,create,update",
 	}
 	if d := cmp.Diff(want, rules); d != "" {

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gitmesh/gitmesh/internal/kubetest"
 )
@@ -43,13 +42,18 @@ func TestApplyToAPIServer(t *testing.T) {
 	}
 	rv := resourceVersions(first)
 
-	// serve keeps the webhook's caBundle current under its own manager.
-	patch := `{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration","metadata":{"name":"` + WebhookName + `"},` +
-		`"webhooks":[{"name":"sidecar-injector.gitmesh.io","clientConfig":{"caBundle":"Y2E="}}]}`
-	mwc, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, WebhookName, types.ApplyPatchType, []byte(patch),
-		metav1.PatchOptions{FieldManager: "gitmesh-serve"})
+	// serve keeps the webhook's caBundle current as reconciler/inject's
+	// Keeper does: get, set every webhook's caBundle, update.
+	mwcs := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwc, err := mwcs.Get(ctx, WebhookName, metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("patch caBundle: %v", err)
+		t.Fatal(err)
+	}
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig.CABundle = []byte("ca")
+	}
+	if mwc, err = mwcs.Update(ctx, mwc, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		t.Fatalf("update caBundle: %v", err)
 	}
 	rv[Ref(first[len(first)-1])] = mwc.ResourceVersion
 
@@ -75,12 +79,14 @@ func TestApplyToAPIServer(t *testing.T) {
 			}
 		}
 	}
-	mwc, err = c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, WebhookName, metav1.GetOptions{})
+	mwc, err = mwcs.Get(ctx, WebhookName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(mwc.Webhooks[0].ClientConfig.CABundle); got != "ca" {
-		t.Errorf("caBundle after install = %q, want serve's %q", got, "ca")
+	for _, h := range mwc.Webhooks {
+		if got := string(h.ClientConfig.CABundle); got != "ca" {
+			t.Errorf("%s: caBundle after install = %q, want serve's %q", h.Name, got, "ca")
+		}
 	}
 
 	deleted, err := cl.Delete(ctx, install)

@@ -23,11 +23,15 @@ const (
 	WebhookName = "gitmesh-sidecar-injector"
 	// InjectLabel opts a namespace in to sidecar injection.
 	InjectLabel = "gitmesh.io/inject"
-	// WebhookPath is where serve answers AdmissionReview requests.
+	// WebhookPath is where serve answers AdmissionReview requests
+	// (reconciler/inject Path).
 	WebhookPath = "/inject"
-	// FieldManager owns the fields `gitmesh install` applies. serve must
-	// patch the webhook's caBundle under another manager, so that a second
-	// install (which does not set caBundle) leaves it in place.
+	// FieldManager owns the fields `gitmesh install` applies. serve writes
+	// the webhook's caBundle with an Update (reconciler/inject's Keeper):
+	// managed fields are kept per manager and operation, so a second
+	// install, which applies no caBundle, leaves serve's in place
+	// (TestApplyToAPIServer). serve must not server-side apply that object
+	// under this manager, or an install would remove the caBundle.
 	FieldManager = "gitmesh"
 )
 
@@ -158,8 +162,12 @@ func Objects(o Options) []runtime.Object {
 
 // clusterRole is everything serve does outside its namespace and no more:
 // discovery reads Services, EndpointSlices and Pods (informers: list and
-// watch); identity creates TokenReviews; the webhook patches its own
-// configuration's caBundle (resourceNames: that one object only).
+// watch); identity creates TokenReviews, and publishes the trust bundle as
+// the ConfigMap gitmesh-ca-root-cert (server-side apply: patch, create) in
+// the opted-in namespaces it watches, as istiod does with
+// istio-ca-root-cert; the injector keeps its own webhook configuration's
+// caBundle (resourceNames: that one object only; install creates it, so
+// serve needs no create there).
 func clusterRole() *rbacv1.ClusterRole {
 	read := []string{"get", "list", "watch"}
 	return &rbacv1.ClusterRole{
@@ -168,12 +176,14 @@ func clusterRole() *rbacv1.ClusterRole {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: read},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"list", "watch", "create", "patch"}},
 			{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 			{
 				APIGroups:     []string{"admissionregistration.k8s.io"},
 				Resources:     []string{"mutatingwebhookconfigurations"},
 				ResourceNames: []string{WebhookName},
-				Verbs:         []string{"get", "patch"},
+				Verbs:         []string{"get", "update", "patch"},
 			},
 		},
 	}
@@ -212,27 +222,35 @@ func pdb() *policyv1.PodDisruptionBudget {
 	}
 }
 
-// webhook sends pod creations in opted-in namespaces to serve.
+// webhook sends pod creations of opted-in namespaces and opted-in pods to
+// serve. It is the object serve's injector creates when none exists
+// (reconciler/inject WebhookConfiguration, golden file
+// reconciler/inject/testdata/out/webhook-configuration.yaml on the inject
+// branch), field for field: two webhooks, so a pod is never sent twice.
 //
 // failurePolicy is Fail: in a namespace that asked for the mesh, a pod
 // started without its sidecar would run outside mTLS and authorization,
 // which is worse than a pod that waits for the control plane (two replicas
-// and the PDB keep one answering). Only namespaces labelled
-// gitmesh.io/inject=enabled are sent, so kube-system and gitmesh-system
-// never depend on it. caBundle is empty here: serve fills it at run time
-// with its CA's root (under its own field manager).
+// and the PDB keep one answering). kube-system and gitmesh-system are
+// never matched, so gitmesh can always start itself. caBundle is empty
+// here: serve fills it at run time with its CA's root (an Update under its
+// own operation, which a later install does not undo).
 func webhook() *admissionv1.MutatingWebhookConfiguration {
-	fail := admissionv1.Fail
-	none := admissionv1.SideEffectClassNone
-	never := admissionv1.NeverReinvocationPolicy
-	timeout := int32(10)
-	path := WebhookPath
-	port := int32(WebhookPort)
-	return &admissionv1.MutatingWebhookConfiguration{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
-		ObjectMeta: objMeta(WebhookName, ""),
-		Webhooks: []admissionv1.MutatingWebhook{{
-			Name: "sidecar-injector.gitmesh.io",
+	notSystem := metav1.LabelSelectorRequirement{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+		Values: []string{"kube-system", Namespace},
+	}
+	hook := func(name string, ns, obj *metav1.LabelSelector) admissionv1.MutatingWebhook {
+		fail := admissionv1.Fail
+		equivalent := admissionv1.Equivalent
+		none := admissionv1.SideEffectClassNone
+		never := admissionv1.NeverReinvocationPolicy
+		scope := admissionv1.NamespacedScope
+		timeout := int32(10)
+		path := WebhookPath
+		port := int32(WebhookPort)
+		return admissionv1.MutatingWebhook{
+			Name: name,
 			ClientConfig: admissionv1.WebhookClientConfig{
 				Service: &admissionv1.ServiceReference{Namespace: Namespace, Name: Name, Path: &path, Port: &port},
 			},
@@ -242,14 +260,43 @@ func webhook() *admissionv1.MutatingWebhookConfiguration {
 					APIGroups:   []string{""},
 					APIVersions: []string{"v1"},
 					Resources:   []string{"pods"},
+					Scope:       &scope,
 				},
 			}},
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{InjectLabel: "enabled"}},
 			FailurePolicy:           &fail,
+			MatchPolicy:             &equivalent,
+			NamespaceSelector:       ns,
+			ObjectSelector:          obj,
 			SideEffects:             &none,
-			ReinvocationPolicy:      &never,
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
+			ReinvocationPolicy:      &never,
+		}
+	}
+	return &admissionv1.MutatingWebhookConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookName, Labels: map[string]string{
+			"app.kubernetes.io/name": Name, "app.kubernetes.io/component": "sidecar-injector",
 		}},
+		Webhooks: []admissionv1.MutatingWebhook{
+			// Namespace opt-in; a pod opts out with the label
+			// gitmesh.io/inject=false (or the annotation, seen by serve).
+			hook("namespace.sidecar-injector.gitmesh.io",
+				&metav1.LabelSelector{
+					MatchLabels:      map[string]string{InjectLabel: "enabled"},
+					MatchExpressions: []metav1.LabelSelectorRequirement{notSystem},
+				},
+				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+					Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"},
+				}}}),
+			// Pod opt-in in a namespace that has not opted in (nor out with
+			// gitmesh.io/inject=disabled).
+			hook("object.sidecar-injector.gitmesh.io",
+				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled", "disabled"}},
+					notSystem,
+				}},
+				&metav1.LabelSelector{MatchLabels: map[string]string{InjectLabel: "enabled"}}),
+		},
 	}
 }
