@@ -25,8 +25,8 @@ build:
 
 ## image: an OCI image tarball (bin/gitmesh-image.tar) without a Docker engine
 # A static linux binary (CGO_ENABLED=0) in one layer on an empty base, run as
-# uid 65532, entrypoint gitmesh, command serve (internal/ociimage; the
-# Dockerfile builds the same). Load it with docker load, podman load or
+# uid 65532, entrypoint gitmesh, command serve (internal/ociimage; deploy/Dockerfile
+# builds the same). Load it with docker load, podman load or
 # kind load image-archive.
 image:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o bin/linux-$(IMAGE_ARCH)/gitmesh ./cmd/gitmesh

@@ -4,7 +4,7 @@
 // for the non-root user, on an empty base, written as an OCI image layout
 // in a tar (an "oci-archive": docker load since Docker 25, podman load,
 // skopeo copy oci-archive:, ctr import and so kind load image-archive take
-// it). The Dockerfile builds the same layout on distroless/static.
+// it). deploy/Dockerfile builds the same layout on distroless/static.
 package ociimage
 
 import (

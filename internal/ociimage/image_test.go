@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -153,4 +154,27 @@ func readArchive(t *testing.T, archive string) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// TestDockerfileAgrees: deploy/Dockerfile builds the image make image
+// builds: a static binary at the same path, the same user, entrypoint and
+// command.
+func TestDockerfileAgrees(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{
+		"CGO_ENABLED=0",
+		"COPY --from=build /out/gitmesh " + BinaryPath + "\n",
+		"USER 65532:65532\n",
+		`ENTRYPOINT ["` + BinaryPath + `"]` + "\n",
+		`CMD ["serve"]` + "\n",
+		"EXPOSE 15010 15014 15017\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("deploy/Dockerfile lacks %q", want)
+		}
+	}
 }
