@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/gitmesh/gitmesh/internal/install"
 	"github.com/gitmesh/gitmesh/internal/kubetest"
 )
 
@@ -62,5 +64,38 @@ func TestInstallKube(t *testing.T) {
 	}
 	if _, err := c.Client.RbacV1().ClusterRoles().Get(ctx, "gitmesh", metav1.GetOptions{}); err == nil {
 		t.Error("the ClusterRole is still there after uninstall")
+	}
+}
+
+// TestInstallEnvIsServeFlags: every GITMESH_* variable the Deployment sets
+// names a flag of serve, and the values it sets pass serve's checks, so a
+// renamed flag cannot leave the manifests configuring nothing.
+func TestInstallEnvIsServeFlags(t *testing.T) {
+	var dep *appsv1.Deployment
+	for _, o := range install.Objects(install.Defaults()) {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			dep = d
+		}
+	}
+	cmd := newServeCmd(&globalFlags{})
+	values := map[string]string{}
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		name, ok := strings.CutPrefix(e.Name, envPrefix)
+		if !ok {
+			continue
+		}
+		flag := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if cmd.Flags().Lookup(flag) == nil && cmd.InheritedFlags().Lookup(flag) == nil && flag != "log-format" {
+			t.Errorf("the Deployment sets %s, but serve has no --%s", e.Name, flag)
+		}
+		if e.ValueFrom == nil {
+			values[e.Name] = e.Value
+		}
+	}
+	if err := applyEnv(cmd.Flags(), func(k string) (string, bool) { v, ok := values[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFlags(cmd.Flags()); err != nil {
+		t.Errorf("serve refuses the Deployment's values: %v", err)
 	}
 }
