@@ -26,6 +26,14 @@ func main() {
 	flag.StringVar(&o.Arch, "arch", runtime.GOARCH, "GOARCH of the binary")
 	flag.StringVar(&o.Version, "version", "dev", "version label")
 	flag.Parse()
+	caSet := false
+	flag.Visit(func(f *flag.Flag) { caSet = caSet || f.Name == "ca-bundle" })
+	if _, err := os.Stat(o.CABundle); o.CABundle != "" && !caSet && os.IsNotExist(err) {
+		// A build machine without ca-certificates still gets an image;
+		// it then reaches only http(s) remotes trusted by --git-ca-file.
+		fmt.Fprintf(os.Stderr, "mkimage: %s does not exist: the image has no CA bundle (pass -ca-bundle)\n", o.CABundle)
+		o.CABundle = ""
+	}
 	if *now {
 		o.Created = time.Now().UTC()
 	}
