@@ -182,6 +182,25 @@ func TestHelmValues(t *testing.T) {
 	}
 }
 
+// TestHelmSchema: the chart refuses values the Deployment cannot take.
+func TestHelmSchema(t *testing.T) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]any{
+		{"replicas": 0},
+		{"replicas": "two"},
+		{"image": ""},
+		{"imagee": "typo"},
+	} {
+		_, err := chartutil.ToRenderValues(ch, bad, chartutil.ReleaseOptions{Name: "gitmesh", Namespace: Namespace, IsInstall: true}, chartutil.DefaultCapabilities)
+		if err == nil {
+			t.Errorf("values %v accepted", bad)
+		}
+	}
+}
+
 // TestHelmLint: helm lint finds nothing above info level.
 func TestHelmLint(t *testing.T) {
 	l := lint.All(chartDir, nil, Namespace, false)

@@ -210,14 +210,17 @@ func service() *corev1.Service {
 	}
 }
 
+// pdb lets a drain take one replica at a time. maxUnavailable rather than
+// minAvailable: with --replicas 1 a drain still proceeds (the webhook and
+// xDS are then briefly away) instead of blocking forever.
 func pdb() *policyv1.PodDisruptionBudget {
 	one := intstr.FromInt32(1)
 	return &policyv1.PodDisruptionBudget{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
 		ObjectMeta: objMeta(Name, Namespace),
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			MinAvailable: &one,
-			Selector:     &metav1.LabelSelector{MatchLabels: selector()},
+			MaxUnavailable: &one,
+			Selector:       &metav1.LabelSelector{MatchLabels: selector()},
 		},
 	}
 }

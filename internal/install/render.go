@@ -161,8 +161,31 @@ version: %s
 appVersion: %q
 `, version, version)
 	return map[string][]byte{
+		"values.schema.json":     []byte(valuesSchema),
 		"Chart.yaml":             []byte(generatedHeader + chart),
 		"values.yaml":            append([]byte(generatedHeader+"# image: the gitmesh image; replicas: drift writing is leader-elected among them;\n# resources: sized from README's Load figures (see internal/install Defaults).\n"), values...),
 		"templates/gitmesh.yaml": []byte(generatedHeader + tmpl),
 	}, nil
 }
+
+// valuesSchema makes helm refuse values the Deployment cannot take, before
+// anything reaches the cluster.
+const valuesSchema = `{
+  "$schema": "https://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["image", "replicas", "resources"],
+  "properties": {
+    "image": {"type": "string", "minLength": 1},
+    "replicas": {"type": "integer", "minimum": 1},
+    "resources": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "requests": {"type": "object", "additionalProperties": {"type": ["string", "integer"]}},
+        "limits": {"type": "object", "additionalProperties": {"type": ["string", "integer"]}}
+      }
+    }
+  }
+}
+`
