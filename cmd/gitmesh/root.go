@@ -100,6 +100,8 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 		newCertsCmd(g),
 		newAgentCmd(g),
 		newCaptureCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
 	)
 	return root
 }
