@@ -7,7 +7,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -179,14 +178,6 @@ func (b *builder) inboundChains(path, name string, mode model.MTLSMode, port *wr
 		}
 	default:
 		return []*listenerv3.FilterChain{{Name: name + "|mtls", FilterChainMatch: match(""), Filters: filters, TransportSocket: b.meshDownstreamTLS(path, true)}}
-	}
-}
-
-// originalDstFilter restores a redirected connection's destination.
-func (b *builder) originalDstFilter() *listenerv3.ListenerFilter {
-	return &listenerv3.ListenerFilter{
-		Name:       listenerOriginalDst,
-		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: b.pack("", &originaldstv3.OriginalDst{})},
 	}
 }
 

@@ -101,7 +101,7 @@ func (b *builder) assignment(s *model.Service, p *model.Port, version, name stri
 	return b.intern(resource.EndpointType, name, name, path, func() (proto.Message, []*Resource) {
 		versions := []string{version}
 		if version == "" {
-			versions = s.VersionNames()
+			versions = b.ix.versionNames(s)
 		}
 		var eps []model.Endpoint
 		for _, v := range versions {
@@ -210,10 +210,26 @@ func (b *builder) httpOptions(path string, c *clusterv3.Cluster, proto model.Pro
 	if !set && !h2 {
 		return
 	}
+	if !set {
+		// Only the protocol: the same options for every HTTP/2 cluster,
+		// packed once (shared.go).
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.plainHTTPOptions(path, h2),
+		}
+		return
+	}
 	opts := &httpv3.HttpProtocolOptions{}
 	if set {
 		opts.CommonHttpProtocolOptions = common
 	}
+	setUpstreamProtocol(opts, h2)
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.pack(path, opts),
+	}
+}
+
+// setUpstreamProtocol sets explicit HTTP/2 (h2) or the downstream's protocol.
+func setUpstreamProtocol(opts *httpv3.HttpProtocolOptions, h2 bool) {
 	if h2 {
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
@@ -221,9 +237,21 @@ func (b *builder) httpOptions(path string, c *clusterv3.Cluster, proto model.Pro
 	} else {
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{}}
 	}
-	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
-		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.pack(path, opts),
+}
+
+// plainHTTPOptions is the packed HttpProtocolOptions of a cluster with no
+// connection pool limits: only the upstream protocol, by h2.
+func (b *builder) plainHTTPOptions(path string, h2 bool) *anypb.Any {
+	i := 0
+	if h2 {
+		i = 1
 	}
+	if b.fixed.upstreamHTTP[i] == nil {
+		opts := &httpv3.HttpProtocolOptions{}
+		setUpstreamProtocol(opts, h2)
+		b.fixed.upstreamHTTP[i] = b.pack(path, opts)
+	}
+	return b.fixed.upstreamHTTP[i]
 }
 
 // externalCluster is the cluster for one host and port of an external

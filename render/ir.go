@@ -17,6 +17,11 @@ type index struct {
 	externalNames []string
 	// deps memoises each service's resolved dependency list.
 	deps map[string]*deps
+	// versions memoises each service's sorted version names
+	// (model.Service.VersionNames sorts afresh on every call).
+	versions map[*model.Service][]string
+	// outKeys memoises each service's outboundKey.
+	outKeys map[*model.Service]string
 	// extByService and extByGateway list the extensions that apply, in
 	// filter order (phase, then priority high first, then name).
 	extByService map[string][]*model.Extension
@@ -41,6 +46,8 @@ func newIndex(m *model.Mesh, discovered map[string][]string) *index {
 		serviceNames:  m.ServiceNames(),
 		externalNames: m.ExternalNames(),
 		deps:          map[string]*deps{},
+		versions:      map[*model.Service][]string{},
+		outKeys:       map[*model.Service]string{},
 		extByService:  map[string][]*model.Extension{},
 		extByGateway:  map[string][]*model.Extension{},
 	}
@@ -107,6 +114,26 @@ func (ix *index) depsOf(s *model.Service) *deps {
 	}
 	ix.deps[s.Name] = d
 	return d
+}
+
+// versionNames is s.VersionNames(), sorted once per render.
+func (ix *index) versionNames(s *model.Service) []string {
+	vs, ok := ix.versions[s]
+	if !ok {
+		vs = s.VersionNames()
+		ix.versions[s] = vs
+	}
+	return vs
+}
+
+// outboundKey is outboundKey(s, depsOf(s)), built once per service.
+func (ix *index) outboundKey(s *model.Service) string {
+	k, ok := ix.outKeys[s]
+	if !ok {
+		k = outboundKey(s, ix.depsOf(s))
+		ix.outKeys[s] = k
+	}
+	return k
 }
 
 // endpoints returns the endpoints of one version: discovered ones when the

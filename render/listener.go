@@ -6,7 +6,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -66,15 +65,6 @@ func (b *builder) netRBACFilters(path, statPrefix string, deny, allow *rbacv3.RB
 		}})
 	}
 	return out
-}
-
-// tlsInspector reads SNI and tells TLS from plain text, for filter chains
-// that match on server names or transport protocol.
-func (b *builder) tlsInspector() *listenerv3.ListenerFilter {
-	return &listenerv3.ListenerFilter{
-		Name:       listenerTLSInspector,
-		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: b.pack("", &tlsinspectorv3.TlsInspector{})},
-	}
 }
 
 // statsListener serves /stats/prometheus from the admin port, so every

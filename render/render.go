@@ -193,6 +193,8 @@ type builder struct {
 		cfg     *hcmv3.HttpConnectionManager_Tracing
 		cluster *Resource
 	}
+	// fixed holds the sub-messages that are the same everywhere (shared.go).
+	fixed fixedParts
 	// checked lists the proxies the consistency pass must check (aliases
 	// share their lists with one of these).
 	checked []*Proxy
@@ -428,9 +430,9 @@ func (b *builder) buildAll() {
 		s := b.m.Services[name]
 		switch s.Proxy {
 		case model.ProxySidecar, "":
-			b.buildSidecar(s, s.VersionNames())
+			b.buildSidecar(s, b.ix.versionNames(s))
 		case model.ProxyProxyless:
-			b.buildProxyless(s, s.VersionNames())
+			b.buildProxyless(s, b.ix.versionNames(s))
 		}
 	}
 	for _, name := range b.m.GatewayNames() {

@@ -37,7 +37,7 @@ func (b *builder) buildSidecar(s *model.Service, versions []string) {
 // closed over dependencies once per namespace and dependency set, however
 // many sidecars share it. class names the first of them in findings.
 func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
-	key := outboundKey(s, b.ix.depsOf(s))
+	key := b.ix.outboundKey(s)
 	if l, ok := b.layers[key]; ok {
 		return l
 	}
@@ -125,7 +125,7 @@ type extPort struct {
 // shares one set, built once.
 func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 	d := b.ix.depsOf(s)
-	memo := outboundKey(s, d)
+	memo := b.ix.outboundKey(s)
 	if rs, ok := b.outbound[memo]; ok {
 		return rs
 	}
@@ -135,7 +135,7 @@ func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 		for i := range dep.Ports {
 			p := &dep.Ports[i]
 			out = append(out, b.serviceCluster(flavourMesh, dep, p, ""))
-			for _, v := range dep.VersionNames() {
+			for _, v := range b.ix.versionNames(dep) {
 				out = append(out, b.serviceCluster(flavourMesh, dep, p, v))
 			}
 		}
@@ -221,7 +221,7 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 	path := model.Path("services", s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
-	rc := b.intern(resource.RouteType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
+	rc := b.intern(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
 		var vhs []*routev3.VirtualHost
 		var deps []*Resource
 		for _, t := range svcs {
@@ -295,7 +295,7 @@ func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
 func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
 	name := outboundListener(port)
 	path := model.Path("services", s.Name, "dependsOn")
-	return b.intern(resource.ListenerType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
+	return b.intern(resource.ListenerType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port), BindToPort: unbound()}
 		stat := "outbound_" + strconv.Itoa(port)
 		for _, ep := range t.sniExt[port] {

@@ -142,7 +142,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 	outbound := map[string][]envoystrict.Destination{}
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
-		vs := s.VersionNames()
+		vs := b.ix.versionNames(s)
 		if (s.Proxy != model.ProxySidecar && s.Proxy != "") || len(vs) == 0 {
 			continue
 		}
@@ -154,7 +154,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 			})
 		}
 		d := b.ix.depsOf(s)
-		key := outboundKey(s, d)
+		key := b.ix.outboundKey(s)
 		dests, ok := outbound[key]
 		if !ok {
 			for _, t := range d.services {
