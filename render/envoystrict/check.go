@@ -25,6 +25,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -120,6 +121,8 @@ type Checker struct {
 	outbound map[outboundKey][]Destination
 	reported map[reportKey]bool
 	diags    model.Diagnostics
+	// regexTypes memoises mayHoldRegex by message type.
+	regexTypes map[protoreflect.FullName]bool
 }
 
 // reportKey de-duplicates findings about shared resources.
@@ -137,6 +140,8 @@ func New(opt Options) *Checker {
 		sets:     map[*Set]*setFacts{},
 		outbound: map[outboundKey][]Destination{},
 		reported: map[reportKey]bool{},
+
+		regexTypes: map[protoreflect.FullName]bool{},
 	}
 }
 
