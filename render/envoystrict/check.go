@@ -184,7 +184,13 @@ type setFacts struct {
 	listeners []*Resource
 	// addrKeys are the addresses captured connections can be handed to,
 	// made on first use (rule_original_dst.go).
-	addrKeys map[string]bool
+	addrKeys map[addrKey]bool
+	// addrs is the set's listeners by address, made on first use
+	// (rule_bound_address.go).
+	addrs *sharedAddrs
+	// capture is what the capture rule needs of the set's listeners,
+	// found on first use (rule_original_dst.go).
+	capture *sharedCapture
 }
 
 // setFacts walks a shared set once (naming cl in its findings).
