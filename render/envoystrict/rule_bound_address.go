@@ -1,9 +1,11 @@
 package envoystrict
 
 import (
+	"cmp"
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -151,8 +153,41 @@ type addrClash struct {
 
 // sharedAddrs is what checkAddresses keeps about a shared set.
 type sharedAddrs struct {
-	byKey   map[addrKey][]addrEntry
+	// entries is every address of the set's listeners, sorted by key and,
+	// within a key, in Envoy's order (one slice, not a map: most sets
+	// are seen by one class only).
+	entries []keyedEntry
 	clashes []addrClash
+}
+
+// keyedEntry is an addrEntry with its address's key.
+type keyedEntry struct {
+	key addrKey
+	addrEntry
+}
+
+// compareKeys orders address keys (any total order will do).
+func compareKeys(a, b addrKey) int {
+	if a.kind != b.kind {
+		return cmp.Compare(a.kind, b.kind)
+	}
+	if a.port != b.port {
+		return cmp.Compare(a.port, b.port)
+	}
+	if c := a.ip.Compare(b.ip); c != 0 {
+		return c
+	}
+	return strings.Compare(a.host, b.host)
+}
+
+// on returns the set's entries on address k, in Envoy's order.
+func (sa *sharedAddrs) on(k addrKey) []addrEntry {
+	i, _ := slices.BinarySearchFunc(sa.entries, k, func(e keyedEntry, k addrKey) int { return compareKeys(e.key, k) })
+	var out []addrEntry
+	for ; i < len(sa.entries) && sa.entries[i].key == k; i++ {
+		out = append(out, sa.entries[i].addrEntry)
+	}
+	return out
 }
 
 // sharedAddrs walks the set's listeners once.
@@ -160,18 +195,26 @@ func (c *Checker) sharedAddrs(sf *setFacts) *sharedAddrs {
 	if sf.addrs != nil {
 		return sf.addrs
 	}
-	sa := &sharedAddrs{byKey: map[addrKey][]addrEntry{}}
-	var order []addrKey
+	sa := &sharedAddrs{}
 	for _, r := range sf.listeners {
 		for i, a := range c.res[r].addrs {
-			if len(sa.byKey[a.key]) == 0 {
-				order = append(order, a.key)
-			}
-			sa.byKey[a.key] = append(sa.byKey[a.key], addrEntry{r: r, i: i})
+			sa.entries = append(sa.entries, keyedEntry{key: a.key, addrEntry: addrEntry{r: r, i: i}})
 		}
 	}
-	for _, k := range order {
-		sa.clashes = c.clashesOn(sa.clashes, sa.byKey[k])
+	slices.SortStableFunc(sa.entries, func(a, b keyedEntry) int { return compareKeys(a.key, b.key) })
+	for i := 0; i < len(sa.entries); {
+		j := i + 1
+		for j < len(sa.entries) && sa.entries[j].key == sa.entries[i].key {
+			j++
+		}
+		if j-i > 1 {
+			group := make([]addrEntry, 0, j-i)
+			for _, e := range sa.entries[i:j] {
+				group = append(group, e.addrEntry)
+			}
+			sa.clashes = c.clashesOn(sa.clashes, group)
+		}
+		i = j
 	}
 	sortClashes(sa.clashes)
 	sf.addrs = sa
@@ -199,15 +242,20 @@ func (c *Checker) clashesOn(out []addrClash, entries []addrEntry) []addrClash {
 // sortClashes puts clashes in the order Envoy meets them: by listener
 // name (shared before own), then address.
 func sortClashes(cs []addrClash) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		a, b := cs[i], cs[j]
-		if a.r.Name != b.r.Name {
-			return a.r.Name < b.r.Name
+	if len(cs) < 2 {
+		return
+	}
+	slices.SortStableFunc(cs, func(a, b addrClash) int {
+		if c := strings.Compare(a.r.Name, b.r.Name); c != 0 {
+			return c
 		}
 		if a.own != b.own {
-			return !a.own
+			if a.own {
+				return 1
+			}
+			return -1
 		}
-		return a.i < b.i
+		return cmp.Compare(a.i, b.i)
 	})
 }
 
@@ -233,29 +281,40 @@ func mergeEntries(shared, own []addrEntry) []addrEntry {
 // for an address an earlier one has.
 func (c *Checker) checkAddresses(cl Class, sf *setFacts) {
 	sa := c.sharedAddrs(sf)
-	var ownBy map[addrKey][]addrEntry
-	var order []addrKey
+	// The own listeners' addresses, sorted by key (stable: Envoy's order
+	// within a key).
+	var own []keyedEntry
 	for _, r := range cl.Own.Resources(resource.ListenerType) {
 		for i, a := range c.res[r].addrs {
-			if ownBy == nil {
-				ownBy = map[addrKey][]addrEntry{}
-			}
-			if len(ownBy[a.key]) == 0 {
-				order = append(order, a.key)
-			}
-			ownBy[a.key] = append(ownBy[a.key], addrEntry{r: r, i: i, own: true})
+			own = append(own, keyedEntry{key: a.key, addrEntry: addrEntry{r: r, i: i, own: true}})
 		}
 	}
 	clashes := sa.clashes
-	if len(order) > 0 {
+	if len(own) > 0 {
+		slices.SortStableFunc(own, func(a, b keyedEntry) int { return compareKeys(a.key, b.key) })
+		mine := func(k addrKey) bool {
+			_, ok := slices.BinarySearchFunc(own, k, func(e keyedEntry, k addrKey) int { return compareKeys(e.key, k) })
+			return ok
+		}
 		clashes = nil
 		for _, cs := range sa.clashes {
-			if _, mine := ownBy[cs.a.key]; !mine {
+			if !mine(cs.a.key) {
 				clashes = append(clashes, cs)
 			}
 		}
-		for _, k := range order {
-			clashes = c.clashesOn(clashes, mergeEntries(sa.byKey[k], ownBy[k]))
+		for i := 0; i < len(own); {
+			j := i + 1
+			for j < len(own) && own[j].key == own[i].key {
+				j++
+			}
+			if shared := sa.on(own[i].key); len(shared) > 0 || j-i > 1 {
+				group := make([]addrEntry, 0, j-i)
+				for _, e := range own[i:j] {
+					group = append(group, e.addrEntry)
+				}
+				clashes = c.clashesOn(clashes, mergeEntries(shared, group))
+			}
+			i = j
 		}
 		sortClashes(clashes)
 	}
