@@ -111,22 +111,42 @@ func (b *builder) assignment(s *model.Service, p *model.Port, version, name stri
 	})
 }
 
-// loadAssignment builds a one-locality assignment.
+// loadAssignment builds a one-locality assignment. Its endpoints' messages
+// are allocated in one array per message type rather than one object per
+// field: an endpoint is eight small messages, and assignments hold most
+// of a mesh's endpoints (a tenth of a render's allocations before).
 func loadAssignment(name string, eps []model.Endpoint, port func(model.Endpoint) int) *endpointv3.ClusterLoadAssignment {
 	loc := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{}}
 	total := 0
-	for _, e := range eps {
+	n := len(eps)
+	var (
+		lbs     = make([]endpointv3.LbEndpoint, n)
+		ids     = make([]endpointv3.LbEndpoint_Endpoint, n)
+		ends    = make([]endpointv3.Endpoint, n)
+		addrs   = make([]corev3.Address, n)
+		addrSel = make([]corev3.Address_SocketAddress, n)
+		socks   = make([]corev3.SocketAddress, n)
+		ports   = make([]corev3.SocketAddress_PortValue, n)
+		weights = make([]wrapperspb.UInt32Value, n)
+	)
+	if n > 0 {
+		loc.LbEndpoints = make([]*endpointv3.LbEndpoint, n)
+	}
+	for i, e := range eps {
 		w := e.Weight
 		if w <= 0 {
 			w = 1
 		}
 		total += w
-		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddr(e.Address, port(e)),
-			}},
-			LoadBalancingWeight: wrapperspb.UInt32(uint32(w)),
-		})
+		ports[i].PortValue = uint32(port(e))
+		socks[i].Address, socks[i].PortSpecifier = e.Address, &ports[i]
+		addrSel[i].SocketAddress = &socks[i]
+		addrs[i].Address = &addrSel[i]
+		ends[i].Address = &addrs[i]
+		ids[i].Endpoint = &ends[i]
+		weights[i].Value = uint32(w)
+		lbs[i].HostIdentifier, lbs[i].LoadBalancingWeight = &ids[i], &weights[i]
+		loc.LbEndpoints[i] = &lbs[i]
 	}
 	if total == 0 {
 		total = 1

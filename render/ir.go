@@ -22,6 +22,8 @@ type index struct {
 	versions map[*model.Service][]string
 	// outKeys memoises each service's outboundKey.
 	outKeys map[*model.Service]string
+	// svcNames memoises each service's host and identity.
+	svcNames map[*model.Service]svcNames
 	// extByService and extByGateway list the extensions that apply, in
 	// filter order (phase, then priority high first, then name).
 	extByService map[string][]*model.Extension
@@ -48,6 +50,7 @@ func newIndex(m *model.Mesh, discovered map[string][]string) *index {
 		deps:          map[string]*deps{},
 		versions:      map[*model.Service][]string{},
 		outKeys:       map[*model.Service]string{},
+		svcNames:      map[*model.Service]svcNames{},
 		extByService:  map[string][]*model.Extension{},
 		extByGateway:  map[string][]*model.Extension{},
 	}
@@ -63,12 +66,24 @@ func (ix *index) mtls(s *model.Service) model.MTLSMode { return ix.m.EffectiveMT
 // addresses and mesh.vipRange is "" (or full).
 func (ix *index) addresses(s *model.Service) []string { return ix.vips.Addresses[s.Name] }
 
-// host is the service's FQDN.
-func (ix *index) host(s *model.Service) string { return ix.m.Host(s) }
+// host is the service's FQDN, built once per service.
+func (ix *index) host(s *model.Service) string { return ix.names(s).host }
 
-// spiffe is the identity of the service's workloads.
-func (ix *index) spiffe(s *model.Service) string {
-	return ix.m.SPIFFEID(s.Namespace, s.ServiceAccount)
+// spiffe is the identity of the service's workloads, built once per
+// service.
+func (ix *index) spiffe(s *model.Service) string { return ix.names(s).spiffe }
+
+// svcNames are a service's derived names: every cluster, virtual host and
+// capture entry of the service needs them.
+type svcNames struct{ host, spiffe string }
+
+func (ix *index) names(s *model.Service) svcNames {
+	n, ok := ix.svcNames[s]
+	if !ok {
+		n = svcNames{host: ix.m.Host(s), spiffe: ix.m.SPIFFEID(s.Namespace, s.ServiceAccount)}
+		ix.svcNames[s] = n
+	}
+	return n
 }
 
 // gatewaySPIFFE is the identity of a gateway's Envoy.
