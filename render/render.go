@@ -80,8 +80,10 @@ type Resource struct {
 	// route config names, the assignment of an EDS cluster).
 	deps []*Resource
 	// strict is the resource as the self-check sees it, made (and the
-	// resource validated) once per distinct resource.
-	strict *envoystrict.Resource
+	// resource validated) once per distinct resource; it points at
+	// strictVal (one allocation with the resource).
+	strict    *envoystrict.Resource
+	strictVal envoystrict.Resource
 	// served is what the xDS server serves, allocated with its Any.
 	served *snapshot.Resource
 }

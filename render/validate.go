@@ -83,7 +83,8 @@ func (b *builder) strictSet(byType map[string][]*Resource) *envoystrict.Set {
 		for i, r := range rs {
 			if r.strict == nil {
 				b.checkResource(r)
-				r.strict = &envoystrict.Resource{TypeURL: r.typeURL, Name: r.Name, Message: r.Message, Path: r.origin}
+				r.strictVal = envoystrict.Resource{TypeURL: r.typeURL, Name: r.Name, Message: r.Message, Path: r.origin}
+				r.strict = &r.strictVal
 			}
 			list[i] = r.strict
 		}
