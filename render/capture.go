@@ -41,6 +41,13 @@ func unbound() *wrapperspb.BoolValue { return wrapperspb.Bool(false) }
 // itself would loop forever through the passthrough, so, as in Istio, a
 // chain for destination port 15001 black-holes it.
 func (b *builder) virtualOutbound() *Resource {
+	if b.fixed.virtualOutbound == nil {
+		b.fixed.virtualOutbound = b.buildVirtualOutbound()
+	}
+	return b.fixed.virtualOutbound
+}
+
+func (b *builder) buildVirtualOutbound() *Resource {
 	policy := b.m.Mesh.OutboundTrafficPolicy
 	return b.intern(resource.ListenerType, VirtualOutbound, "sidecar|"+VirtualOutbound+"|"+policy, model.Path("mesh", "outboundTrafficPolicy"), func() (proto.Message, []*Resource) {
 		path := model.Path("mesh", "outboundTrafficPolicy")

@@ -3,6 +3,7 @@ package render
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
@@ -29,6 +30,10 @@ type fixedParts struct {
 	tlsInspect  *listenerv3.ListenerFilter
 	// downTLS is meshDownstreamTLS by require (index 1: required).
 	downTLS [2]*corev3.TransportSocket
+	// allowAny is the ALLOW_ANY virtual host of outbound route configs.
+	allowAny *routev3.VirtualHost
+	// virtualOutbound is the outbound capture listener (one per mesh).
+	virtualOutbound *Resource
 	// upstreamHTTP is the HttpProtocolOptions of a cluster without
 	// connection pool limits, by h2 (index 1: HTTP/2).
 	upstreamHTTP [2]*anypb.Any

@@ -242,20 +242,8 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 		if b.m.Mesh.OutboundTrafficPolicy == "ALLOW_ANY" {
 			// As Istio's allow_any: a Host no service claims goes where
 			// the client dialled, as unmatched TCP does.
-			pass := b.passthroughCluster()
-			deps = append(deps, pass)
-			vhs = append(vhs, &routev3.VirtualHost{
-				Name:    allowAnyVHost,
-				Domains: []string{"*"},
-				Routes: []*routev3.Route{{
-					Name:  allowAnyVHost,
-					Match: catchAll(),
-					Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-						ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pass.Name},
-						Timeout:          dur(0),
-					}},
-				}},
-			})
+			deps = append(deps, b.passthroughCluster())
+			vhs = append(vhs, b.allowAnyVHost())
 		}
 		return &routev3.RouteConfiguration{Name: name, VirtualHosts: dedupeDomains(vhs)}, deps
 	})
@@ -263,6 +251,27 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 		fault = fault || b.serviceVHost(flavourMesh, t, port, s.Namespace).fault
 	}
 	return []*Resource{rc, b.outboundHTTPListener(port, fault)}
+}
+
+// allowAnyVHost sends a Host no service claims to PassthroughCluster. It
+// is the same in every outbound route config of the mesh, so it is built
+// once and shared by pointer (and validated and checked once).
+func (b *builder) allowAnyVHost() *routev3.VirtualHost {
+	if b.fixed.allowAny == nil {
+		b.fixed.allowAny = &routev3.VirtualHost{
+			Name:    allowAnyVHost,
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  allowAnyVHost,
+				Match: catchAll(),
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: b.passthroughCluster().Name},
+					Timeout:          dur(0),
+				}},
+			}},
+		}
+	}
+	return b.fixed.allowAny
 }
 
 // outboundHTTPListener is shared by every sidecar: it only names the RDS
