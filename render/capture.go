@@ -129,7 +129,7 @@ type inboundPort struct {
 // peers, and an app's undeclared port (a metrics endpoint) keeps working.
 func (b *builder) virtualInbound(s *model.Service) *Resource {
 	key := "sidecar|" + s.Name + "|" + VirtualInbound
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	return b.intern(resource.ListenerType, VirtualInbound, key, path, func() (proto.Message, []*Resource) {
 		mode := b.ix.mtls(s)
 		l := &listenerv3.Listener{
@@ -225,7 +225,7 @@ func (b *builder) healthListener() *Resource {
 // what tells two TCP services on one port apart.
 func (b *builder) vipTCPListener(s *model.Service, vip string, port int) *Resource {
 	name := vipListener(vip, port)
-	path := model.Path("services", s.Name, "addresses")
+	path := b.svcPath(s.Name, "addresses")
 	return b.intern(resource.ListenerType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
 		c := b.serviceCluster(flavourMesh, s, findPort(s.Ports, port), "")
 		if c == nil {

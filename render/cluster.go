@@ -63,7 +63,7 @@ type clusterKey struct {
 func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Port, version string) *Resource {
 	host := b.ix.host(s)
 	name := outboundCluster(p.Number, version, host)
-	path := model.Path("services", s.Name)
+	path := b.svcPath(s.Name, "")
 	if version != "" {
 		path = model.Path("services", s.Name, "versions", version)
 	}
@@ -97,7 +97,7 @@ func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Por
 // endpoint of the version (or of all versions) at the port. One locality
 // carries all endpoints and an explicit weight, which grpc-go requires.
 func (b *builder) assignment(s *model.Service, p *model.Port, version, name string) *Resource {
-	path := model.Path("services", s.Name, "versions")
+	path := b.svcPath(s.Name, "versions")
 	return b.intern(resource.EndpointType, name, name, path, func() (proto.Message, []*Resource) {
 		versions := []string{version}
 		if version == "" {
@@ -111,42 +111,45 @@ func (b *builder) assignment(s *model.Service, p *model.Port, version, name stri
 	})
 }
 
+// lbEndpoint is the eight messages of one endpoint, allocated together.
+type lbEndpoint struct {
+	lb     endpointv3.LbEndpoint
+	id     endpointv3.LbEndpoint_Endpoint
+	end    endpointv3.Endpoint
+	addr   corev3.Address
+	sel    corev3.Address_SocketAddress
+	sock   corev3.SocketAddress
+	port   corev3.SocketAddress_PortValue
+	weight wrapperspb.UInt32Value
+}
+
 // loadAssignment builds a one-locality assignment. Its endpoints' messages
-// are allocated in one array per message type rather than one object per
-// field: an endpoint is eight small messages, and assignments hold most
-// of a mesh's endpoints (a tenth of a render's allocations before).
+// are allocated in one array (lbEndpoint) rather than one object per
+// message: assignments hold most of a mesh's endpoints, and their small
+// messages were a tenth of a render's allocations.
 func loadAssignment(name string, eps []model.Endpoint, port func(model.Endpoint) int) *endpointv3.ClusterLoadAssignment {
 	loc := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{}}
 	total := 0
-	n := len(eps)
-	var (
-		lbs     = make([]endpointv3.LbEndpoint, n)
-		ids     = make([]endpointv3.LbEndpoint_Endpoint, n)
-		ends    = make([]endpointv3.Endpoint, n)
-		addrs   = make([]corev3.Address, n)
-		addrSel = make([]corev3.Address_SocketAddress, n)
-		socks   = make([]corev3.SocketAddress, n)
-		ports   = make([]corev3.SocketAddress_PortValue, n)
-		weights = make([]wrapperspb.UInt32Value, n)
-	)
-	if n > 0 {
-		loc.LbEndpoints = make([]*endpointv3.LbEndpoint, n)
+	if len(eps) > 0 {
+		loc.LbEndpoints = make([]*endpointv3.LbEndpoint, len(eps))
 	}
+	block := make([]lbEndpoint, len(eps))
 	for i, e := range eps {
 		w := e.Weight
 		if w <= 0 {
 			w = 1
 		}
 		total += w
-		ports[i].PortValue = uint32(port(e))
-		socks[i].Address, socks[i].PortSpecifier = e.Address, &ports[i]
-		addrSel[i].SocketAddress = &socks[i]
-		addrs[i].Address = &addrSel[i]
-		ends[i].Address = &addrs[i]
-		ids[i].Endpoint = &ends[i]
-		weights[i].Value = uint32(w)
-		lbs[i].HostIdentifier, lbs[i].LoadBalancingWeight = &ids[i], &weights[i]
-		loc.LbEndpoints[i] = &lbs[i]
+		x := &block[i]
+		x.port.PortValue = uint32(port(e))
+		x.sock.Address, x.sock.PortSpecifier = e.Address, &x.port
+		x.sel.SocketAddress = &x.sock
+		x.addr.Address = &x.sel
+		x.end.Address = &x.addr
+		x.id.Endpoint = &x.end
+		x.weight.Value = uint32(w)
+		x.lb.HostIdentifier, x.lb.LoadBalancingWeight = &x.id, &x.weight
+		loc.LbEndpoints[i] = &x.lb
 	}
 	if total == 0 {
 		total = 1
@@ -345,7 +348,7 @@ func addrCluster(name string, eps []model.Endpoint, port func(model.Endpoint) in
 func (b *builder) inboundAppCluster(s *model.Service, p *model.Port) *Resource {
 	name := inboundCluster(p.Number)
 	key := name + "@" + strconv.Itoa(targetPort(p)) + "/" + string(p.Protocol)
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	return b.intern(resource.ClusterType, name, key, path, func() (proto.Message, []*Resource) {
 		c := addrCluster(name, []model.Endpoint{{Address: "127.0.0.1"}}, func(model.Endpoint) int { return targetPort(p) })
 		b.httpOptions(path, c, p.Protocol, nil)

@@ -151,6 +151,25 @@ func (ix *index) outboundKey(s *model.Service) string {
 	return k
 }
 
+// svcPathKey names the model path of one field of a service.
+type svcPathKey struct{ service, field string }
+
+// svcPath is model.Path("services", service, field) (field "" for the
+// service itself), built once per render: findings are rare, but every
+// cluster, listener and capture entry carries its origin path.
+func (b *builder) svcPath(service, field string) string {
+	k := svcPathKey{service, field}
+	if p, ok := b.paths[k]; ok {
+		return p
+	}
+	p := model.Path("services", service)
+	if field != "" {
+		p = model.Path("services", service, field)
+	}
+	b.paths[k] = p
+	return p
+}
+
 // endpoints returns the endpoints of one version: discovered ones when the
 // input has them for "SERVICE/VERSION", else the static ones from Git.
 func endpointsOf(in Input, s *model.Service, version string) []model.Endpoint {

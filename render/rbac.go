@@ -31,7 +31,7 @@ func (b *builder) rbacRules(s *model.Service, port int, tcp bool) (deny, allow *
 	if az == nil {
 		return nil, nil
 	}
-	base := model.Path("services", s.Name, "authorization")
+	base := b.svcPath(s.Name, "authorization")
 	if len(az.Deny) > 0 {
 		deny = &rbacv3.RBAC{Action: rbacv3.RBAC_DENY, Policies: map[string]*rbacv3.Policy{}}
 		for i, r := range az.Deny {

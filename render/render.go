@@ -195,6 +195,8 @@ type builder struct {
 		cfg     *hcmv3.HttpConnectionManager_Tracing
 		cluster *Resource
 	}
+	// paths memoises services' model paths (svcPath).
+	paths map[svcPathKey]string
 	// fixed holds the sub-messages that are the same everywhere (shared.go).
 	fixed fixedParts
 	// checked lists the proxies the consistency pass must check (aliases
@@ -223,6 +225,7 @@ func newBuilder(in Input) *builder {
 		clusters:  map[clusterKey]*Resource{},
 		packed:    map[*anypb.Any]proto.Message{},
 		commonTLS: map[string]*tlsv3.CommonTlsContext{},
+		paths:     map[svcPathKey]string{},
 
 		validVHost: map[*routev3.VirtualHost]bool{},
 

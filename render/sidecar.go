@@ -52,7 +52,7 @@ func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
 // inbound|PORT||. virtualInbound carries them in the port's filter chains.
 func (b *builder) inboundFilters(s *model.Service, port *model.Port) ([]*listenerv3.Filter, []*Resource) {
 	name := inboundListener(port.Number)
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	app := b.inboundAppCluster(s, port)
 	deps := []*Resource{app}
 	stat := "inbound_" + strconv.Itoa(port.Number)
@@ -218,7 +218,7 @@ func groupTargets(d *deps) *outboundTargets {
 
 // outboundHTTP renders the RDS route config and the listener of one port.
 func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service, exts []extPort) []*Resource {
-	path := model.Path("services", s.Name, "dependsOn")
+	path := b.svcPath(s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
 	rc := b.intern(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
@@ -303,7 +303,7 @@ func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
 // (vipTCPListener); nil when the port needs no wildcard listener.
 func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
 	name := outboundListener(port)
-	path := model.Path("services", s.Name, "dependsOn")
+	path := b.svcPath(s.Name, "dependsOn")
 	return b.intern(resource.ListenerType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port), BindToPort: unbound()}
 		stat := "outbound_" + strconv.Itoa(port)
@@ -371,7 +371,7 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 		return v
 	}
 	applies := func(r *model.Route) bool { return r.Port == 0 || r.Port == port }
-	rc := routeCtx{fl: fl, self: t, port: port, base: model.Path("services", t.Name, "routes")}
+	rc := routeCtx{fl: fl, self: t, port: port, base: b.svcPath(t.Name, "routes")}
 	routes, deps := b.httpRoutes(rc, t.Routes, applies)
 	v := &vhost{
 		vh: &routev3.VirtualHost{

@@ -151,7 +151,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 			continue
 		}
 		cp := &envoystrict.Capture{InboundListener: inboundCaptureListener, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
-		base := model.Path("services", s.Name, "ports")
+		base := b.svcPath(s.Name, "ports")
 		for i := range s.Ports {
 			cp.InboundPorts = append(cp.InboundPorts, envoystrict.Port{
 				Port: uint32(targetPort(&s.Ports[i])),
@@ -166,7 +166,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 				td, ok := perService[t]
 				if !ok {
 					vips := b.captureAddresses(t)
-					base := model.Path("services", t.Name, "ports")
+					base := b.svcPath(t.Name, "ports")
 					for i := range t.Ports {
 						path := model.Index(base, i)
 						for _, vip := range vips {
