@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"sort"
 
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -195,6 +196,8 @@ type builder struct {
 		cfg     *hcmv3.HttpConnectionManager_Tracing
 		cluster *Resource
 	}
+	// policies memoises rendered authorization rules (sharedPolicy).
+	policies map[policyKey]*rbacv3.Policy
 	// paths memoises services' model paths (svcPath).
 	paths map[svcPathKey]string
 	// fixed holds the sub-messages that are the same everywhere (shared.go).
@@ -226,6 +229,7 @@ func newBuilder(in Input) *builder {
 		packed:    map[*anypb.Any]proto.Message{},
 		commonTLS: map[string]*tlsv3.CommonTlsContext{},
 		paths:     map[svcPathKey]string{},
+		policies:  map[policyKey]*rbacv3.Policy{},
 
 		validVHost: map[*routev3.VirtualHost]bool{},
 
