@@ -1,7 +1,7 @@
 package render
 
 import (
-	"sort"
+	"slices"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -122,11 +122,15 @@ func (b *builder) serviceDomains(t *model.Service, port int, callerNS string) []
 func dedupeDomains(vhs []*routev3.VirtualHost) []*routev3.VirtualHost {
 	// Clashes are rare: look for one with a sorted copy before paying for
 	// a map.
-	var all []string
+	n := 0
+	for _, vh := range vhs {
+		n += len(vh.Domains)
+	}
+	all := make([]string, 0, n)
 	for _, vh := range vhs {
 		all = append(all, vh.Domains...)
 	}
-	sort.Strings(all)
+	slices.Sort(all)
 	clash := false
 	for i := 1; i < len(all); i++ {
 		if all[i] == all[i-1] {
