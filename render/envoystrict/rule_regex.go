@@ -47,13 +47,13 @@ func (rw *routeWalk) regexes() {
 // httpRBACRegexes and netRBACRegexes check the string matchers of RBAC
 // filters.
 func (w *walk) httpRBACRegexes(a *anypb.Any) {
-	if r, ok := open(w, a, &rbachttpv3.RBAC{}); ok {
+	if r, ok := open(w, a, newOf[rbachttpv3.RBAC]); ok {
 		w.rbacRegexes(r.GetRules())
 	}
 }
 
 func (w *walk) netRBACRegexes(a *anypb.Any) {
-	if r, ok := open(w, a, &rbacnetv3.RBAC{}); ok {
+	if r, ok := open(w, a, newOf[rbacnetv3.RBAC]); ok {
 		w.rbacRegexes(r.GetRules())
 	}
 }
