@@ -108,9 +108,8 @@ func (w *walk) listener(l *listenerv3.Listener) {
 		fc := l.DefaultFilterChain
 		if i < len(l.FilterChains) {
 			fc = l.FilterChains[i]
-		}
-		if fc == nil {
-			continue
+		} else if fc == nil {
+			break
 		}
 		w.downstreamTLS(fc)
 		w.networkFilterOrder(fc)
