@@ -178,7 +178,7 @@ type builder struct {
 	// outbound and vhosts memoise per-service outbound sets and virtual
 	// hosts, which are not resources themselves but are shared like them.
 	outbound map[string][]*Resource
-	vhosts   map[string]*vhost
+	vhosts   map[vhostKey]*vhost
 	// layers memoises sidecars' outbound layers by outboundKey.
 	layers map[string]*Layer
 	// routeOrigin maps each rendered route to its model path, so semantic
@@ -225,7 +225,7 @@ func newBuilder(in Input) *builder {
 		refOrigin: map[string]string{},
 		outbound:  map[string][]*Resource{},
 		layers:    map[string]*Layer{},
-		vhosts:    map[string]*vhost{},
+		vhosts:    map[vhostKey]*vhost{},
 		reported:  map[string]bool{},
 		clusters:  map[clusterKey]*Resource{},
 		packed:    map[*anypb.Any]proto.Message{},

@@ -366,7 +366,7 @@ type vhost struct {
 // callers in namespace callerNS. It is memoised: the same virtual host
 // message is embedded in every caller's route config.
 func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS string) *vhost {
-	key := string(fl) + "|" + t.Name + "|" + strconv.Itoa(port) + "|" + strconv.FormatBool(callerNS == t.Namespace)
+	key := vhostKey{fl, t, port, callerNS == t.Namespace}
 	if v, ok := b.vhosts[key]; ok {
 		return v
 	}
@@ -388,6 +388,15 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 	}
 	b.vhosts[key] = v
 	return v
+}
+
+// vhostKey identifies a memoised virtual host without building a string:
+// it is looked up once per caller, dependency and port.
+type vhostKey struct {
+	fl     flavour
+	t      *model.Service
+	port   int
+	sameNS bool
 }
 
 // externalVHost routes every request for an external host to its cluster.
