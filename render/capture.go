@@ -7,7 +7,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -42,6 +41,13 @@ func unbound() *wrapperspb.BoolValue { return wrapperspb.Bool(false) }
 // itself would loop forever through the passthrough, so, as in Istio, a
 // chain for destination port 15001 black-holes it.
 func (b *builder) virtualOutbound() *Resource {
+	if b.fixed.virtualOutbound == nil {
+		b.fixed.virtualOutbound = b.buildVirtualOutbound()
+	}
+	return b.fixed.virtualOutbound
+}
+
+func (b *builder) buildVirtualOutbound() *Resource {
 	policy := b.m.Mesh.OutboundTrafficPolicy
 	return b.intern(resource.ListenerType, VirtualOutbound, "sidecar|"+VirtualOutbound+"|"+policy, model.Path("mesh", "outboundTrafficPolicy"), func() (proto.Message, []*Resource) {
 		path := model.Path("mesh", "outboundTrafficPolicy")
@@ -123,7 +129,7 @@ type inboundPort struct {
 // peers, and an app's undeclared port (a metrics endpoint) keeps working.
 func (b *builder) virtualInbound(s *model.Service) *Resource {
 	key := "sidecar|" + s.Name + "|" + VirtualInbound
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	return b.intern(resource.ListenerType, VirtualInbound, key, path, func() (proto.Message, []*Resource) {
 		mode := b.ix.mtls(s)
 		l := &listenerv3.Listener{
@@ -182,14 +188,6 @@ func (b *builder) inboundChains(path, name string, mode model.MTLSMode, port *wr
 	}
 }
 
-// originalDstFilter restores a redirected connection's destination.
-func (b *builder) originalDstFilter() *listenerv3.ListenerFilter {
-	return &listenerv3.ListenerFilter{
-		Name:       listenerOriginalDst,
-		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: b.pack("", &originaldstv3.OriginalDst{})},
-	}
-}
-
 // healthListener answers the kubelet's readiness probe (httpGet
 // 15021 /healthz/ready, as for Istio sidecars) from Envoy's admin /ready,
 // which returns 200 once the server is initialised (its first xDS
@@ -227,7 +225,7 @@ func (b *builder) healthListener() *Resource {
 // what tells two TCP services on one port apart.
 func (b *builder) vipTCPListener(s *model.Service, vip string, port int) *Resource {
 	name := vipListener(vip, port)
-	path := model.Path("services", s.Name, "addresses")
+	path := b.svcPath(s.Name, "addresses")
 	return b.intern(resource.ListenerType, name, "sidecar|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
 		c := b.serviceCluster(flavourMesh, s, findPort(s.Ports, port), "")
 		if c == nil {

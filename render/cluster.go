@@ -63,7 +63,7 @@ type clusterKey struct {
 func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Port, version string) *Resource {
 	host := b.ix.host(s)
 	name := outboundCluster(p.Number, version, host)
-	path := model.Path("services", s.Name)
+	path := b.svcPath(s.Name, "")
 	if version != "" {
 		path = model.Path("services", s.Name, "versions", version)
 	}
@@ -97,11 +97,11 @@ func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Por
 // endpoint of the version (or of all versions) at the port. One locality
 // carries all endpoints and an explicit weight, which grpc-go requires.
 func (b *builder) assignment(s *model.Service, p *model.Port, version, name string) *Resource {
-	path := model.Path("services", s.Name, "versions")
+	path := b.svcPath(s.Name, "versions")
 	return b.intern(resource.EndpointType, name, name, path, func() (proto.Message, []*Resource) {
 		versions := []string{version}
 		if version == "" {
-			versions = s.VersionNames()
+			versions = b.ix.versionNames(s)
 		}
 		var eps []model.Endpoint
 		for _, v := range versions {
@@ -111,22 +111,45 @@ func (b *builder) assignment(s *model.Service, p *model.Port, version, name stri
 	})
 }
 
-// loadAssignment builds a one-locality assignment.
+// lbEndpoint is the eight messages of one endpoint, allocated together.
+type lbEndpoint struct {
+	lb     endpointv3.LbEndpoint
+	id     endpointv3.LbEndpoint_Endpoint
+	end    endpointv3.Endpoint
+	addr   corev3.Address
+	sel    corev3.Address_SocketAddress
+	sock   corev3.SocketAddress
+	port   corev3.SocketAddress_PortValue
+	weight wrapperspb.UInt32Value
+}
+
+// loadAssignment builds a one-locality assignment. Its endpoints' messages
+// are allocated in one array (lbEndpoint) rather than one object per
+// message: assignments hold most of a mesh's endpoints, and their small
+// messages were a tenth of a render's allocations.
 func loadAssignment(name string, eps []model.Endpoint, port func(model.Endpoint) int) *endpointv3.ClusterLoadAssignment {
 	loc := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{}}
 	total := 0
-	for _, e := range eps {
+	if len(eps) > 0 {
+		loc.LbEndpoints = make([]*endpointv3.LbEndpoint, len(eps))
+	}
+	block := make([]lbEndpoint, len(eps))
+	for i, e := range eps {
 		w := e.Weight
 		if w <= 0 {
 			w = 1
 		}
 		total += w
-		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddr(e.Address, port(e)),
-			}},
-			LoadBalancingWeight: wrapperspb.UInt32(uint32(w)),
-		})
+		x := &block[i]
+		x.port.PortValue = uint32(port(e))
+		x.sock.Address, x.sock.PortSpecifier = e.Address, &x.port
+		x.sel.SocketAddress = &x.sock
+		x.addr.Address = &x.sel
+		x.end.Address = &x.addr
+		x.id.Endpoint = &x.end
+		x.weight.Value = uint32(w)
+		x.lb.HostIdentifier, x.lb.LoadBalancingWeight = &x.id, &x.weight
+		loc.LbEndpoints[i] = &x.lb
 	}
 	if total == 0 {
 		total = 1
@@ -210,10 +233,26 @@ func (b *builder) httpOptions(path string, c *clusterv3.Cluster, proto model.Pro
 	if !set && !h2 {
 		return
 	}
+	if !set {
+		// Only the protocol: the same options for every HTTP/2 cluster,
+		// packed once (shared.go).
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.plainHTTPOptions(path, h2),
+		}
+		return
+	}
 	opts := &httpv3.HttpProtocolOptions{}
 	if set {
 		opts.CommonHttpProtocolOptions = common
 	}
+	setUpstreamProtocol(opts, h2)
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.pack(path, opts),
+	}
+}
+
+// setUpstreamProtocol sets explicit HTTP/2 (h2) or the downstream's protocol.
+func setUpstreamProtocol(opts *httpv3.HttpProtocolOptions, h2 bool) {
 	if h2 {
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
@@ -221,9 +260,21 @@ func (b *builder) httpOptions(path string, c *clusterv3.Cluster, proto model.Pro
 	} else {
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{}}
 	}
-	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
-		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": b.pack(path, opts),
+}
+
+// plainHTTPOptions is the packed HttpProtocolOptions of a cluster with no
+// connection pool limits: only the upstream protocol, by h2.
+func (b *builder) plainHTTPOptions(path string, h2 bool) *anypb.Any {
+	i := 0
+	if h2 {
+		i = 1
 	}
+	if b.fixed.upstreamHTTP[i] == nil {
+		opts := &httpv3.HttpProtocolOptions{}
+		setUpstreamProtocol(opts, h2)
+		b.fixed.upstreamHTTP[i] = b.pack(path, opts)
+	}
+	return b.fixed.upstreamHTTP[i]
 }
 
 // externalCluster is the cluster for one host and port of an external
@@ -297,7 +348,7 @@ func addrCluster(name string, eps []model.Endpoint, port func(model.Endpoint) in
 func (b *builder) inboundAppCluster(s *model.Service, p *model.Port) *Resource {
 	name := inboundCluster(p.Number)
 	key := name + "@" + strconv.Itoa(targetPort(p)) + "/" + string(p.Protocol)
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	return b.intern(resource.ClusterType, name, key, path, func() (proto.Message, []*Resource) {
 		c := addrCluster(name, []model.Endpoint{{Address: "127.0.0.1"}}, func(model.Endpoint) int { return targetPort(p) })
 		b.httpOptions(path, c, p.Protocol, nil)

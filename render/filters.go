@@ -10,7 +10,6 @@ import (
 	faultcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	wasmhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
@@ -81,7 +80,7 @@ func (b *builder) httpFilters(path string, c chain) ([]*hcmv3.HttpFilter, []*Res
 		}
 	}
 	if c.fault {
-		add(filterFault, typed(&faultv3.HTTPFault{}))
+		out = append(out, b.faultFilter())
 	}
 	wasm(model.PhaseAuthn)
 	wasm(model.PhaseAuthz)
@@ -92,7 +91,7 @@ func (b *builder) httpFilters(path string, c chain) ([]*hcmv3.HttpFilter, []*Res
 		add(filterRBACAllow, typed(c.allow))
 	}
 	wasm(model.PhaseStats)
-	add(filterRouter, typed(&routerv3.Router{}))
+	out = append(out, b.routerFilter())
 	return out, deps
 }
 

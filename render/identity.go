@@ -20,6 +20,11 @@ func Identity(m *model.Mesh, class string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("identity of %w", err)
 	}
+	return identityOf(m, class, c)
+}
+
+// identityOf is Identity of a parsed class.
+func identityOf(m *model.Mesh, class string, c nodeid.Class) (string, error) {
 	switch c.Kind {
 	case KindSidecar, KindProxyless:
 		s := m.Services[c.Service]

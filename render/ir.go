@@ -17,6 +17,13 @@ type index struct {
 	externalNames []string
 	// deps memoises each service's resolved dependency list.
 	deps map[string]*deps
+	// versions memoises each service's sorted version names
+	// (model.Service.VersionNames sorts afresh on every call).
+	versions map[*model.Service][]string
+	// outKeys memoises each service's outboundKey.
+	outKeys map[*model.Service]string
+	// svcNames memoises each service's host and identity.
+	svcNames map[*model.Service]svcNames
 	// extByService and extByGateway list the extensions that apply, in
 	// filter order (phase, then priority high first, then name).
 	extByService map[string][]*model.Extension
@@ -41,6 +48,9 @@ func newIndex(m *model.Mesh, discovered map[string][]string) *index {
 		serviceNames:  m.ServiceNames(),
 		externalNames: m.ExternalNames(),
 		deps:          map[string]*deps{},
+		versions:      map[*model.Service][]string{},
+		outKeys:       map[*model.Service]string{},
+		svcNames:      map[*model.Service]svcNames{},
 		extByService:  map[string][]*model.Extension{},
 		extByGateway:  map[string][]*model.Extension{},
 	}
@@ -56,12 +66,24 @@ func (ix *index) mtls(s *model.Service) model.MTLSMode { return ix.m.EffectiveMT
 // addresses and mesh.vipRange is "" (or full).
 func (ix *index) addresses(s *model.Service) []string { return ix.vips.Addresses[s.Name] }
 
-// host is the service's FQDN.
-func (ix *index) host(s *model.Service) string { return ix.m.Host(s) }
+// host is the service's FQDN, built once per service.
+func (ix *index) host(s *model.Service) string { return ix.names(s).host }
 
-// spiffe is the identity of the service's workloads.
-func (ix *index) spiffe(s *model.Service) string {
-	return ix.m.SPIFFEID(s.Namespace, s.ServiceAccount)
+// spiffe is the identity of the service's workloads, built once per
+// service.
+func (ix *index) spiffe(s *model.Service) string { return ix.names(s).spiffe }
+
+// svcNames are a service's derived names: every cluster, virtual host and
+// capture entry of the service needs them.
+type svcNames struct{ host, spiffe string }
+
+func (ix *index) names(s *model.Service) svcNames {
+	n, ok := ix.svcNames[s]
+	if !ok {
+		n = svcNames{host: ix.m.Host(s), spiffe: ix.m.SPIFFEID(s.Namespace, s.ServiceAccount)}
+		ix.svcNames[s] = n
+	}
+	return n
 }
 
 // gatewaySPIFFE is the identity of a gateway's Envoy.
@@ -107,6 +129,45 @@ func (ix *index) depsOf(s *model.Service) *deps {
 	}
 	ix.deps[s.Name] = d
 	return d
+}
+
+// versionNames is s.VersionNames(), sorted once per render.
+func (ix *index) versionNames(s *model.Service) []string {
+	vs, ok := ix.versions[s]
+	if !ok {
+		vs = s.VersionNames()
+		ix.versions[s] = vs
+	}
+	return vs
+}
+
+// outboundKey is outboundKey(s, depsOf(s)), built once per service.
+func (ix *index) outboundKey(s *model.Service) string {
+	k, ok := ix.outKeys[s]
+	if !ok {
+		k = outboundKey(s, ix.depsOf(s))
+		ix.outKeys[s] = k
+	}
+	return k
+}
+
+// svcPathKey names the model path of one field of a service.
+type svcPathKey struct{ service, field string }
+
+// svcPath is model.Path("services", service, field) (field "" for the
+// service itself), built once per render: findings are rare, but every
+// cluster, listener and capture entry carries its origin path.
+func (b *builder) svcPath(service, field string) string {
+	k := svcPathKey{service, field}
+	if p, ok := b.paths[k]; ok {
+		return p
+	}
+	p := model.Path("services", service)
+	if field != "" {
+		p = model.Path("services", service, field)
+	}
+	b.paths[k] = p
+	return p
 }
 
 // endpoints returns the endpoints of one version: discovered ones when the

@@ -43,6 +43,13 @@ func (l *Layer) Version() string { return hex.EncodeToString(l.digest[:8]) }
 // layer; class names the first proxy in conflict findings.
 func (b *builder) newLayer(class string, rs []*Resource) *Layer {
 	p := b.newProxy(class, "")
+	// Size the lists first: a layer is thousands of resources at scale,
+	// and growing four lists by doubling was a tenth of its allocations.
+	var n [len(p.lists)]int
+	countResources(&n, rs)
+	for i := range p.lists {
+		p.lists[i] = make([]*Resource, 0, n[i])
+	}
 	p.add(rs...)
 	l := &Layer{byType: map[string][]*Resource{}}
 	types := snapshot.Rendered()
@@ -59,6 +66,17 @@ func (b *builder) newLayer(class string, rs []*Resource) *Layer {
 		l.cfg.Resources[t] = servedList(rs)
 	}
 	return l
+}
+
+// countResources counts what proxyBuilder.add would add, by type index.
+func countResources(n *[4]int, rs []*Resource) {
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		n[r.typeIndex]++
+		countResources(n, r.deps)
+	}
 }
 
 // Config returns the layer as the xDS server serves it.

@@ -1,12 +1,11 @@
 package render
 
 import (
-	"sort"
+	"slices"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -68,15 +67,6 @@ func (b *builder) netRBACFilters(path, statPrefix string, deny, allow *rbacv3.RB
 	return out
 }
 
-// tlsInspector reads SNI and tells TLS from plain text, for filter chains
-// that match on server names or transport protocol.
-func (b *builder) tlsInspector() *listenerv3.ListenerFilter {
-	return &listenerv3.ListenerFilter{
-		Name:       listenerTLSInspector,
-		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: b.pack("", &tlsinspectorv3.TlsInspector{})},
-	}
-}
-
 // statsListener serves /stats/prometheus from the admin port, so every
 // Envoy proxy can be scraped the way Istio's are. It is one shared resource.
 func (b *builder) statsListener() *Resource {
@@ -132,11 +122,15 @@ func (b *builder) serviceDomains(t *model.Service, port int, callerNS string) []
 func dedupeDomains(vhs []*routev3.VirtualHost) []*routev3.VirtualHost {
 	// Clashes are rare: look for one with a sorted copy before paying for
 	// a map.
-	var all []string
+	n := 0
+	for _, vh := range vhs {
+		n += len(vh.Domains)
+	}
+	all := make([]string, 0, n)
 	for _, vh := range vhs {
 		all = append(all, vh.Domains...)
 	}
-	sort.Strings(all)
+	slices.Sort(all)
 	clash := false
 	for i := 1; i < len(all); i++ {
 		if all[i] == all[i-1] {

@@ -71,7 +71,7 @@ func (b *builder) buildProxyless(s *model.Service, versions []string) {
 		for i := range t.Ports {
 			pt := &t.Ports[i]
 			p.add(b.serviceCluster(flavourGRPC, t, pt, ""))
-			for _, v := range t.VersionNames() {
+			for _, v := range b.ix.versionNames(t) {
 				p.add(b.serviceCluster(flavourGRPC, t, pt, v))
 			}
 			if !pt.Protocol.IsHTTP() {

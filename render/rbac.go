@@ -31,17 +31,18 @@ func (b *builder) rbacRules(s *model.Service, port int, tcp bool) (deny, allow *
 	if az == nil {
 		return nil, nil
 	}
-	base := model.Path("services", s.Name, "authorization")
+	base := b.svcPath(s.Name, "authorization")
 	if len(az.Deny) > 0 {
 		deny = &rbacv3.RBAC{Action: rbacv3.RBAC_DENY, Policies: map[string]*rbacv3.Policy{}}
 		for i, r := range az.Deny {
 			if !appliesToPort(r, port) {
 				continue
 			}
+			stripped := tcp && (len(r.Methods) > 0 || len(r.Paths) > 0)
 			if tcp {
 				r.Methods, r.Paths = nil, nil
 			}
-			deny.Policies["deny-"+strconv.Itoa(i)] = b.rbacPolicy(r, model.Index(base+".deny", i))
+			deny.Policies["deny-"+strconv.Itoa(i)] = b.sharedPolicy(policyKey{s, false, i, stripped}, r, base+".deny")
 		}
 		if len(deny.Policies) == 0 {
 			deny = nil
@@ -55,10 +56,37 @@ func (b *builder) rbacRules(s *model.Service, port int, tcp bool) (deny, allow *
 			if !appliesToPort(r, port) || (tcp && (len(r.Methods) > 0 || len(r.Paths) > 0)) {
 				continue
 			}
-			allow.Policies["allow-"+strconv.Itoa(i)] = b.rbacPolicy(r, model.Index(base+".allow", i))
+			allow.Policies["allow-"+strconv.Itoa(i)] = b.sharedPolicy(policyKey{s, true, i, false}, r, base+".allow")
 		}
 	}
 	return deny, allow
+}
+
+// policyKey names one authorization rule as rendered: the service, allow
+// or deny, the rule's index, and whether a TCP port's rendering stripped
+// its HTTP-only conditions.
+type policyKey struct {
+	s       *model.Service
+	allow   bool
+	i       int
+	tcpOnly bool
+}
+
+// sharedPolicy is rbacPolicy memoised by key: a rule renders the same on
+// every port it applies to (and on the passthrough chain), so a service's
+// ports and its virtualInbound share one Policy message. A rendering that
+// reported a finding is not kept, so the finding is reported wherever it
+// was before.
+func (b *builder) sharedPolicy(k policyKey, r model.AuthzRule, list string) *rbacv3.Policy {
+	if pol, ok := b.policies[k]; ok {
+		return pol
+	}
+	n := len(b.diags)
+	pol := b.rbacPolicy(r, model.Index(list, k.i))
+	if len(b.diags) == n {
+		b.policies[k] = pol
+	}
+	return pol
 }
 
 // httpRBAC wraps rules for the HTTP RBAC filter.

@@ -25,8 +25,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -79,8 +82,10 @@ type Resource struct {
 	// route config names, the assignment of an EDS cluster).
 	deps []*Resource
 	// strict is the resource as the self-check sees it, made (and the
-	// resource validated) once per distinct resource.
-	strict *envoystrict.Resource
+	// resource validated) once per distinct resource; it points at
+	// strictVal (one allocation with the resource).
+	strict    *envoystrict.Resource
+	strictVal envoystrict.Resource
 	// served is what the xDS server serves, allocated with its Any.
 	served *snapshot.Resource
 }
@@ -172,7 +177,7 @@ type builder struct {
 	// outbound and vhosts memoise per-service outbound sets and virtual
 	// hosts, which are not resources themselves but are shared like them.
 	outbound map[string][]*Resource
-	vhosts   map[string]*vhost
+	vhosts   map[vhostKey]*vhost
 	// layers memoises sidecars' outbound layers by outboundKey.
 	layers map[string]*Layer
 	// routeOrigin maps each rendered route to its model path, so semantic
@@ -192,6 +197,12 @@ type builder struct {
 		cfg     *hcmv3.HttpConnectionManager_Tracing
 		cluster *Resource
 	}
+	// policies memoises rendered authorization rules (sharedPolicy).
+	policies map[policyKey]*rbacv3.Policy
+	// paths memoises services' model paths (svcPath).
+	paths map[svcPathKey]string
+	// fixed holds the sub-messages that are the same everywhere (shared.go).
+	fixed fixedParts
 	// checked lists the proxies the consistency pass must check (aliases
 	// share their lists with one of these).
 	checked []*Proxy
@@ -204,20 +215,27 @@ type builder struct {
 type memoKey struct{ typeURL, key string }
 
 func newBuilder(in Input) *builder {
+	// The big memo maps grow with the services (per service, about 12
+	// distinct resources, 8 packed messages, 5 clusters and 5 paths in
+	// generated meshes); sizing them up front saves rehashing them
+	// through every doubling.
+	n := len(in.Mesh.Services)
 	return &builder{
 		in:        in,
 		m:         in.Mesh,
 		ix:        newIndex(in.Mesh, in.Addresses),
-		memo:      map[memoKey]*Resource{},
-		bundle:    &Bundle{proxies: map[string]*Proxy{}, configs: map[string]*snapshot.ClassConfig{}},
+		memo:      make(map[memoKey]*Resource, 12*n),
+		bundle:    &Bundle{proxies: make(map[string]*Proxy, n), configs: make(map[string]*snapshot.ClassConfig, n)},
 		refOrigin: map[string]string{},
 		outbound:  map[string][]*Resource{},
 		layers:    map[string]*Layer{},
-		vhosts:    map[string]*vhost{},
+		vhosts:    map[vhostKey]*vhost{},
 		reported:  map[string]bool{},
-		clusters:  map[clusterKey]*Resource{},
-		packed:    map[*anypb.Any]proto.Message{},
+		clusters:  make(map[clusterKey]*Resource, 5*n),
+		packed:    make(map[*anypb.Any]proto.Message, 8*n),
 		commonTLS: map[string]*tlsv3.CommonTlsContext{},
+		paths:     make(map[svcPathKey]string, 5*n),
+		policies:  map[policyKey]*rbacv3.Policy{},
 
 		validVHost: map[*routev3.VirtualHost]bool{},
 
@@ -404,7 +422,7 @@ func (p *proxyBuilder) sortDedupe(list []*Resource) []*Resource {
 	if len(list) == 0 {
 		return nil
 	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	slices.SortStableFunc(list, func(a, b *Resource) int { return strings.Compare(a.Name, b.Name) })
 	out := list[:1]
 	for _, r := range list[1:] {
 		last := out[len(out)-1]
@@ -427,9 +445,9 @@ func (b *builder) buildAll() {
 		s := b.m.Services[name]
 		switch s.Proxy {
 		case model.ProxySidecar, "":
-			b.buildSidecar(s, s.VersionNames())
+			b.buildSidecar(s, b.ix.versionNames(s))
 		case model.ProxyProxyless:
-			b.buildProxyless(s, s.VersionNames())
+			b.buildProxyless(s, b.ix.versionNames(s))
 		}
 	}
 	for _, name := range b.m.GatewayNames() {

@@ -68,7 +68,7 @@ func (b *builder) httpRoutes(rc routeCtx, rs []model.Route, applies func(*model.
 	}
 	if len(out) == 0 && rc.self != nil {
 		r := &model.Route{Name: "default", To: []model.Destination{{Weight: 100}}}
-		action, ds := b.routeAction(rc, r, model.Path("services", rc.self.Name))
+		action, ds := b.routeAction(rc, r, b.svcPath(rc.self.Name, ""))
 		deps = append(deps, ds...)
 		if action != nil {
 			out = append(out, &routev3.Route{

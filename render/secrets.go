@@ -31,7 +31,13 @@ func (b *builder) planSecrets() {
 	plan := make(map[string]snapshot.ClassSecrets, len(classes))
 	ids := map[string]string{} // intern: 10,000 classes share few strings
 	for _, class := range classes {
-		id, err := Identity(b.m, class)
+		// One parse per class (Identity would parse it again).
+		c, err := nodeid.ParseClass(class)
+		if err != nil {
+			b.errorf(CodeInvalidValue, "", "%v", fmt.Errorf("identity of %w", err))
+			continue
+		}
+		id, err := identityOf(b.m, class, c)
 		if err != nil {
 			b.errorf(CodeInvalidValue, "", "%v", err)
 			continue
@@ -42,7 +48,7 @@ func (b *builder) planSecrets() {
 			ids[id] = id
 		}
 		cs := snapshot.ClassSecrets{Identity: id}
-		if c, err := nodeid.ParseClass(class); err == nil && (c.Kind == KindIngress || c.Kind == KindEgress) && b.m.Gateways[c.Gateway] != nil {
+		if (c.Kind == KindIngress || c.Kind == KindEgress) && b.m.Gateways[c.Gateway] != nil {
 			g := b.m.Gateways[c.Gateway]
 			cs.Credentials = gatewayCredentials(g)
 		}

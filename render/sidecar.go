@@ -37,7 +37,7 @@ func (b *builder) buildSidecar(s *model.Service, versions []string) {
 // closed over dependencies once per namespace and dependency set, however
 // many sidecars share it. class names the first of them in findings.
 func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
-	key := outboundKey(s, b.ix.depsOf(s))
+	key := b.ix.outboundKey(s)
 	if l, ok := b.layers[key]; ok {
 		return l
 	}
@@ -52,7 +52,7 @@ func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
 // inbound|PORT||. virtualInbound carries them in the port's filter chains.
 func (b *builder) inboundFilters(s *model.Service, port *model.Port) ([]*listenerv3.Filter, []*Resource) {
 	name := inboundListener(port.Number)
-	path := model.Path("services", s.Name, "ports")
+	path := b.svcPath(s.Name, "ports")
 	app := b.inboundAppCluster(s, port)
 	deps := []*Resource{app}
 	stat := "inbound_" + strconv.Itoa(port.Number)
@@ -125,7 +125,7 @@ type extPort struct {
 // shares one set, built once.
 func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 	d := b.ix.depsOf(s)
-	memo := outboundKey(s, d)
+	memo := b.ix.outboundKey(s)
 	if rs, ok := b.outbound[memo]; ok {
 		return rs
 	}
@@ -135,7 +135,7 @@ func (b *builder) sidecarOutbound(s *model.Service) []*Resource {
 		for i := range dep.Ports {
 			p := &dep.Ports[i]
 			out = append(out, b.serviceCluster(flavourMesh, dep, p, ""))
-			for _, v := range dep.VersionNames() {
+			for _, v := range b.ix.versionNames(dep) {
 				out = append(out, b.serviceCluster(flavourMesh, dep, p, v))
 			}
 		}
@@ -218,10 +218,10 @@ func groupTargets(d *deps) *outboundTargets {
 
 // outboundHTTP renders the RDS route config and the listener of one port.
 func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service, exts []extPort) []*Resource {
-	path := model.Path("services", s.Name, "dependsOn")
+	path := b.svcPath(s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
-	rc := b.intern(resource.RouteType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
+	rc := b.intern(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
 		var vhs []*routev3.VirtualHost
 		var deps []*Resource
 		for _, t := range svcs {
@@ -242,20 +242,8 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 		if b.m.Mesh.OutboundTrafficPolicy == "ALLOW_ANY" {
 			// As Istio's allow_any: a Host no service claims goes where
 			// the client dialled, as unmatched TCP does.
-			pass := b.passthroughCluster()
-			deps = append(deps, pass)
-			vhs = append(vhs, &routev3.VirtualHost{
-				Name:    allowAnyVHost,
-				Domains: []string{"*"},
-				Routes: []*routev3.Route{{
-					Name:  allowAnyVHost,
-					Match: catchAll(),
-					Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-						ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pass.Name},
-						Timeout:          dur(0),
-					}},
-				}},
-			})
+			deps = append(deps, b.passthroughCluster())
+			vhs = append(vhs, b.allowAnyVHost())
 		}
 		return &routev3.RouteConfiguration{Name: name, VirtualHosts: dedupeDomains(vhs)}, deps
 	})
@@ -263,6 +251,27 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 		fault = fault || b.serviceVHost(flavourMesh, t, port, s.Namespace).fault
 	}
 	return []*Resource{rc, b.outboundHTTPListener(port, fault)}
+}
+
+// allowAnyVHost sends a Host no service claims to PassthroughCluster. It
+// is the same in every outbound route config of the mesh, so it is built
+// once and shared by pointer (and validated and checked once).
+func (b *builder) allowAnyVHost() *routev3.VirtualHost {
+	if b.fixed.allowAny == nil {
+		b.fixed.allowAny = &routev3.VirtualHost{
+			Name:    allowAnyVHost,
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  allowAnyVHost,
+				Match: catchAll(),
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: b.passthroughCluster().Name},
+					Timeout:          dur(0),
+				}},
+			}},
+		}
+	}
+	return b.fixed.allowAny
 }
 
 // outboundHTTPListener is shared by every sidecar: it only names the RDS
@@ -294,8 +303,8 @@ func (b *builder) outboundHTTPListener(port int, fault bool) *Resource {
 // (vipTCPListener); nil when the port needs no wildcard listener.
 func (b *builder) outboundTCP(s *model.Service, port int, t *outboundTargets) *Resource {
 	name := outboundListener(port)
-	path := model.Path("services", s.Name, "dependsOn")
-	return b.intern(resource.ListenerType, name, "sidecar|"+outboundKey(s, b.ix.depsOf(s))+"|"+name, path, func() (proto.Message, []*Resource) {
+	path := b.svcPath(s.Name, "dependsOn")
+	return b.intern(resource.ListenerType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
 		l := &listenerv3.Listener{Name: name, Address: socketAddr("0.0.0.0", port), BindToPort: unbound()}
 		stat := "outbound_" + strconv.Itoa(port)
 		for _, ep := range t.sniExt[port] {
@@ -357,12 +366,12 @@ type vhost struct {
 // callers in namespace callerNS. It is memoised: the same virtual host
 // message is embedded in every caller's route config.
 func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS string) *vhost {
-	key := string(fl) + "|" + t.Name + "|" + strconv.Itoa(port) + "|" + strconv.FormatBool(callerNS == t.Namespace)
+	key := vhostKey{fl, t, port, callerNS == t.Namespace}
 	if v, ok := b.vhosts[key]; ok {
 		return v
 	}
 	applies := func(r *model.Route) bool { return r.Port == 0 || r.Port == port }
-	rc := routeCtx{fl: fl, self: t, port: port, base: model.Path("services", t.Name, "routes")}
+	rc := routeCtx{fl: fl, self: t, port: port, base: b.svcPath(t.Name, "routes")}
 	routes, deps := b.httpRoutes(rc, t.Routes, applies)
 	v := &vhost{
 		vh: &routev3.VirtualHost{
@@ -379,6 +388,15 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 	}
 	b.vhosts[key] = v
 	return v
+}
+
+// vhostKey identifies a memoised virtual host without building a string:
+// it is looked up once per caller, dependency and port.
+type vhostKey struct {
+	fl     flavour
+	t      *model.Service
+	port   int
+	sameNS bool
 }
 
 // externalVHost routes every request for an external host to its cluster.

@@ -75,15 +75,6 @@ func (b *builder) meshUpstreamTLS(path, sni, peer string) *corev3.TransportSocke
 	return b.transportSocket(path, &tlsv3.UpstreamTlsContext{CommonTlsContext: b.meshCommonTLS(peer), Sni: sni})
 }
 
-// meshDownstreamTLS is an Envoy's server side of mesh mTLS; require says
-// whether a client certificate is mandatory (STRICT).
-func (b *builder) meshDownstreamTLS(path string, require bool) *corev3.TransportSocket {
-	return b.transportSocket(path, &tlsv3.DownstreamTlsContext{
-		CommonTlsContext:         b.meshCommonTLS(""),
-		RequireClientCertificate: wrapperspb.Bool(require),
-	})
-}
-
 // grpcProvider names the proxyless certificate provider instance.
 func grpcProvider() *tlsv3.CertificateProviderPluginInstance {
 	return &tlsv3.CertificateProviderPluginInstance{InstanceName: CertProviderInstance}

@@ -83,7 +83,8 @@ func (b *builder) strictSet(byType map[string][]*Resource) *envoystrict.Set {
 		for i, r := range rs {
 			if r.strict == nil {
 				b.checkResource(r)
-				r.strict = &envoystrict.Resource{TypeURL: r.typeURL, Name: r.Name, Message: r.Message, Path: r.origin}
+				r.strictVal = envoystrict.Resource{TypeURL: r.typeURL, Name: r.Name, Message: r.Message, Path: r.origin}
+				r.strict = &r.strictVal
 			}
 			list[i] = r.strict
 		}
@@ -140,31 +141,41 @@ func (b *builder) validateRouteConfig(r *Resource, rc *routev3.RouteConfiguratio
 func (b *builder) captures() map[string]*envoystrict.Capture {
 	out := map[string]*envoystrict.Capture{}
 	outbound := map[string][]envoystrict.Destination{}
+	// perService is one dependency's destinations, which every caller of
+	// it lists: built once per service, not once per caller.
+	perService := map[*model.Service][]envoystrict.Destination{}
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
-		vs := s.VersionNames()
+		vs := b.ix.versionNames(s)
 		if (s.Proxy != model.ProxySidecar && s.Proxy != "") || len(vs) == 0 {
 			continue
 		}
-		cp := &envoystrict.Capture{InboundListener: inboundCaptureListener}
+		cp := &envoystrict.Capture{InboundListener: inboundCaptureListener, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
+		base := b.svcPath(s.Name, "ports")
 		for i := range s.Ports {
 			cp.InboundPorts = append(cp.InboundPorts, envoystrict.Port{
 				Port: uint32(targetPort(&s.Ports[i])),
-				Path: model.Index(model.Path("services", s.Name, "ports"), i),
+				Path: model.Index(base, i),
 			})
 		}
 		d := b.ix.depsOf(s)
-		key := outboundKey(s, d)
+		key := b.ix.outboundKey(s)
 		dests, ok := outbound[key]
 		if !ok {
 			for _, t := range d.services {
-				vips := b.captureAddresses(t)
-				for i := range t.Ports {
-					path := model.Index(model.Path("services", t.Name, "ports"), i)
-					for _, vip := range vips {
-						dests = append(dests, envoystrict.Destination{Address: vip, Port: uint32(t.Ports[i].Number), Path: path})
+				td, ok := perService[t]
+				if !ok {
+					vips := b.captureAddresses(t)
+					base := b.svcPath(t.Name, "ports")
+					for i := range t.Ports {
+						path := model.Index(base, i)
+						for _, vip := range vips {
+							td = append(td, envoystrict.Destination{Address: vip, Port: uint32(t.Ports[i].Number), Path: path})
+						}
 					}
+					perService[t] = td
 				}
+				dests = append(dests, td...)
 			}
 			for _, e := range d.externals {
 				for i := range e.Ports {

@@ -25,6 +25,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -120,6 +121,8 @@ type Checker struct {
 	outbound map[outboundKey][]Destination
 	reported map[reportKey]bool
 	diags    model.Diagnostics
+	// regexTypes memoises mayHoldRegex by message type.
+	regexTypes map[protoreflect.FullName]bool
 }
 
 // reportKey de-duplicates findings about shared resources.
@@ -137,6 +140,8 @@ func New(opt Options) *Checker {
 		sets:     map[*Set]*setFacts{},
 		outbound: map[outboundKey][]Destination{},
 		reported: map[reportKey]bool{},
+
+		regexTypes: map[protoreflect.FullName]bool{},
 	}
 }
 
@@ -179,7 +184,13 @@ type setFacts struct {
 	listeners []*Resource
 	// addrKeys are the addresses captured connections can be handed to,
 	// made on first use (rule_original_dst.go).
-	addrKeys map[string]bool
+	addrKeys map[addrKey]bool
+	// addrs is the set's listeners by address, made on first use
+	// (rule_bound_address.go).
+	addrs *sharedAddrs
+	// capture is what the capture rule needs of the set's listeners,
+	// found on first use (rule_original_dst.go).
+	capture *sharedCapture
 }
 
 // setFacts walks a shared set once (naming cl in its findings).

@@ -1,6 +1,8 @@
 package envoystrict
 
 import (
+	"sort"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -46,4 +48,44 @@ func TestRuleBoundAddress(t *testing.T) {
 			own: with(t, unbound(tcpListener(t, "e1", "127.0.0.1", 0, "c")), tcpListener(t, "e2", "127.0.0.1", 0, "c"),
 				origDst(tcpListener(t, "virtualOutbound", "0.0.0.0", 15001, "c")))},
 	})
+}
+
+// TestRuleBoundAddressSharedSet checks classes sharing one set through one
+// Checker: the set's own clash is reported once (naming the first class),
+// and each class's own listeners are merged with the set's by name, an
+// own listener that sorts first making the shared one the refused one.
+func TestRuleBoundAddressSharedSet(t *testing.T) {
+	shared := set(append(valid(t),
+		tcpListener(t, "m", "0.0.0.0", 80, "c"),
+		tcpListener(t, "x", "10.0.0.1", 90, "c"))...)
+	c := New(Options{})
+	for _, cl := range []Class{
+		{Name: "A", Shared: shared, Own: set(tcpListener(t, "a", "10.0.0.1", 90, "c"))},
+		{Name: "B", Shared: shared, Own: set(tcpListener(t, "z", "10.0.0.1", 90, "c"))},
+		{Name: "C", Shared: shared, Own: set()},
+	} {
+		c.Check(cl)
+	}
+	var got []string
+	for _, d := range c.Diagnostics() {
+		if d.Code != CodeDuplicateAddress {
+			t.Errorf("unexpected finding: %s %s", d.Code, d.Message)
+			continue
+		}
+		got = append(got, d.Message)
+	}
+	sort.Strings(got)
+	want := []string{
+		`proxy "A": listeners "a" and "x" are both on 10.0.0.1:90`,
+		`proxy "A": listeners "l" and "m" are both on 0.0.0.0:80`,
+		`proxy "B": listeners "x" and "z" are both on 10.0.0.1:90`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d findings, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("finding %d = %q, want prefix %q", i, got[i], want[i])
+		}
+	}
 }

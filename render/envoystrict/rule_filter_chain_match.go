@@ -128,19 +128,30 @@ func (w *walk) matchCombos(chain string, m *listenerv3.FilterChainMatch) ([]stri
 	}
 	labels := [...]string{"destination_port", "prefix_range", "server_name", "transport_protocol",
 		"application_protocol", "direct_source", "source_type", "source", "source_port"}
-	keys := []string{""}
-	for i, l := range lists {
-		next := make([]string, 0, len(keys)*len(l))
-		for _, k := range keys {
-			if k != "" {
-				k += " "
-			}
-			for _, v := range l {
-				next = append(next, k+labels[i]+"="+strconv.Quote(v))
-			}
-		}
-		keys = next
+	// Every combination, first list outermost, each key built in one
+	// buffer: one allocation per key (a chain usually has one).
+	n := 1
+	for _, l := range lists {
+		n *= len(l)
 	}
+	keys := make([]string, 0, n)
+	var expand func(i int, buf []byte)
+	expand = func(i int, buf []byte) {
+		if i == len(lists) {
+			keys = append(keys, string(buf))
+			return
+		}
+		for _, v := range lists[i] {
+			b := buf
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, labels[i]...)
+			b = append(b, '=')
+			expand(i+1, strconv.AppendQuote(b, v))
+		}
+	}
+	expand(0, make([]byte, 0, 256))
 	return keys, true
 }
 

@@ -2,6 +2,7 @@ package envoystrict
 
 import (
 	"net/netip"
+	"sort"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -76,25 +77,21 @@ type Port struct {
 // resolved against the shared set once; only what it leaves unresolved is
 // looked up among each class's own listeners.
 func (c *Checker) checkCapture(cl Class, sf *setFacts) {
-	var origDst, unbound, inbound *Resource
-	scan := func(rs []*Resource) {
-		for _, r := range rs {
-			f := c.res[r]
-			switch {
-			case len(f.addrs) == 0:
-				continue
-			case f.origDst && f.bound && origDst == nil:
-				origDst = r
-			case !f.bound && unbound == nil:
-				unbound = r
-			}
-			if cl.Capture != nil && r.Name == cl.Capture.InboundListener {
-				inbound = r
-			}
+	// The set's listeners first, then the class's own: the first bound
+	// use_original_dst one, the first that does not bind, and the last
+	// named as the inbound listener. The set's part is found once.
+	if sf.capture == nil {
+		sf.capture = &sharedCapture{}
+		sf.capture.origDst, sf.capture.unbound = c.captureListeners(sf.listeners, nil, nil)
+	}
+	origDst, unbound := c.captureListeners(cl.Own.Resources(resource.ListenerType), sf.capture.origDst, sf.capture.unbound)
+	var inbound *Resource
+	if cl.Capture != nil {
+		inbound = c.lastNamed(cl.Own.Resources(resource.ListenerType), cl.Capture.InboundListener)
+		if inbound == nil {
+			inbound = c.lastNamed(sf.listeners, cl.Capture.InboundListener)
 		}
 	}
-	scan(sf.listeners)
-	scan(cl.Own.Resources(resource.ListenerType))
 	if unbound != nil && origDst == nil && c.once(unbound, "origdst") {
 		c.errorf(CodeCapture, unbound, "", "proxy %q: listener %q does not bind its port, and no bound use_original_dst listener hands it connections", cl.Name, unbound.Name)
 	}
@@ -124,6 +121,40 @@ func (c *Checker) checkCapture(cl Class, sf *setFacts) {
 			c.errorf(CodeCapture, inbound, p.Path, "proxy %q: inbound listener %q has no filter chain for destination port %d", cl.Name, inbound.Name, p.Port)
 		}
 	}
+}
+
+// sharedCapture is what checkCapture keeps about a shared set.
+type sharedCapture struct {
+	origDst, unbound *Resource
+}
+
+// captureListeners returns the first bound use_original_dst listener
+// with an address and the first listener with an address that does not
+// bind, among rs after origDst and unbound found earlier (nil: none yet).
+func (c *Checker) captureListeners(rs []*Resource, origDst, unbound *Resource) (*Resource, *Resource) {
+	for _, r := range rs {
+		f := c.res[r]
+		switch {
+		case len(f.addrs) == 0:
+		case f.origDst && f.bound && origDst == nil:
+			origDst = r
+		case !f.bound && unbound == nil:
+			unbound = r
+		}
+	}
+	return origDst, unbound
+}
+
+// lastNamed is the last listener with an address named name in rs
+// (sorted by name), or nil.
+func (c *Checker) lastNamed(rs []*Resource, name string) *Resource {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].Name > name })
+	for ; i > 0 && rs[i-1].Name == name; i-- {
+		if len(c.res[rs[i-1]].addrs) > 0 {
+			return rs[i-1]
+		}
+	}
+	return nil
 }
 
 // outboundKey identifies one Outbound slice checked against one set.
@@ -159,8 +190,8 @@ func (c *Checker) unresolvedByShared(cl Class, sf *setFacts) []Destination {
 
 // addressKeys are the addresses of the listeners a use_original_dst
 // listener can hand a connection to (all but such listeners themselves).
-func addressKeys(c *Checker, rs []*Resource) map[string]bool {
-	keys := map[string]bool{}
+func addressKeys(c *Checker, rs []*Resource) map[addrKey]bool {
+	keys := map[addrKey]bool{}
 	for _, r := range rs {
 		f := c.res[r]
 		if f.origDst {
@@ -174,23 +205,15 @@ func addressKeys(c *Checker, rs []*Resource) map[string]bool {
 }
 
 // resolves reports whether a captured destination finds a listener.
-func resolves(addrs map[string]bool, d Destination) bool {
-	if d.Address != "" && addrs["tcp "+joinHostPort(normAddr(d.Address), d.Port)] {
+func resolves(addrs map[addrKey]bool, d Destination) bool {
+	if d.Address != "" && addrs[socketKey(kindTCP, d.Address, d.Port)] {
 		return true
 	}
-	anyAddr := "0.0.0.0"
+	anyAddr := netip.IPv4Unspecified()
 	if a, err := netip.ParseAddr(d.Address); err == nil && a.Is6() && !a.Is4In6() {
-		anyAddr = "::"
+		anyAddr = netip.IPv6Unspecified()
 	}
-	return addrs["tcp "+joinHostPort(anyAddr, d.Port)]
-}
-
-// normAddr is an IP in the form listenerAddresses files it under.
-func normAddr(ip string) string {
-	if p, err := netip.ParseAddr(ip); err == nil {
-		return p.String()
-	}
-	return ip
+	return addrs[addrKey{kind: kindTCP, ip: anyAddr, port: d.Port}]
 }
 
 // orAnyAddr is ip, or 0.0.0.0 for a destination without a VIP.

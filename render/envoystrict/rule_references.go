@@ -32,7 +32,7 @@ import (
 
 // tcpProxy collects a tcp_proxy's clusters and checks its weights.
 func (w *walk) tcpProxy(a *anypb.Any) {
-	tp, ok := open(w, a, &tcpproxyv3.TcpProxy{})
+	tp, ok := open(w, a, newOf[tcpproxyv3.TcpProxy])
 	if !ok {
 		return
 	}
@@ -47,7 +47,7 @@ func (w *walk) tcpProxy(a *anypb.Any) {
 
 // wasmRefs collects the cluster a Wasm module is fetched from.
 func (w *walk) wasmRefs(a *anypb.Any) {
-	if wm, ok := open(w, a, &wasmhttpv3.Wasm{}); ok {
+	if wm, ok := open(w, a, newOf[wasmhttpv3.Wasm]); ok {
 		if c := wm.GetConfig().GetVmConfig().GetCode().GetRemote().GetHttpUri().GetCluster(); c != "" {
 			w.f.clusters = append(w.f.clusters, c)
 		}
@@ -59,11 +59,11 @@ func (w *walk) tracingRefs(h *hcmv3.HttpConnectionManager) {
 	tc := h.GetTracing().GetProvider().GetTypedConfig()
 	switch tc.GetTypeUrl() {
 	case typeZipkin:
-		if z, ok := open(w, tc, &tracev3.ZipkinConfig{}); ok {
+		if z, ok := open(w, tc, newOf[tracev3.ZipkinConfig]); ok {
 			w.f.clusters = append(w.f.clusters, z.CollectorCluster)
 		}
 	case typeOTel:
-		if o, ok := open(w, tc, &tracev3.OpenTelemetryConfig{}); ok {
+		if o, ok := open(w, tc, newOf[tracev3.OpenTelemetryConfig]); ok {
 			w.f.clusters = append(w.f.clusters, o.GetGrpcService().GetEnvoyGrpc().GetClusterName())
 		}
 	}

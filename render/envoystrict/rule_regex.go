@@ -37,7 +37,7 @@ const maxProgramSize = 100
 // regexes checks every regex of a route (match, headers, query
 // parameters, rewrites).
 func (rw *routeWalk) regexes() {
-	eachRegex(rw.rt.ProtoReflect(), func(re string) {
+	rw.w.c.eachRegex(rw.rt.ProtoReflect(), func(re string) {
 		if err := checkRE2(re); err != nil {
 			rw.errorf(CodeInvalidValue, "%v", err)
 		}
@@ -47,13 +47,13 @@ func (rw *routeWalk) regexes() {
 // httpRBACRegexes and netRBACRegexes check the string matchers of RBAC
 // filters.
 func (w *walk) httpRBACRegexes(a *anypb.Any) {
-	if r, ok := open(w, a, &rbachttpv3.RBAC{}); ok {
+	if r, ok := open(w, a, newOf[rbachttpv3.RBAC]); ok {
 		w.rbacRegexes(r.GetRules())
 	}
 }
 
 func (w *walk) netRBACRegexes(a *anypb.Any) {
-	if r, ok := open(w, a, &rbacnetv3.RBAC{}); ok {
+	if r, ok := open(w, a, newOf[rbacnetv3.RBAC]); ok {
 		w.rbacRegexes(r.GetRules())
 	}
 }
@@ -62,7 +62,7 @@ func (w *walk) rbacRegexes(rules *rbacv3.RBAC) {
 	if rules == nil {
 		return
 	}
-	eachRegex(rules.ProtoReflect(), func(re string) {
+	w.c.eachRegex(rules.ProtoReflect(), func(re string) {
 		if err := checkRE2(re); err != nil {
 			w.errorf(CodeInvalidValue, "rbac: %v", err)
 		}
@@ -92,30 +92,78 @@ func checkRE2(re string) error {
 var regexMatcherName = (&matcherv3.RegexMatcher{}).ProtoReflect().Descriptor().FullName()
 
 // eachRegex calls fn with the regex of every RegexMatcher inside m. Any
-// fields are not opened: the walk opens typed configs itself.
-func eachRegex(m protoreflect.Message, fn func(string)) {
+// fields are not opened: the walk opens typed configs itself. Fields whose
+// message type cannot hold a RegexMatcher (durations, wrappers, socket
+// addresses, …) are skipped by type, which is most of a route's fields.
+func (c *Checker) eachRegex(m protoreflect.Message, fn func(string)) {
 	if m.Descriptor().FullName() == regexMatcherName {
 		fn(m.Interface().(*matcherv3.RegexMatcher).GetRegex())
+		return
+	}
+	if !c.mayHoldRegex(m.Descriptor()) {
 		return
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case fd.Message() == nil:
 		case fd.IsList():
+			if !c.mayHoldRegex(fd.Message()) {
+				break
+			}
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
-				eachRegex(l.Get(i).Message(), fn)
+				c.eachRegex(l.Get(i).Message(), fn)
 			}
 		case fd.IsMap():
-			if fd.MapValue().Message() != nil {
+			if mv := fd.MapValue().Message(); mv != nil && c.mayHoldRegex(mv) {
 				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					eachRegex(mv.Message(), fn)
+					c.eachRegex(mv.Message(), fn)
 					return true
 				})
 			}
 		default:
-			eachRegex(v.Message(), fn)
+			if c.mayHoldRegex(fd.Message()) {
+				c.eachRegex(v.Message(), fn)
+			}
 		}
 		return true
 	})
+}
+
+// mayHoldRegex reports whether a message of type md can contain a
+// RegexMatcher (itself, or in any field at any depth, not looking inside
+// Any), memoised by type.
+func (c *Checker) mayHoldRegex(md protoreflect.MessageDescriptor) bool {
+	name := md.FullName()
+	if v, ok := c.regexTypes[name]; ok {
+		return v
+	}
+	// Every type reachable from md, cycles included (RBAC permissions
+	// nest themselves): md may hold a RegexMatcher iff one is reachable.
+	seen := map[protoreflect.FullName]bool{name: true}
+	stack := []protoreflect.MessageDescriptor{md}
+	found := false
+	for len(stack) > 0 && !found {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if d.FullName() == regexMatcherName {
+			found = true
+			break
+		}
+		if v, ok := c.regexTypes[d.FullName()]; ok && d.FullName() != name {
+			if v {
+				found = true
+			}
+			continue
+		}
+		fields := d.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			if fm := fields.Get(i).Message(); fm != nil && !seen[fm.FullName()] {
+				seen[fm.FullName()] = true
+				stack = append(stack, fm)
+			}
+		}
+	}
+	c.regexTypes[name] = found
+	return found
 }

@@ -39,7 +39,7 @@ func (w *walk) downstreamTLS(fc *listenerv3.FilterChain) {
 	if a == nil {
 		return
 	}
-	d, ok := open(w, a, &tlsv3.DownstreamTlsContext{})
+	d, ok := open(w, a, newOf[tlsv3.DownstreamTlsContext])
 	if !ok {
 		return
 	}
@@ -52,7 +52,7 @@ func (w *walk) downstreamTLS(fc *listenerv3.FilterChain) {
 	case inline > 0 && sds > 0:
 		w.errorf(CodeTLS, "filter chain %q: server TLS context mixes inline and SDS certificates", fc.Name)
 	}
-	w.validationTrust(common, "filter chain "+strconv.Quote(fc.Name))
+	w.validationTrust(common, fc)
 }
 
 // upstreamTLS checks a cluster's client TLS context.
@@ -61,16 +61,18 @@ func (w *walk) upstreamTLS(c *clusterv3.Cluster) {
 	if a == nil {
 		return
 	}
-	u, ok := open(w, a, &tlsv3.UpstreamTlsContext{})
+	u, ok := open(w, a, newOf[tlsv3.UpstreamTlsContext])
 	if !ok {
 		return
 	}
 	w.secretNames(u.GetCommonTlsContext())
-	w.validationTrust(u.GetCommonTlsContext(), "upstream TLS")
+	w.validationTrust(u.GetCommonTlsContext(), nil)
 }
 
-// validationTrust checks that SAN matching comes with a trust anchor.
-func (w *walk) validationTrust(common *tlsv3.CommonTlsContext, where string) {
+// validationTrust checks that SAN matching comes with a trust anchor, in
+// a filter chain's server context (fc) or a cluster's client context (fc
+// nil).
+func (w *walk) validationTrust(common *tlsv3.CommonTlsContext, fc *listenerv3.FilterChain) {
 	var vc *tlsv3.CertificateValidationContext
 	sdsTrust := common.GetValidationContextSdsSecretConfig() != nil
 	switch {
@@ -88,6 +90,10 @@ func (w *walk) validationTrust(common *tlsv3.CommonTlsContext, where string) {
 	sans := len(vc.GetMatchTypedSubjectAltNames()) + len(vc.GetMatchSubjectAltNames())
 	trust := sdsTrust || vc.GetTrustedCa() != nil || vc.GetCaCertificateProviderInstance() != nil || vc.GetCustomValidatorConfig() != nil
 	if sans > 0 && !trust {
+		where := "upstream TLS"
+		if fc != nil {
+			where = "filter chain " + strconv.Quote(fc.Name)
+		}
 		w.errorf(CodeTLS, "%s: subject alt names are matched without a trusted CA", where)
 	}
 }

@@ -1,6 +1,7 @@
 package envoystrict
 
 import (
+	"slices"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -25,6 +26,19 @@ func (w *walk) vhostDomains(rc *routev3.RouteConfiguration) {
 	for _, vh := range rc.VirtualHosts {
 		n += len(vh.Domains)
 	}
+	// Repeats are rare: look for one in a sorted list before paying for
+	// a map (route configs are walked once per distinct config, and a
+	// sidecar's outbound ones are distinct per dependency set).
+	keys := make([]string, 0, n)
+	for _, vh := range rc.VirtualHosts {
+		for _, d := range vh.Domains {
+			keys = append(keys, strings.ToLower(d))
+		}
+	}
+	slices.Sort(keys)
+	if !hasAdjacentRepeat(keys) {
+		return
+	}
 	seen := make(map[string]string, n)
 	for _, vh := range rc.VirtualHosts {
 		for _, d := range vh.Domains {
@@ -41,4 +55,14 @@ func (w *walk) vhostDomains(rc *routev3.RouteConfiguration) {
 			}
 		}
 	}
+}
+
+// hasAdjacentRepeat reports whether a sorted list repeats a value.
+func hasAdjacentRepeat(sorted []string) bool {
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return true
+		}
+	}
+	return false
 }

@@ -53,8 +53,9 @@ func (w *walk) errorAt(code, path, format string, args ...any) {
 }
 
 // open reads an Any: the message it was packed from when the caller still
-// has it (same content, no parsing), else a fresh unmarshal into fresh.
-func open[T proto.Message](w *walk, a *anypb.Any, fresh T) (T, bool) {
+// has it (same content, no parsing), else a fresh unmarshal into a
+// message from fresh (made only then: opening is on every walk's path).
+func open[T proto.Message](w *walk, a *anypb.Any, newT func() T) (T, bool) {
 	if u := w.c.opt.Unpack; u != nil {
 		if src := u(a); src != nil {
 			if t, ok := src.(T); ok {
@@ -62,6 +63,7 @@ func open[T proto.Message](w *walk, a *anypb.Any, fresh T) (T, bool) {
 			}
 		}
 	}
+	fresh := newT()
 	if err := a.UnmarshalTo(fresh); err != nil {
 		w.errorf(CodeInvalidResource, "unpack %s: %v", a.GetTypeUrl(), err)
 		return fresh, false
@@ -98,22 +100,25 @@ func (w *walk) listener(l *listenerv3.Listener) {
 	w.listenerChains(l)
 	w.filterChainMatches(l)
 	if api := l.GetApiListener().GetApiListener(); api != nil {
-		if h, ok := open(w, api, &hcmv3.HttpConnectionManager{}); ok {
+		if h, ok := open(w, api, newOf[hcmv3.HttpConnectionManager]); ok {
 			w.hcm(h)
 		}
 	}
-	chains := l.FilterChains
-	if l.DefaultFilterChain != nil {
-		chains = append(append([]*listenerv3.FilterChain(nil), chains...), l.DefaultFilterChain)
-	}
-	for _, fc := range chains {
+	// The filter chains, then the default one (without copying the list).
+	for i := 0; i <= len(l.FilterChains); i++ {
+		fc := l.DefaultFilterChain
+		if i < len(l.FilterChains) {
+			fc = l.FilterChains[i]
+		} else if fc == nil {
+			break
+		}
 		w.downstreamTLS(fc)
 		w.networkFilterOrder(fc)
 		for _, f := range fc.Filters {
 			tc := f.GetTypedConfig()
 			switch tc.GetTypeUrl() {
 			case typeHCM:
-				if h, ok := open(w, tc, &hcmv3.HttpConnectionManager{}); ok {
+				if h, ok := open(w, tc, newOf[hcmv3.HttpConnectionManager]); ok {
 					w.hcm(h)
 				}
 			case typeTCPProxy:
@@ -200,3 +205,6 @@ func (w *walk) cluster(c *clusterv3.Cluster) {
 	}
 	w.upstreamTLS(c)
 }
+
+// newOf makes an empty message for open.
+func newOf[T any]() *T { return new(T) }
