@@ -5,6 +5,7 @@
 package install
 
 import (
+	"github.com/gitmesh/gitmesh/reconciler/inject"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -18,14 +19,13 @@ import (
 // The names other parts of gitmesh rely on (the injected agent dials
 // Name.Namespace.svc:XDSPort; serve keeps WebhookName's caBundle current).
 const (
-	Namespace   = "gitmesh-system"
-	Name        = "gitmesh"
-	WebhookName = "gitmesh-sidecar-injector"
+	Namespace   = inject.ServiceNamespace
+	Name        = inject.ServiceName
+	WebhookName = inject.WebhookConfigName
 	// InjectLabel opts a namespace in to sidecar injection.
-	InjectLabel = "gitmesh.io/inject"
-	// WebhookPath is where serve answers AdmissionReview requests
-	// (reconciler/inject Path).
-	WebhookPath = "/inject"
+	InjectLabel = inject.NamespaceLabel
+	// WebhookPath is where serve answers AdmissionReview requests.
+	WebhookPath = inject.Path
 	// FieldManager owns the fields `gitmesh install` applies. serve writes
 	// the webhook's caBundle with an Update (reconciler/inject's Keeper):
 	// managed fields are kept per manager and operation, so a second
@@ -41,7 +41,7 @@ const (
 const (
 	XDSPort     = 15010
 	StatusPort  = 15014
-	WebhookPort = 15017
+	WebhookPort = inject.WebhookPort
 )
 
 // The Secrets the Deployment reads; install never creates them (they hold
@@ -239,67 +239,9 @@ func pdb() *policyv1.PodDisruptionBudget {
 // here: serve fills it at run time with its CA's root (an Update under its
 // own operation, which a later install does not undo).
 func webhook() *admissionv1.MutatingWebhookConfiguration {
-	notSystem := metav1.LabelSelectorRequirement{
-		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-		Values: []string{"kube-system", Namespace},
-	}
-	hook := func(name string, ns, obj *metav1.LabelSelector) admissionv1.MutatingWebhook {
-		fail := admissionv1.Fail
-		equivalent := admissionv1.Equivalent
-		none := admissionv1.SideEffectClassNone
-		never := admissionv1.NeverReinvocationPolicy
-		scope := admissionv1.NamespacedScope
-		timeout := int32(10)
-		path := WebhookPath
-		port := int32(WebhookPort)
-		return admissionv1.MutatingWebhook{
-			Name: name,
-			ClientConfig: admissionv1.WebhookClientConfig{
-				Service: &admissionv1.ServiceReference{Namespace: Namespace, Name: Name, Path: &path, Port: &port},
-			},
-			Rules: []admissionv1.RuleWithOperations{{
-				Operations: []admissionv1.OperationType{admissionv1.Create},
-				Rule: admissionv1.Rule{
-					APIGroups:   []string{""},
-					APIVersions: []string{"v1"},
-					Resources:   []string{"pods"},
-					Scope:       &scope,
-				},
-			}},
-			FailurePolicy:           &fail,
-			MatchPolicy:             &equivalent,
-			NamespaceSelector:       ns,
-			ObjectSelector:          obj,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			ReinvocationPolicy:      &never,
-		}
-	}
-	return &admissionv1.MutatingWebhookConfiguration{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
-		ObjectMeta: metav1.ObjectMeta{Name: WebhookName, Labels: map[string]string{
-			"app.kubernetes.io/name": Name, "app.kubernetes.io/component": "sidecar-injector",
-		}},
-		Webhooks: []admissionv1.MutatingWebhook{
-			// Namespace opt-in; a pod opts out with the label
-			// gitmesh.io/inject=false (or the annotation, seen by serve).
-			hook("namespace.sidecar-injector.gitmesh.io",
-				&metav1.LabelSelector{
-					MatchLabels:      map[string]string{InjectLabel: "enabled"},
-					MatchExpressions: []metav1.LabelSelectorRequirement{notSystem},
-				},
-				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-					Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"},
-				}}}),
-			// Pod opt-in in a namespace that has not opted in (nor out with
-			// gitmesh.io/inject=disabled).
-			hook("object.sidecar-injector.gitmesh.io",
-				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-					{Key: InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled", "disabled"}},
-					notSystem,
-				}},
-				&metav1.LabelSelector{MatchLabels: map[string]string{InjectLabel: "enabled"}}),
-		},
-	}
+	// The injector owns its configuration (reconciler/inject); install
+	// applies that same object, without the caBundle serve fills in.
+	w := inject.WebhookConfiguration(inject.ConfigOptions{})
+	w.TypeMeta = metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"}
+	return w
 }

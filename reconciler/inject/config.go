@@ -30,10 +30,18 @@ type ConfigOptions struct {
 	CABundle []byte
 }
 
+// The in-cluster Service of the control plane and its webhook port
+// (Istio's). internal/install creates them under these names.
+const (
+	ServiceNamespace = "gitmesh-system"
+	ServiceName      = "gitmesh"
+	WebhookPort      = 15017
+)
+
 // DefaultService is the in-cluster address of serve's webhook port.
 func DefaultService() *admissionregistrationv1.ServiceReference {
 	return &admissionregistrationv1.ServiceReference{
-		Namespace: "gitmesh-system", Name: "gitmesh", Path: ptr(Path), Port: ptr(int32(15017)),
+		Namespace: ServiceNamespace, Name: ServiceName, Path: ptr(Path), Port: ptr(int32(WebhookPort)),
 	}
 }
 
