@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 	"github.com/gitmesh/gitmesh/reconciler/agent"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 )
@@ -70,6 +71,7 @@ modes.`,
 	f.StringVar(&o.GRPCBootstrapOut, "grpc-bootstrap-out", "", "with --token: write a gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) using the certificate files here")
 	f.BoolVar(&o.Delta, "delta", false, "with --bootstrap-out: the Envoy bootstrap uses incremental (delta) xDS")
 	f.DurationVar(&refresh, "refresh-interval", time.Minute, "with --grpc-bootstrap-out: how often the application re-reads the certificate files")
+	f.StringVar(&o.ReadyAddress, "status-addr", "", "serve "+agent.ReadyPath+" here (200 once the certificate and the bootstraps are written, 503 before); the injected pod uses :"+strconv.Itoa(proxyports.AgentStatus)+" for its startup probe; empty: off")
 	cmd.MarkFlagRequired("proxy")
 	cmd.MarkFlagRequired("out")
 	describeEnv(f)

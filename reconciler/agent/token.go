@@ -44,11 +44,11 @@ const (
 	GRPCBootstrapFile  = "grpc-bootstrap.json"
 )
 
-func runToken(ctx context.Context, o Options) error {
+func runToken(ctx context.Context, o Options, ready *readiness) error {
 	if o.NodeID == "" || o.XDSAddress == "" || o.OutDir == "" || o.CAFile == "" {
 		return errors.New("agent: node id, xds address, token, CA and an output directory are required")
 	}
-	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID, "mode", "token")}
+	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID, "mode", "token"), ready: ready}
 	delay := o.RetryBase
 	wroteBootstraps := false
 	for {
@@ -63,6 +63,7 @@ func runToken(ctx context.Context, o Options) error {
 					return err // a bad flag: retrying will not fix it
 				}
 				wroteBootstraps = true
+				ready.ready.Store(true)
 			}
 			delay = o.RetryBase
 			// Half of what is left: NotBefore is backdated for clock skew,
