@@ -66,7 +66,7 @@ func TestHostsAndConflicts(t *testing.T) {
 			s.Ports = append(s.Ports, model.Port{Name: "alt", Number: 80, Protocol: model.ProtocolHTTP, TargetPort: 15006})
 			at(m, "services.reviews.ports[1].targetPort", 5, 40)
 		}, []string{
-			`GM0307 error services/reviews.cue:5:40: services.reviews.ports[1].targetPort: target port 15006 is a port the sidecar proxy owns (15000, 15001, 15006, 15021, 15090); the application cannot listen on it`,
+			`GM0307 error services/reviews.cue:5:40: services.reviews.ports[1].targetPort: target port 15006 is a port the sidecar proxy owns (15000, 15001, 15006, 15020, 15021, 15090); the application cannot listen on it`,
 		}},
 		{"listener name used twice", func(m *model.Mesh) {
 			m.Gateways["ingress"].Listeners[1].Name = "http-80"

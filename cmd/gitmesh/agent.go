@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitmesh/gitmesh/internal/proxyports"
 	"github.com/gitmesh/gitmesh/reconciler/agent"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 )
@@ -20,8 +21,9 @@ func newAgentCmd(g *globalFlags) *cobra.Command {
 		Short: "Get and keep rotated a workload's certificate files",
 		Long: `agent keeps DIR/cert.pem, DIR/key.pem (0600) and DIR/ca.pem current for the
 node --proxy, writing them atomically. grpc-go's xDS credentials read
-certificates only through file_watcher providers, and Envoy's bootstrap
-reads its xDS client certificate from files, so both point at these.
+certificates only through file_watcher providers, so its bootstrap points
+at these; Envoy's xDS client certificate comes from SDS files holding the
+same pair (token mode).
 
 With --token (in a Kubernetes pod): FILE is a projected service-account
 token with audience "gitmesh". The agent sends it with a CSR to the
@@ -31,7 +33,11 @@ namespace and service account. The agent renews at half the remaining
 life, re-reading the token each time; a deleted service account gets no
 more certificates. --bootstrap-out and --grpc-bootstrap-out write an Envoy
 and a gRPC xDS bootstrap that use the files, once the first certificate is
-there.
+there. With --bootstrap-out the agent also keeps DIR/xds-cert.json and
+DIR/xds-ca.json, file-based SDS resources that Envoy's xDS cluster reads
+its client certificate from and reloads on every renewal (Envoy reads a
+bootstrap's certificate files only once). --status-addr serves
+/healthz/ready, 200 once the certificate and the bootstraps are written.
 
 With --cert and --key (bootstrap credentials from gitmesh certs issue): the
 agent connects to the xDS port over mutual TLS as the node, subscribes to
@@ -70,6 +76,7 @@ modes.`,
 	f.StringVar(&o.GRPCBootstrapOut, "grpc-bootstrap-out", "", "with --token: write a gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP) using the certificate files here")
 	f.BoolVar(&o.Delta, "delta", false, "with --bootstrap-out: the Envoy bootstrap uses incremental (delta) xDS")
 	f.DurationVar(&refresh, "refresh-interval", time.Minute, "with --grpc-bootstrap-out: how often the application re-reads the certificate files")
+	f.StringVar(&o.ReadyAddress, "status-addr", "", "serve "+agent.ReadyPath+" here (200 once the certificate and the bootstraps are written, 503 before); the injected pod uses :"+strconv.Itoa(proxyports.AgentStatus)+" for its startup probe; empty: off")
 	cmd.MarkFlagRequired("proxy")
 	cmd.MarkFlagRequired("out")
 	describeEnv(f)

@@ -84,6 +84,7 @@ func TestRulesShape(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d\n", proxyports.Outbound),
 		fmt.Sprintf("-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d\n", proxyports.Inbound),
+		fmt.Sprintf("-A ISTIO_INBOUND -p tcp --dport %d -j RETURN\n", proxyports.AgentStatus),
 		fmt.Sprintf("-A ISTIO_INBOUND -p tcp --dport %d -j RETURN\n", proxyports.Health),
 		fmt.Sprintf("-A ISTIO_INBOUND -p tcp --dport %d -j RETURN\n", proxyports.Stats),
 		uidReturn,

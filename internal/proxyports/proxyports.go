@@ -19,6 +19,11 @@ const (
 	// Inbound is the virtual inbound listener: iptables redirects a pod's
 	// inbound TCP here; filter chains match the original destination port.
 	Inbound = 15006
+	// AgentStatus is gitmesh agent's status port (/healthz/ready answers
+	// 200 once the workload certificate and the bootstrap are written), for
+	// the kubelet's startup probe of the injected agent container; Istio's
+	// pilot-agent status port. It is never captured.
+	AgentStatus = 15020
 	// Health is the sidecar's readiness port (/healthz/ready), for a
 	// kubelet probe. It is never captured.
 	Health = 15021
@@ -35,5 +40,5 @@ const (
 // or an exclusion that collides with one is refused, and inbound capture
 // never redirects them.
 func Reserved() []int {
-	return []int{Admin, Outbound, Inbound, Health, Stats}
+	return []int{Admin, Outbound, Inbound, AgentStatus, Health, Stats}
 }

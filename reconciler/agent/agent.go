@@ -71,6 +71,12 @@ type Options struct {
 	BootstrapOut, GRPCBootstrapOut string
 	Delta                          bool
 	RefreshInterval                string
+	// ReadyAddress, when set, is where the agent serves ReadyPath (the
+	// injected pod uses :15020, proxyports.AgentStatus, on every interface
+	// because the kubelet probes the pod's IP). ReadyListener, when set, is
+	// used instead (tests).
+	ReadyAddress  string
+	ReadyListener net.Listener
 	// Written, when set, is called after each successful write with the
 	// new leaf (tests and metrics; it must not block).
 	Written func(leaf *x509.Certificate)
@@ -109,10 +115,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.OutDir, 0o700); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if o.TokenFile != "" {
-		return runToken(ctx, o)
+	ready := &readiness{}
+	if err := serveReady(ctx, o, ready); err != nil {
+		return err
 	}
-	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID)}
+	if o.TokenFile != "" {
+		return runToken(ctx, o, ready)
+	}
+	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID), ready: ready}
 	delay := o.RetryBase
 	for {
 		got, err := a.session(ctx)
@@ -134,8 +144,9 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type agent struct {
-	o   Options
-	log *slog.Logger
+	o     Options
+	log   *slog.Logger
+	ready *readiness
 }
 
 // session runs one ADS stream until it fails; got reports whether it
@@ -267,6 +278,7 @@ func (a *agent) write(resp *discovery.DiscoveryResponse) error {
 			return err
 		}
 		a.log.Info("certificate written", "identity", firstURI(leaf), "not_after", leaf.NotAfter, "serial", leaf.SerialNumber.Text(16))
+		a.ready.ready.Store(true)
 		if a.o.Written != nil {
 			a.o.Written(leaf)
 		}

@@ -34,8 +34,8 @@ import (
 // account that is deleted, or a token that is revoked, stops getting
 // certificates at the next renewal. The written files serve both as the
 // workload's certificate (proxyless gRPC's file_watcher provider) and as
-// the client certificate of the mutual TLS xDS connection (Envoy's and
-// grpc-go's bootstraps point at them).
+// the client certificate of the mutual TLS xDS connection (grpc-go's
+// bootstrap points at them; Envoy's at SDS files holding the same pair).
 
 // Bootstrap file names are the caller's; these are the defaults the
 // injected pod uses, in the same directory as the certificates.
@@ -44,11 +44,21 @@ const (
 	GRPCBootstrapFile  = "grpc-bootstrap.json"
 )
 
-func runToken(ctx context.Context, o Options) error {
+// With BootstrapOut, the agent also keeps two file-based SDS resources in
+// OutDir, which the Envoy bootstrap's xDS cluster reads its client
+// certificate and CA from (render/bootstrap/sds.go): Envoy reads a
+// bootstrap's certificate files only once, but reloads an SDS file when a
+// file is renamed into the directory, which every write here does.
+const (
+	SDSCertFile = "xds-cert.json"
+	SDSCAFile   = "xds-ca.json"
+)
+
+func runToken(ctx context.Context, o Options, ready *readiness) error {
 	if o.NodeID == "" || o.XDSAddress == "" || o.OutDir == "" || o.CAFile == "" {
 		return errors.New("agent: node id, xds address, token, CA and an output directory are required")
 	}
-	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID, "mode", "token")}
+	a := &agent{o: o, log: o.Logger.With("component", "agent", "node", o.NodeID, "mode", "token"), ready: ready}
 	delay := o.RetryBase
 	wroteBootstraps := false
 	for {
@@ -63,6 +73,7 @@ func runToken(ctx context.Context, o Options) error {
 					return err // a bad flag: retrying will not fix it
 				}
 				wroteBootstraps = true
+				ready.ready.Store(true)
 			}
 			delay = o.RetryBase
 			// Half of what is left: NotBefore is backdated for clock skew,
@@ -163,6 +174,9 @@ func (a *agent) renewByToken(ctx context.Context) (*x509.Certificate, error) {
 	if err := ca.WriteFileAtomic(filepath.Join(a.o.OutDir, CertFile), chainPEM, 0o644); err != nil {
 		return nil, err
 	}
+	if err := a.writeSDS(chainPEM, keyPEM, caPEM); err != nil {
+		return nil, err
+	}
 	a.log.Info("certificate written", "identity", firstURI(pair.Leaf), "not_after", pair.Leaf.NotAfter, "serial", pair.Leaf.SerialNumber.Text(16))
 	if a.o.Written != nil {
 		a.o.Written(pair.Leaf)
@@ -192,14 +206,39 @@ func (a *agent) roots() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// writeBootstraps writes the Envoy and gRPC bootstraps asked for, pointing
-// at the certificate files, once the first certificate is there (Envoy
-// does not start with a bootstrap whose files are missing).
+// writeSDS writes the Envoy xDS cluster's SDS files (BootstrapOut only):
+// the CA first, as for the PEM files, then the chain and key together in
+// one file, each renamed into place (ca.WriteFileAtomic), the move that
+// Envoy's watched_directory reacts to.
+func (a *agent) writeSDS(chainPEM, keyPEM, caPEM []byte) error {
+	if a.o.BootstrapOut == "" {
+		return nil
+	}
+	caRaw, err := bootstrap.SDSValidation(caPEM)
+	if err != nil {
+		return err
+	}
+	certRaw, err := bootstrap.SDSCertificate(chainPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	if err := ca.WriteFileAtomic(filepath.Join(a.o.OutDir, SDSCAFile), caRaw, 0o644); err != nil {
+		return err
+	}
+	// The key is inline: 0600, like key.pem.
+	return ca.WriteFileAtomic(filepath.Join(a.o.OutDir, SDSCertFile), certRaw, 0o600)
+}
+
+// writeBootstraps writes the Envoy and gRPC bootstraps asked for, the
+// Envoy one pointing at the SDS files and the gRPC one at the certificate
+// files, once the first certificate is there (neither starts with a
+// bootstrap whose files are missing).
 func (a *agent) writeBootstraps() error {
 	files := &bootstrap.TLSFiles{CertFile: filepath.Join(a.o.OutDir, CertFile), KeyFile: filepath.Join(a.o.OutDir, KeyFile),
 		CAFile: filepath.Join(a.o.OutDir, CAFile)}
 	if a.o.BootstrapOut != "" {
-		raw, err := bootstrap.Envoy(bootstrap.Options{NodeID: a.o.NodeID, XDSAddress: a.o.XDSAddress, Delta: a.o.Delta, TLS: files})
+		sds := &bootstrap.SDSFiles{CertFile: filepath.Join(a.o.OutDir, SDSCertFile), CAFile: filepath.Join(a.o.OutDir, SDSCAFile), Dir: a.o.OutDir}
+		raw, err := bootstrap.Envoy(bootstrap.Options{NodeID: a.o.NodeID, XDSAddress: a.o.XDSAddress, Delta: a.o.Delta, SDS: sds})
 		if err != nil {
 			return fmt.Errorf("agent: envoy bootstrap: %w", err)
 		}

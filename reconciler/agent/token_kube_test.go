@@ -94,8 +94,8 @@ func startTokenWorkload(t *testing.T, c *kubetest.Cluster, p *plane, ns, sa, nod
 	}
 	env, _ := os.ReadFile(envoyBoot)
 	var parsed map[string]any
-	if json.Unmarshal(env, &parsed) != nil || !strings.Contains(string(env), node) || !strings.Contains(string(env), filepath.Join(w.dir, CertFile)) {
-		t.Errorf("envoy bootstrap of %s does not name the node and the certificate files:\n%s", node, env)
+	if json.Unmarshal(env, &parsed) != nil || !strings.Contains(string(env), node) || !strings.Contains(string(env), filepath.Join(w.dir, SDSCertFile)) {
+		t.Errorf("envoy bootstrap of %s does not name the node and the SDS certificate file:\n%s", node, env)
 	}
 	return w
 }

@@ -2,12 +2,14 @@ package inject
 
 import (
 	"maps"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/reconciler/agent"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
 )
 
@@ -140,6 +142,7 @@ func agentContainer(class string, proxyless bool, o Options) corev1.Container {
 			"--token", TokenDir + "/token",
 			"--ca", RootDir + "/" + certsvc.RootConfigMapKey,
 			"--out", CertDir,
+			"--status-addr", ":" + strconv.Itoa(proxyports.AgentStatus),
 		}, bootstrap...),
 		Env: []corev1.EnvVar{
 			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -151,6 +154,20 @@ func agentContainer(class string, proxyless bool, o Options) corev1.Container {
 			{Name: RunVolume, MountPath: RunDir},
 			{Name: TokenVolume, MountPath: TokenDir, ReadOnly: true},
 			{Name: RootVolume, MountPath: RootDir, ReadOnly: true},
+		},
+		Ports: []corev1.ContainerPort{
+			{Name: "http-agent", ContainerPort: proxyports.AgentStatus, Protocol: corev1.ProtocolTCP},
+		},
+		// The agent is ready once the certificate and the bootstrap are
+		// written. As a native sidecar its startup probe holds the next
+		// containers (Envoy, or a proxyless application reading
+		// GRPC_XDS_BOOTSTRAP) until then; as a plain container it only
+		// delays the pod's readiness.
+		StartupProbe: &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: agent.ReadyPath, Port: intstr.FromInt32(proxyports.AgentStatus),
+			}},
+			PeriodSeconds: 1, FailureThreshold: 600,
 		},
 		SecurityContext: proxyUser(),
 		Resources:       resources("10m", "32Mi"),

@@ -50,6 +50,11 @@ type Options struct {
 	// TLS, when set, makes the proxy speak mutual TLS to the ADS server with
 	// these files; nil means plaintext (gitmesh must run with --xds-insecure).
 	TLS *TLSFiles
+	// SDS, when set, makes Envoy's xDS cluster take its client certificate
+	// and CA from file-based SDS (sds.go), which Envoy reloads when the
+	// files are renamed into place, instead of TLS's files, which it reads
+	// once. Envoy only; it takes precedence over TLS there.
+	SDS *SDSFiles
 	// RefreshInterval is how often grpc-go re-reads the certificate files
 	// (default 60s). It must be well below the workload certificate's
 	// lifetime: grpc-go's own default of 10 minutes would keep presenting an
@@ -134,7 +139,14 @@ func Envoy(o Options) ([]byte, error) {
 			}},
 		},
 	}
-	if o.TLS != nil {
+	switch {
+	case o.SDS != nil:
+		ts, err := sdsTLS(o.SDS, host)
+		if err != nil {
+			return nil, err
+		}
+		xds.TransportSocket = ts
+	case o.TLS != nil:
 		ts, err := upstreamTLS(o.TLS, host)
 		if err != nil {
 			return nil, err
@@ -185,14 +197,7 @@ func upstreamTLS(f *TLSFiles, sni string) (*corev3.TransportSocket, error) {
 			},
 		},
 	}
-	a, err := anypb.New(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &corev3.TransportSocket{
-		Name:       "envoy.transport_sockets.tls",
-		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a},
-	}, nil
+	return tlsSocket(ctx)
 }
 
 func fileSource(path string) *corev3.DataSource {

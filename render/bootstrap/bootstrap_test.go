@@ -27,6 +27,10 @@ func TestEnvoyBootstrap(t *testing.T) {
 			NodeID: "ingress/bookinfo-gateway/gw-0", XDSAddress: "gitmesh.gitmesh-system.svc:15010", Delta: true,
 			TLS: &TLSFiles{CertFile: "/etc/gitmesh/cert.pem", KeyFile: "/etc/gitmesh/key.pem", CAFile: "/etc/gitmesh/ca.pem"},
 		}},
+		{"sidecar-sds.envoy.json", Options{
+			NodeID: "sidecar/default/reviews/v2/reviews-v2-7f9c", XDSAddress: "gitmesh.gitmesh-system.svc:15010",
+			SDS: &SDSFiles{CertFile: "/var/run/gitmesh/certs/xds-cert.json", CAFile: "/var/run/gitmesh/certs/xds-ca.json", Dir: "/var/run/gitmesh/certs"},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Envoy(tc.opts)
