@@ -284,7 +284,7 @@ func (rs RuleSet) NFTText() (string, error) {
 		for _, c := range nftChains() {
 			fmt.Fprintf(&b, "\tchain %s {\n", c.name)
 			if c.hook != "" {
-				fmt.Fprintf(&b, "\t\ttype nat hook %s priority %d; policy accept;\n", c.hook, nftPriority)
+				fmt.Fprintf(&b, "\t\ttype nat hook %s priority %s; policy accept;\n", c.hook, c.priority)
 			}
 			for _, r := range rules {
 				if r.Chain == c.name {
@@ -317,7 +317,9 @@ func families(ipv6 bool) []Family {
 	return []Family{IPv4}
 }
 
-type nftChainDecl struct{ name, hook string }
+// nftChainDecl is one chain of our table; a base chain has a hook and its
+// priority as nft(8) spells it (it knows "dstnat" for prerouting only).
+type nftChainDecl struct{ name, hook, priority string }
 
 // nftChains lists our table's chains: Istio's, then the two base chains.
 func nftChains() []nftChainDecl {
@@ -325,5 +327,5 @@ func nftChains() []nftChainDecl {
 	for _, c := range Chains() {
 		out = append(out, nftChainDecl{name: c})
 	}
-	return append(out, nftChainDecl{nftPrerouting, "prerouting"}, nftChainDecl{nftOutput, "output"})
+	return append(out, nftChainDecl{nftPrerouting, "prerouting", "dstnat"}, nftChainDecl{nftOutput, "output", strconv.Itoa(nftPriority)})
 }
