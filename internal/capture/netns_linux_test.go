@@ -301,6 +301,41 @@ func testCaptureNetns(t *testing.T, newBackend func(t *testing.T, pod string) ne
 		}
 	})
 
+	t.Run("the dry-run text is what is installed", func(t *testing.T) {
+		if _, ok := be.Backend.(NFT); !ok {
+			t.Skip("nftables only")
+		}
+		// The backend needs no nft binary; when one is here, it proves
+		// that --dry-run's text, loaded by nft, gives the table the
+		// backend installs over netlink, as nft itself lists both.
+		if _, err := exec.LookPath("nft"); err != nil {
+			t.Skip("nft not on PATH (optional)")
+		}
+		if err := be.Apply(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		list := func() string {
+			out, err := exec.Command("ip", "netns", "exec", pod, "nft", "list", "table", "ip", NFTTable).CombinedOutput()
+			if err != nil {
+				t.Fatalf("nft list: %s: %v", out, err)
+			}
+			return string(out)
+		}
+		viaNetlink := list()
+		text, err := rs.NFTText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("ip", "netns", "exec", pod, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(text)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft -f: %s: %v\n%s", out, err, text)
+		}
+		if viaNft := list(); viaNft != viaNetlink {
+			t.Fatalf("nft -f of the dry-run text:\n%s\ndiffers from the backend's table:\n%s", viaNft, viaNetlink)
+		}
+	})
+
 	t.Run("a refused rule is named in the error", func(t *testing.T) {
 		if _, ok := be.Backend.(Exec); !ok {
 			// nftables refuses a whole batch with one errno (ENOENT for
