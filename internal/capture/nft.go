@@ -66,7 +66,16 @@ type NFTRule struct {
 // The meta keys, payload offsets and verdicts are those of the kernel's
 // nf_tables uapi (include/uapi/linux/netfilter/nf_tables.h) and the nft
 // statements those of nft(8) ("META EXPRESSIONS", "PAYLOAD EXPRESSION",
-// "REDIRECT STATEMENT", "VERDICT STATEMENT").
+// "REDIRECT STATEMENT", "VERDICT STATEMENT"; https://www.netfilter.org/projects/nftables/manpage.html),
+// as iptables-translate(8) maps them and the nftables wiki's "Performing
+// Network Address Translation (NAT)" and "Matching packet metainformation"
+// pages describe (https://wiki.nftables.org).
+//
+// One difference from xt_owner: for a packet with no socket, iptables'
+// `-m owner ! --uid-owner N` matches while nft's `meta skuid != N` does not
+// (the meta expression ends the rule). The nat table sees only a
+// connection's first packet, and locally sent first packets of TCP
+// connections have a socket, so the captured traffic is normally the same.
 func NFTRules(t Table) ([]NFTRule, error) {
 	var out []NFTRule
 	for _, r := range t.Rules {

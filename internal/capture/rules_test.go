@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables/binaryutil"
+
 	"github.com/gitmesh/gitmesh/internal/golden"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
@@ -240,7 +242,7 @@ func TestNFTRulesExprs(t *testing.T) {
 	}
 	want := []string{
 		"ISTIO_OUTPUT: ip daddr 10.10.0.0/16 return = *expr.Payload&{OperationType:0 DestRegister:1 SourceRegister:0 Base:1 Offset:16 Len:4 CsumType:0 CsumOffset:0 CsumFlags:0} *expr.Bitwise&{SourceRegister:1 DestRegister:1 Len:4 Mask:[255 255 0 0] Xor:[0 0 0 0]} *expr.Cmp&{Op:0 Register:1 Data:[10 10 0 0]} *expr.Verdict&{Kind:-5 Chain:}",
-		"ISTIO_OUTPUT: oifname \"lo\" meta skuid != 1337 return = *expr.Meta&{Key:7 SourceRegister:false Register:1} *expr.Cmp&{Op:0 Register:1 Data:[108 111 0 0 0 0 0 0 0 0 0 0 0 0 0 0]} *expr.Meta&{Key:10 SourceRegister:false Register:1} *expr.Cmp&{Op:1 Register:1 Data:[57 5 0 0]} *expr.Verdict&{Kind:-5 Chain:}",
+		"ISTIO_OUTPUT: oifname \"lo\" meta skuid != 1337 return = *expr.Meta&{Key:7 SourceRegister:false Register:1} *expr.Cmp&{Op:0 Register:1 Data:[108 111 0 0 0 0 0 0 0 0 0 0 0 0 0 0]} *expr.Meta&{Key:10 SourceRegister:false Register:1} *expr.Cmp&{Op:1 Register:1 Data:" + fmt.Sprint(binaryutil.NativeEndian.PutUint32(1337)) + "} *expr.Verdict&{Kind:-5 Chain:}",
 		"ISTIO_REDIRECT: meta l4proto tcp redirect to :15001 = *expr.Meta&{Key:16 SourceRegister:false Register:1} *expr.Cmp&{Op:0 Register:1 Data:[6]} *expr.Immediate&{Register:1 Data:[58 153]} *expr.Redir&{RegisterProtoMin:1 RegisterProtoMax:0 Flags:0}",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
