@@ -1,3 +1,5 @@
+//go:build linux
+
 package capture
 
 import (
@@ -11,12 +13,6 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
-
-// NFTTable is the name of the nftables table the nftables backend owns in
-// each family (`table ip gitmesh`, `table ip6 gitmesh`). Owning a whole
-// table is what makes nftables simpler than iptables here: apply deletes
-// and recreates it, cleanup deletes it, and nothing else is touched.
-const NFTTable = "gitmesh"
 
 // The base chains of our table: nftables has no built-in chains, so the
 // table declares its own, hooked where iptables' nat PREROUTING and OUTPUT
@@ -305,25 +301,6 @@ func (rs RuleSet) NFTText() (string, error) {
 		b.WriteString("}\n")
 	}
 	return b.String(), nil
-}
-
-// NFTCleanupText is what the nftables backend's cleanup does, in nft(8)
-// syntax.
-func NFTCleanupText(ipv6 bool) string {
-	var b strings.Builder
-	b.WriteString("# nft -f -\n")
-	for _, f := range families(ipv6) {
-		_, fam := nftFamily(f)
-		fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n", fam, NFTTable, fam, NFTTable)
-	}
-	return b.String()
-}
-
-func families(ipv6 bool) []Family {
-	if ipv6 {
-		return []Family{IPv4, IPv6}
-	}
-	return []Family{IPv4}
 }
 
 // nftChainDecl is one chain of our table; a base chain has a hook and its

@@ -1,3 +1,5 @@
+//go:build linux
+
 package capture
 
 import (
@@ -8,17 +10,7 @@ import (
 	"github.com/google/nftables"
 )
 
-// Backend installs and removes a rule set: Exec through iptables-restore,
-// NFT through nftables over netlink.
-type Backend interface {
-	Apply(ctx context.Context, rs RuleSet) error
-	Cleanup(ctx context.Context, ipv6 bool) error
-}
-
-var (
-	_ Backend = Exec{}
-	_ Backend = NFT{}
-)
+var _ Backend = NFT{}
 
 // NFT programs the rules through nftables over netlink (no binary needed:
 // the gitmesh image has none), in table NFTTable of each family.
