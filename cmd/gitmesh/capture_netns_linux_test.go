@@ -15,7 +15,8 @@ import (
 )
 
 // TestCaptureCommandNetns runs `gitmesh capture` for real in a network
-// namespace made for the test, with each backend: it installs the rules
+// namespace made for the test, with each backend (and with auto and no
+// iptables on PATH, as in the gitmesh image): it installs the rules
 // (twice, leaving one copy) and --cleanup removes them. internal/capture's TestCaptureNetns
 // proves what the rules do to connections; this proves the command wires
 // flags to them and applies them. It skips like that test (not root, no
@@ -67,9 +68,22 @@ func TestCaptureCommandNetns(t *testing.T) {
 		<-done
 		return code, out, errOut
 	}
+	nftState := func() string {
+		s, err := capture.NFT{NetNS: "/run/netns/" + ns}.NFTState(capture.IPv4)
+		if err != nil {
+			t.Fatalf("nftables state in %s: %v", ns, err)
+		}
+		return s
+	}
+	nftWant := []string{"table ip gitmesh\n", "chain output\n", "rule *expr.Verdict&{Kind:-3 Chain:ISTIO_OUTPUT}\n",
+		// tcp dport 5432 return (the port big endian)
+		"Data:[6]} *expr.Payload&{OperationType:0 DestRegister:1 SourceRegister:0 Base:2 Offset:2 Len:2 CsumType:0 CsumOffset:0 CsumFlags:0} *expr.Cmp&{Op:0 Register:1 Data:[21 56]}"}
 	for _, bk := range []struct {
 		backend string
-		applied string
+		// emptyPath runs gitmesh with no iptables on PATH, as in the
+		// gitmesh image the injected init container runs.
+		emptyPath bool
+		applied   string
 		// state is what is installed; want are pieces of it that must
 		// appear once after two runs; gone says nothing is left.
 		state func() string
@@ -92,20 +106,23 @@ func TestCaptureCommandNetns(t *testing.T) {
 		{
 			backend: "nftables",
 			applied: "installed 21 rules in the ipv4 nftables table gitmesh\n",
-			state: func() string {
-				s, err := capture.NFT{NetNS: "/run/netns/" + ns}.NFTState(capture.IPv4)
-				if err != nil {
-					t.Fatalf("nftables state in %s: %v", ns, err)
-				}
-				return s
-			},
-			want: []string{"table ip gitmesh\n", "chain output\n", "rule *expr.Verdict&{Kind:-3 Chain:ISTIO_OUTPUT}\n",
-				// tcp dport 5432 return (the port big endian)
-				"Data:[6]} *expr.Payload&{OperationType:0 DestRegister:1 SourceRegister:0 Base:2 Offset:2 Len:2 CsumType:0 CsumOffset:0 CsumFlags:0} *expr.Cmp&{Op:0 Register:1 Data:[21 56]}"},
-			gone: func(s string) bool { return s == "" },
+			state:   nftState,
+			want:    nftWant,
+			gone:    func(s string) bool { return s == "" },
+		},
+		{
+			backend:   "auto",
+			emptyPath: true,
+			applied:   "installed 21 rules in the ipv4 nftables table gitmesh\n",
+			state:     nftState,
+			want:      nftWant,
+			gone:      func(s string) bool { return s == "" },
 		},
 	} {
 		t.Run(bk.backend, func(t *testing.T) {
+			if bk.emptyPath {
+				t.Setenv("PATH", t.TempDir())
+			}
 			for range 2 {
 				code, out, errOut := runIn("capture", "--backend", bk.backend, "--exclude-outbound-ports", "5432")
 				if code != exitOK || out != bk.applied {
