@@ -10,11 +10,14 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gitmesh/gitmesh/internal/capture"
 )
 
 // TestCaptureCommandNetns runs `gitmesh capture` for real in a network
-// namespace made for the test: it installs the rules (twice, leaving one
-// copy) and --cleanup removes them. internal/capture's TestCaptureNetns
+// namespace made for the test, with each backend (and with auto and no
+// iptables on PATH, as in the gitmesh image): it installs the rules
+// (twice, leaving one copy) and --cleanup removes them. internal/capture's TestCaptureNetns
 // proves what the rules do to connections; this proves the command wires
 // flags to them and applies them. It skips like that test (not root, no
 // ip or iptables, no netns), and fails instead with GITMESH_REQUIRE_NETNS=1.
@@ -65,30 +68,79 @@ func TestCaptureCommandNetns(t *testing.T) {
 		<-done
 		return code, out, errOut
 	}
-	saved := func() string {
-		out, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-t", "nat").Output()
+	nftState := func() string {
+		s, err := capture.NFT{NetNS: "/run/netns/" + ns}.NFTState(capture.IPv4)
 		if err != nil {
-			t.Fatalf("iptables-save in %s: %v", ns, err)
+			t.Fatalf("nftables state in %s: %v", ns, err)
 		}
-		return string(out)
+		return s
 	}
-
-	for range 2 {
-		code, out, errOut := runIn("capture", "--exclude-outbound-ports", "5432")
-		if code != exitOK || out != "installed 21 rules in the ipv4 nat table\n" {
-			t.Fatalf("gitmesh capture: exit %d, stdout %q, stderr %q", code, out, errOut)
-		}
-	}
-	s := saved()
-	for _, want := range []string{"-A OUTPUT -j ISTIO_OUTPUT\n", "-A ISTIO_OUTPUT -p tcp -m tcp --dport 5432 -j RETURN\n"} {
-		if strings.Count(s, want) != 1 {
-			t.Errorf("after capture twice, %q appears %d times, want once:\n%s", want, strings.Count(s, want), s)
-		}
-	}
-	if code, _, errOut := runIn("capture", "--cleanup"); code != exitOK {
-		t.Fatalf("gitmesh capture --cleanup: exit %d: %s", code, errOut)
-	}
-	if s := saved(); strings.Contains(s, "ISTIO_") {
-		t.Fatalf("chains left after --cleanup:\n%s", s)
+	nftWant := []string{"table ip gitmesh\n", "chain output\n", "rule *expr.Verdict&{Kind:-3 Chain:ISTIO_OUTPUT}\n",
+		// tcp dport 5432 return (the port big endian)
+		"Data:[6]} *expr.Payload&{OperationType:0 DestRegister:1 SourceRegister:0 Base:2 Offset:2 Len:2 CsumType:0 CsumOffset:0 CsumFlags:0} *expr.Cmp&{Op:0 Register:1 Data:[21 56]}"}
+	for _, bk := range []struct {
+		backend string
+		// emptyPath runs gitmesh with no iptables on PATH, as in the
+		// gitmesh image the injected init container runs.
+		emptyPath bool
+		applied   string
+		// state is what is installed; want are pieces of it that must
+		// appear once after two runs; gone says nothing is left.
+		state func() string
+		want  []string
+		gone  func(string) bool
+	}{
+		{
+			backend: "iptables",
+			applied: "installed 21 rules in the ipv4 nat table\n",
+			state: func() string {
+				out, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-t", "nat").Output()
+				if err != nil {
+					t.Fatalf("iptables-save in %s: %v", ns, err)
+				}
+				return string(out)
+			},
+			want: []string{"-A OUTPUT -j ISTIO_OUTPUT\n", "-A ISTIO_OUTPUT -p tcp -m tcp --dport 5432 -j RETURN\n"},
+			gone: func(s string) bool { return !strings.Contains(s, "ISTIO_") },
+		},
+		{
+			backend: "nftables",
+			applied: "installed 21 rules in the ipv4 nftables table gitmesh\n",
+			state:   nftState,
+			want:    nftWant,
+			gone:    func(s string) bool { return s == "" },
+		},
+		{
+			backend:   "auto",
+			emptyPath: true,
+			applied:   "installed 21 rules in the ipv4 nftables table gitmesh\n",
+			state:     nftState,
+			want:      nftWant,
+			gone:      func(s string) bool { return s == "" },
+		},
+	} {
+		t.Run(bk.backend, func(t *testing.T) {
+			if bk.emptyPath {
+				t.Setenv("PATH", t.TempDir())
+			}
+			for range 2 {
+				code, out, errOut := runIn("capture", "--backend", bk.backend, "--exclude-outbound-ports", "5432")
+				if code != exitOK || out != bk.applied {
+					t.Fatalf("gitmesh capture: exit %d, stdout %q, stderr %q", code, out, errOut)
+				}
+			}
+			s := bk.state()
+			for _, want := range bk.want {
+				if strings.Count(s, want) != 1 {
+					t.Errorf("after capture twice, %q appears %d times, want once:\n%s", want, strings.Count(s, want), s)
+				}
+			}
+			if code, _, errOut := runIn("capture", "--backend", bk.backend, "--cleanup"); code != exitOK {
+				t.Fatalf("gitmesh capture --cleanup: exit %d: %s", code, errOut)
+			}
+			if s := bk.state(); !bk.gone(s) {
+				t.Fatalf("rules left after --cleanup:\n%s", s)
+			}
+		})
 	}
 }

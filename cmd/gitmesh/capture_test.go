@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -32,19 +33,32 @@ func TestCaptureDryRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			code, out, errOut := runCLI(t, append([]string{"capture", "--dry-run"}, tc.args...)...)
+			code, out, errOut := runCLI(t, append([]string{"capture", "--dry-run", "--backend", "iptables"}, tc.args...)...)
 			if code != exitOK || out != string(want) {
 				t.Fatalf("exit %d, stderr %q; stdout:\n%s\nwant:\n%s", code, errOut, out, want)
 			}
-			code, out, errOut = runCLI(t, append([]string{"capture", "--dry-run", "-o", "json"}, tc.args...)...)
+			code, out, errOut = runCLI(t, append([]string{"capture", "--dry-run", "--backend", "iptables", "-o", "json"}, tc.args...)...)
 			var rep captureReport
-			if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil || rep.Action != "apply" || !rep.DryRun || len(rep.Tables) == 0 {
+			if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil || rep.Action != "apply" || rep.Backend != "iptables" || !rep.DryRun || len(rep.Tables) == 0 {
 				t.Fatalf("-o json: exit %d, stderr %q:\n%s", code, errOut, out)
 			}
 			for _, tb := range rep.Tables {
 				if !strings.Contains(string(want), tb.Restore()) {
 					t.Errorf("-o json holds other %s rules than -o text:\n%s", tb.Family, tb.Restore())
 				}
+			}
+			// The nftables backend prints the same rules in nft syntax,
+			// as internal/capture pins them (on Linux, the backend's OS).
+			if runtime.GOOS != "linux" {
+				return
+			}
+			wantNFT, err := os.ReadFile(filepath.Join("..", "..", "internal", "capture", "testdata", tc.golden+".nft.golden"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, append([]string{"capture", "--dry-run", "--backend", "nftables"}, tc.args...)...)
+			if code != exitOK || out != string(wantNFT) {
+				t.Fatalf("--backend nftables: exit %d, stderr %q; stdout:\n%s\nwant:\n%s", code, errOut, out, wantNFT)
 			}
 		})
 	}
@@ -70,6 +84,7 @@ func TestCaptureFlags(t *testing.T) {
 		{[]string{"--proxy-uid", "0"}, [2]string{}, `--proxy-uid: must be at least 1 (got "0")`},
 		{[]string{"--proxy-gid", "4294967295"}, [2]string{}, `--proxy-gid: must be at most 4294967294`},
 		{[]string{"-o", "yaml"}, [2]string{}, `--output: want text or json (got "yaml")`},
+		{[]string{"--backend", "ipfw"}, [2]string{}, `--backend: want auto, iptables or nftables (got "ipfw")`},
 		{nil, [2]string{"GITMESH_EXCLUDE_INBOUND_PORTS", "abc"}, `GITMESH_EXCLUDE_INBOUND_PORTS (--exclude-inbound-ports): port "abc"`},
 		{[]string{"--inbound-ports", fmt.Sprintf("9080,%d", proxyports.Health)}, [2]string{}, fmt.Sprintf("capture: inbound ports[1]: %d is reserved for the proxy and never captured", proxyports.Health)},
 		{[]string{"--include-outbound-cidrs", "fd00::/8"}, [2]string{}, `capture: included outbound CIDRs[0]: "fd00::/8" is IPv6 but IPv6 capture is off`},
@@ -92,8 +107,54 @@ func TestCaptureFlags(t *testing.T) {
 // TestCaptureEnv: an init container can configure capture without argv.
 func TestCaptureEnv(t *testing.T) {
 	t.Setenv("GITMESH_EXCLUDE_OUTBOUND_PORTS", "5432")
+	t.Setenv("GITMESH_BACKEND", "iptables")
 	code, out, errOut := runCLI(t, "capture", "--dry-run")
 	if code != exitOK || !strings.Contains(out, "-A ISTIO_OUTPUT -p tcp --dport 5432 -j RETURN\n") {
 		t.Fatalf("exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+}
+
+// TestCaptureBackendAuto: auto is iptables when iptables-restore is on
+// PATH and nftables when it is not (the gitmesh image: no iptables), and
+// the JSON report names the backend used.
+func TestCaptureBackendAuto(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the nftables backend is Linux's")
+	}
+	dir := t.TempDir()
+	t.Setenv("PATH", dir)
+	for _, tc := range []struct {
+		name string
+		prep func()
+		want string
+	}{
+		{"no iptables-restore", func() {}, "nftables"},
+		{"iptables-restore on PATH", func() {
+			if err := os.WriteFile(filepath.Join(dir, "iptables-restore"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "iptables"},
+	} {
+		tc.prep()
+		for _, args := range [][]string{{"capture", "--dry-run", "-o", "json"}, {"capture", "--cleanup", "--dry-run", "-o", "json"}} {
+			if tc.want == "iptables" && args[1] == "--cleanup" {
+				continue // the iptables cleanup dry-run runs iptables-save
+			}
+			code, out, errOut := runCLI(t, args...)
+			var rep captureReport
+			if code != exitOK || json.Unmarshal([]byte(out), &rep) != nil || rep.Backend != tc.want {
+				t.Errorf("%s: gitmesh %s: exit %d, stderr %q, backend %q; want %q:\n%s", tc.name, strings.Join(args, " "), code, errOut, rep.Backend, tc.want, out)
+			}
+		}
+	}
+}
+
+// TestCaptureNFTCleanupDryRun: --cleanup --dry-run with nftables prints
+// the deletes of our tables (declared first, so a missing one is no error).
+func TestCaptureNFTCleanupDryRun(t *testing.T) {
+	code, out, errOut := runCLI(t, "capture", "--backend", "nftables", "--cleanup", "--dry-run", "--ipv6")
+	want := "# nft -f -\ntable ip gitmesh\ndelete table ip gitmesh\ntable ip6 gitmesh\ndelete table ip6 gitmesh\n"
+	if code != exitOK || out != want {
+		t.Fatalf("exit %d, stderr %q; stdout:\n%s\nwant:\n%s", code, errOut, out, want)
 	}
 }

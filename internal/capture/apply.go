@@ -11,6 +11,15 @@ import (
 	"strings"
 )
 
+// Backend installs and removes a rule set: Exec through iptables-restore,
+// NFT through nftables over netlink (Linux only).
+type Backend interface {
+	Apply(ctx context.Context, rs RuleSet) error
+	Cleanup(ctx context.Context, ipv6 bool) error
+}
+
+var _ Backend = Exec{}
+
 // Exec runs iptables-save and iptables-restore (ip6tables-* for IPv6) as
 // found on PATH: on Debian that is whichever of iptables-nft and
 // iptables-legacy update-alternatives selects, and the rules are the same

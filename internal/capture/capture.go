@@ -5,8 +5,11 @@
 // the proxy's own traffic and the ports and CIDRs excluded. `gitmesh
 // capture` runs it in an init container, as istio-init runs istio-iptables.
 //
-// Rules is a pure function from a Config to the rule set; Apply and Cleanup
-// hand it to iptables-restore. The rules mirror Istio's REDIRECT mode
+// Rules is a pure function from a Config to the rule set. Two backends
+// install it: Exec hands it to iptables-restore; NFT respells the same
+// rules for nftables (NFTRules) and programs them over netlink in a table
+// of its own (table ip gitmesh / ip6 gitmesh), for images such as
+// gitmesh's own that have no iptables binary. The rules mirror Istio's REDIRECT mode
 // (tools/istio-iptables/pkg/capture/run.go in github.com/istio/istio) rule
 // for rule, each group citing the part of run.go it copies, so what an
 // operator knows about a pod's iptables in an Istio mesh holds here.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -68,6 +69,16 @@ func TestRulesGolden(t *testing.T) {
 				t.Fatal("two builds of the same config differ")
 			}
 			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), []byte(got))
+			// The nftables backend's dry-run: the same rules in nft syntax
+			// (the backend, and google/nftables, are Linux's).
+			if runtime.GOOS != "linux" {
+				return
+			}
+			nft, err := rs.NFTText()
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".nft.golden"), []byte(nft))
 		})
 	}
 }
