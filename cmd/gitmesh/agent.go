@@ -17,8 +17,11 @@ func newAgentCmd(g *globalFlags) *cobra.Command {
 		refresh time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "agent --proxy ID --xds ADDR (--token FILE | --cert FILE --key FILE) --ca FILE --out DIR",
-		Short: "Get and keep rotated a workload's certificate files",
+		// In a pod the agent is configured by its command line or by
+		// GITMESH_* variables, like serve.
+		Annotations: map[string]string{annoEnv: "true"},
+		Use:         "agent --proxy ID --xds ADDR (--token FILE | --cert FILE --key FILE) --ca FILE --out DIR",
+		Short:       "Get and keep rotated a workload's certificate files",
 		Long: `agent keeps DIR/cert.pem, DIR/key.pem (0600) and DIR/ca.pem current for the
 node --proxy, writing them atomically. grpc-go's xDS credentials read
 certificates only through file_watcher providers, so its bootstrap points

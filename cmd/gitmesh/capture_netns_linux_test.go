@@ -92,7 +92,7 @@ func TestCaptureCommandNetns(t *testing.T) {
 	}{
 		{
 			backend: "iptables",
-			applied: "installed 21 rules in the ipv4 nat table\n",
+			applied: "installed 22 rules in the ipv4 nat table\n",
 			state: func() string {
 				out, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-t", "nat").Output()
 				if err != nil {
@@ -105,7 +105,7 @@ func TestCaptureCommandNetns(t *testing.T) {
 		},
 		{
 			backend: "nftables",
-			applied: "installed 21 rules in the ipv4 nftables table gitmesh\n",
+			applied: "installed 22 rules in the ipv4 nftables table gitmesh\n",
 			state:   nftState,
 			want:    nftWant,
 			gone:    func(s string) bool { return s == "" },
@@ -113,7 +113,7 @@ func TestCaptureCommandNetns(t *testing.T) {
 		{
 			backend:   "auto",
 			emptyPath: true,
-			applied:   "installed 21 rules in the ipv4 nftables table gitmesh\n",
+			applied:   "installed 22 rules in the ipv4 nftables table gitmesh\n",
 			state:     nftState,
 			want:      nftWant,
 			gone:      func(s string) bool { return s == "" },

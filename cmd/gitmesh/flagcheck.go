@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitmesh/gitmesh/internal/capture"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -238,12 +239,12 @@ func newListFlag[T any](cmd *cobra.Command, typ, name, value, usage string, allo
 
 // portsFlag registers a port-list flag with its default.
 func portsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *listValue[int] {
-	return newListFlag(cmd, portsType, name, value, usage, allowAll, parsePort)
+	return newListFlag(cmd, portsType, name, value, usage, allowAll, capture.ParsePort)
 }
 
 // cidrsFlag registers a CIDR-list flag with its default.
 func cidrsFlag(cmd *cobra.Command, name, value, usage string, allowAll bool) *listValue[netip.Prefix] {
-	return newListFlag(cmd, cidrsType, name, value, usage, allowAll, parseCIDR)
+	return newListFlag(cmd, cidrsType, name, value, usage, allowAll, capture.ParseCIDR)
 }
 
 func (v *listValue[T]) String() string { return v.raw }
@@ -251,7 +252,7 @@ func (v *listValue[T]) Type() string   { return v.typ }
 
 func (v *listValue[T]) Set(s string) error {
 	v.raw, v.all, v.items = s, false, nil
-	for _, item := range listItems(s) {
+	for _, item := range capture.ListItems(s) {
 		if item == "*" {
 			v.all = true
 			continue
@@ -263,7 +264,7 @@ func (v *listValue[T]) Set(s string) error {
 }
 
 func (v *listValue[T]) problem() string {
-	items := listItems(v.raw)
+	items := capture.ListItems(v.raw)
 	for _, item := range items {
 		if item == "*" {
 			if msg := starProblem(v.allowAll, len(items)); msg != "" {
@@ -278,25 +279,6 @@ func (v *listValue[T]) problem() string {
 	return ""
 }
 
-func parsePort(item string) (int, error) {
-	n, err := strconv.Atoi(item)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("port %q: must be a number between 1 and 65535", item)
-	}
-	return n, nil
-}
-
-func parseCIDR(item string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(item)
-	if err != nil {
-		return p, fmt.Errorf("CIDR %q: want an address/prefix-length such as 10.96.0.0/12", item)
-	}
-	if p != p.Masked() {
-		return p, fmt.Errorf("CIDR %q: has host bits set (want %q)", item, p.Masked().String())
-	}
-	return p, nil
-}
-
 // starProblem is what is wrong with a "*" in a list of n items.
 func starProblem(allowAll bool, n int) string {
 	switch {
@@ -306,16 +288,4 @@ func starProblem(allowAll bool, n int) string {
 		return `"*" means all and cannot be combined with a list`
 	}
 	return ""
-}
-
-// listItems splits a comma-separated flag value, ignoring spaces and empty
-// items ("" is the empty list).
-func listItems(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }

@@ -196,22 +196,9 @@ func (a *agent) session(ctx context.Context) (got bool, err error) {
 // trusts the bootstrap CA plus the last trust bundle received (which holds
 // the new root first during a root rotation).
 func (a *agent) tlsConfig() (*tls.Config, error) {
-	roots := x509.NewCertPool()
-	n := 0
-	for _, f := range []string{a.o.CAFile, filepath.Join(a.o.OutDir, CAFile)} {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if certs, err := ca.ParseCerts(raw); err == nil {
-			for _, c := range certs {
-				roots.AddCert(c)
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("agent: no CA certificate in %s", a.o.CAFile)
+	roots, err := a.roots()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,

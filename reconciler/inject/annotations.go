@@ -3,13 +3,13 @@ package inject
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/gitmesh/gitmesh/internal/capture"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
 )
 
@@ -61,22 +61,12 @@ func captureArgs(pod *corev1.Pod) ([]string, error) {
 	return args, nil
 }
 
-func listItems(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
-
 func parsePorts(s string) ([]string, error) {
 	var out []string
-	for _, item := range listItems(s) {
-		n, err := strconv.Atoi(item)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("port %q: must be a number between 1 and 65535", item)
+	for _, item := range capture.ListItems(s) {
+		n, err := capture.ParsePort(item)
+		if err != nil {
+			return nil, err
 		}
 		if slices.Contains(proxyports.Reserved(), n) {
 			return nil, fmt.Errorf("port %d is the proxy's own (reserved: %v)", n, proxyports.Reserved())
@@ -88,13 +78,10 @@ func parsePorts(s string) ([]string, error) {
 
 func parseCIDRs(s string) ([]string, error) {
 	var out []string
-	for _, item := range listItems(s) {
-		p, err := netip.ParsePrefix(item)
+	for _, item := range capture.ListItems(s) {
+		p, err := capture.ParseCIDR(item)
 		if err != nil {
-			return nil, fmt.Errorf("CIDR %q: want an address/prefix-length such as 10.96.0.0/12", item)
-		}
-		if p != p.Masked() {
-			return nil, fmt.Errorf("CIDR %q: has host bits set (want %q)", item, p.Masked().String())
+			return nil, err
 		}
 		out = append(out, p.String())
 	}

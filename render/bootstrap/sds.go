@@ -7,6 +7,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/gitmesh/gitmesh/internal/snapshot"
+	"github.com/gitmesh/gitmesh/render"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -52,10 +54,7 @@ func SDSCertificate(chainPEM, keyPEM []byte) ([]byte, error) {
 	if len(chainPEM) == 0 || len(keyPEM) == 0 {
 		return nil, errors.New("sds certificate: empty chain or key")
 	}
-	return sdsResponse(&tlsv3.Secret{Name: SDSCertSecret, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
-		CertificateChain: inline(chainPEM),
-		PrivateKey:       inline(keyPEM),
-	}}})
+	return sdsResponse(render.Secret(SDSCertSecret, render.SecretPEM{CertChain: chainPEM, Key: keyPEM}))
 }
 
 // SDSValidation returns the JSON DiscoveryResponse for SDSFiles.CAFile:
@@ -64,24 +63,23 @@ func SDSValidation(caPEM []byte) ([]byte, error) {
 	if len(caPEM) == 0 {
 		return nil, errors.New("sds validation context: empty CA bundle")
 	}
-	return sdsResponse(&tlsv3.Secret{Name: SDSCASecret, Type: &tlsv3.Secret_ValidationContext{
-		ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline(caPEM)},
-	}})
+	return sdsResponse(render.Secret(SDSCASecret, render.SecretPEM{TrustedCA: caPEM}))
 }
 
-func sdsResponse(s *tlsv3.Secret) ([]byte, error) {
-	if err := s.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("sds secret %q: %w", s.GetName(), err)
-	}
-	a, err := anypb.New(s)
+// sdsResponse wraps a Secret built by render.Secret, the one builder of
+// Secret protos, in the DiscoveryResponse a file SDS source holds.
+func sdsResponse(r *snapshot.Resource, err error) ([]byte, error) {
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sds: %w", err)
 	}
-	return marshal(&discoveryv3.DiscoveryResponse{Resources: []*anypb.Any{a}})
-}
-
-func inline(b []byte) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
+	var s tlsv3.Secret
+	if err := r.Any.UnmarshalTo(&s); err != nil {
+		return nil, fmt.Errorf("sds secret %q: %w", r.Name, err)
+	}
+	if err := s.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("sds secret %q: %w", r.Name, err)
+	}
+	return marshal(&discoveryv3.DiscoveryResponse{Resources: []*anypb.Any{r.Any}})
 }
 
 // sdsTLS is the xDS cluster's UpstreamTlsContext with both secrets from
