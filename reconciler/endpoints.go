@@ -56,14 +56,20 @@ func (r *Reconciler) discovered(m *model.Mesh) map[string][]model.Endpoint {
 		return nil
 	}
 	if !r.opts.Discovery.Synced() {
-		r.mu.RLock()
-		defer r.mu.RUnlock()
-		if r.live != nil {
-			return r.live.endpoints
-		}
-		return r.savedEndpoints
+		return r.lastKnown().endpoints
 	}
 	return r.opts.Discovery.Endpoints(m)
+}
+
+// lastKnown is what discovery contributed last: to the live revision, or,
+// before anything is served, to the one saved in the state dir.
+func (r *Reconciler) lastKnown() discovered {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.live != nil {
+		return discovered{r.live.endpoints, r.live.addresses}
+	}
+	return r.saved
 }
 
 // discoveredAddresses returns the run-time service addresses for m, or nil
@@ -75,12 +81,7 @@ func (r *Reconciler) discoveredAddresses(m *model.Mesh) map[string][]string {
 		return nil
 	}
 	if !r.opts.Discovery.Synced() {
-		r.mu.RLock()
-		defer r.mu.RUnlock()
-		if r.live != nil {
-			return r.live.addresses
-		}
-		return r.savedAddresses
+		return r.lastKnown().addresses
 	}
 	return as.Addresses(m)
 }
@@ -142,7 +143,7 @@ func (r *Reconciler) loadDiscovered() {
 		}
 	}
 	r.mu.Lock()
-	r.savedEndpoints, r.savedAddresses = eps, addrs
+	r.saved = discovered{eps, addrs}
 	r.mu.Unlock()
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
 	"github.com/gitmesh/gitmesh/schema"
-	"github.com/gitmesh/gitmesh/schema/model"
 )
 
 // Applier serves an update; *xds.Server is one.
@@ -105,13 +104,11 @@ type Reconciler struct {
 	// discovered endpoints and the revision. Written by the loop goroutine
 	// under mu; nil after a restore from disk until a revision is loaded.
 	live *liveInput
-	// savedEndpoints are the discovered endpoints read from the state dir
-	// at start, served until discovery syncs.
-	savedEndpoints map[string][]model.Endpoint
-	// savedAddresses are the discovered service addresses read from the
-	// state dir, used like savedEndpoints: a VIP must not move to an
-	// allocated one because Kubernetes is unreachable at a restart.
-	savedAddresses map[string][]string
+	// saved is what discovery contributed to the last good revision, read
+	// from the state dir: served until discovery has synced after a
+	// restart, so an unreachable API server neither drains every service
+	// nor moves a VIP to an allocated one.
+	saved discovered
 	// settled is true once a reconcile finished (either way) or a state
 	// was restored: before that, there is nothing to report drift against.
 	settled bool
