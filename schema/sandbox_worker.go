@@ -77,30 +77,7 @@ func serveSandbox(in io.Reader, out io.Writer, prog io.Writer) error {
 			}
 			return fmt.Errorf("read request: %w", err)
 		}
-		if req.Locate != "" {
-			locate(fromWire(req.Data), req.Locate, locateWriter(prog, req.Seq))
-			if err := enc.Encode(sandboxResponse{}); err != nil {
-				return fmt.Errorf("write response: %w", err)
-			}
-			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("write response: %w", err)
-			}
-			continue
-		}
-		ref := &evaluatorRef{}
-		ref.notify = progressWriter(prog, req.Seq, ref)
-		var opts Options
-		if req.Incremental {
-			opts.Cache = cache
-		}
-		var stop atomic.Bool
-		files := repoFiles{data: fromWire(req.Data), guardrails: fromWire(req.Guardrails)}
-		resp := encodeResult(evaluate(files, &stop, ref, opts))
-		if req.Incremental {
-			st := cache.Stats()
-			resp.Stats = &st
-		}
-		resp.PeakRSS = peakRSS()
+		resp := answer(req, cache, prog)
 		if err := enc.Encode(resp); err != nil {
 			return fmt.Errorf("write response: %w", err)
 		}
@@ -110,28 +87,37 @@ func serveSandbox(in io.Reader, out io.Writer, prog io.Writer) error {
 	}
 }
 
-// locateWriter reports locate's progress.
-func locateWriter(w io.Writer, seq int64) func(string, model.Pos) {
-	return func(at string, pos model.Pos) {
-		if b, err := json.Marshal(progress{Seq: seq, At: at, Pos: pos}); err == nil {
-			_, _ = w.Write(append(b, '\n'))
-		}
+// answer runs one request: a locate pass (its answer is the progress
+// lines; the response only says it finished) or a load.
+func answer(req sandboxRequest, cache *Cache, prog io.Writer) sandboxResponse {
+	if req.Locate != "" {
+		locate(fromWire(req.Data), req.Locate, locateWriter(prog, req.Seq))
+		return sandboxResponse{}
 	}
+	ref := &evaluatorRef{}
+	ref.notify = progressWriter(prog, req.Seq, ref)
+	var opts Options
+	if req.Incremental {
+		opts.Cache = cache
+	}
+	var stop atomic.Bool
+	files := repoFiles{data: fromWire(req.Data), guardrails: fromWire(req.Guardrails)}
+	resp := encodeResult(evaluate(files, &stop, ref, opts))
+	if req.Incremental {
+		st := cache.Stats()
+		resp.Stats = &st
+	}
+	resp.PeakRSS = peakRSS()
+	return resp
 }
 
-// progressWriter returns the notify function of one request: each entity
-// evaluation moves to is written, unbuffered, with its position, so the
-// last line the parent read is where evaluation was when the worker died.
-func progressWriter(w io.Writer, seq int64, ref *evaluatorRef) func(string) {
-	if w == nil {
-		return nil
-	}
-	var mu sync.Mutex // plain-path workers report from several goroutines
-	return func(at string) {
-		var pos model.Pos
-		if src, _ := ref.sources.Load().(*model.Sources); src != nil && at != "" {
-			pos = src.Lookup(at)
-		}
+// locateWriter reports locate's progress: each line is written, unbuffered
+// and whole, so the last line the parent read is where the worker was
+// when it died. Safe for concurrent use (plain-path workers report from
+// several goroutines).
+func locateWriter(w io.Writer, seq int64) func(string, model.Pos) {
+	var mu sync.Mutex
+	return func(at string, pos model.Pos) {
 		b, err := json.Marshal(progress{Seq: seq, At: at, Pos: pos})
 		if err != nil {
 			return
@@ -139,5 +125,21 @@ func progressWriter(w io.Writer, seq int64, ref *evaluatorRef) func(string) {
 		mu.Lock()
 		defer mu.Unlock()
 		_, _ = w.Write(append(b, '\n'))
+	}
+}
+
+// progressWriter returns the notify function of one load request: the
+// entity evaluation moves to, with its position.
+func progressWriter(w io.Writer, seq int64, ref *evaluatorRef) func(string) {
+	if w == nil {
+		return nil
+	}
+	report := locateWriter(w, seq)
+	return func(at string) {
+		var pos model.Pos
+		if src, _ := ref.sources.Load().(*model.Sources); src != nil && at != "" {
+			pos = src.Lookup(at)
+		}
+		report(at, pos)
 	}
 }
