@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/internal/skiplog"
 )
 
 // EnvRequireNetns turns this test's skip into a failure. CI (.ci/run) sets
@@ -55,25 +56,9 @@ func skipNetns(t *testing.T, format string, a ...any) {
 	if os.Getenv(EnvRequireNetns) == "1" {
 		t.Fatalf("capture netns test cannot run: %s (%s=1 forbids skipping)", reason, EnvRequireNetns)
 	}
-	recordSkip(reason)
+	skiplog.Record(EnvSkipLog, reason)
 	t.Skipf("SKIPPED capture netns test: %s; to run it: as root, apt-get install iptables iproute2, "+
 		"and set %s=1 so that a skip fails instead", reason, EnvRequireNetns)
-}
-
-// recordSkip appends the reason to the file EnvSkipLog names, if any, so
-// make test can say in one line that the test did not run (go test shows
-// nothing of a passing package's skips without -v); as kubetest does.
-func recordSkip(reason string) {
-	path := os.Getenv(EnvSkipLog)
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintln(f, reason)
 }
 
 // TestCaptureNetns installs the capture rules in a network namespace made

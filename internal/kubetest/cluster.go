@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitmesh/gitmesh/internal/skiplog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -104,27 +105,12 @@ func Main(m *testing.M) {
 func fail(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, errMissing) && os.Getenv(EnvRequire) != "1" {
-		recordSkip(t.Name())
+		skiplog.Record(EnvSkipLog, t.Name())
 		t.Skipf("SKIPPED Kubernetes test: %v; to run it, build kube-apiserver with "+
 			"bash internal/kubetest/build-kube-apiserver.sh, install etcd (apt-get install etcd-server), "+
 			"and set %s=1 so a missing binary fails instead of skipping", err, EnvRequire)
 	}
 	t.Fatalf("kubetest: %v", err)
-}
-
-// recordSkip appends name to the file EnvSkipLog names, if any; a failure
-// to write it only loses the summary line.
-func recordSkip(name string) {
-	path := os.Getenv(EnvSkipLog)
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintln(f, name)
 }
 
 // start brings up etcd and kube-apiserver in a fresh directory.
