@@ -83,15 +83,7 @@ func TestValidateBombUnderUlimit(t *testing.T) {
 // the last good revision keeps serving, and the next good commit applies
 // (the dead worker is replaced).
 func TestServeKeepsLastGoodOnBomb(t *testing.T) {
-	repo := newGitServer(t)
-	mesh, err := os.ReadFile(filepath.Join("..", "..", "examples", "minimal", "mesh.cue"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := repo.commit("minimal mesh", map[string]string{"mesh.cue": string(mesh)})
-	cfg := serveConfig{repo: repo.url(), branch: "main", xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
-		stateDir: t.TempDir(), interval: time.Hour}
-	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+	repo, good, cfg := minimalFromGit(t)
 	cfg.load.maxEvalMemory = 256 << 20
 	m, _ := startServe(t, cfg, io.Discard)
 	var st apiv1.Status

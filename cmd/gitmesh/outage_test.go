@@ -91,15 +91,7 @@ func TestServeLocksStateDir(t *testing.T) {
 // end, through a real git daemon: a commit that deletes every mesh file
 // leaves the live revision serving, and status says why (GM0504).
 func TestServeRefusesCommitDeletingEveryMeshFile(t *testing.T) {
-	repo := newGitServer(t)
-	mesh, err := os.ReadFile(filepath.Join("..", "..", "examples", "minimal", "mesh.cue"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := repo.commit("minimal mesh", map[string]string{"mesh.cue": string(mesh)})
-	cfg := serveConfig{repo: repo.url(), branch: "main", xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
-		stateDir: t.TempDir(), interval: time.Hour}
-	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+	repo, good, cfg := minimalFromGit(t)
 	m, _ := startServe(t, cfg, io.Discard)
 	var st apiv1.Status
 	waitFor(t, 10*time.Second, "the first revision", func() bool { getStatus(t, m, &st); return st.Live != nil })
@@ -129,6 +121,22 @@ func TestServeRefusesCommitDeletingEveryMeshFile(t *testing.T) {
 	if code, _ := httpGet(t, "http://"+m.HTTPAddr()+"/readyz"); code != 200 {
 		t.Errorf("/readyz = %d, want 200: the last good revision still serves", code)
 	}
+}
+
+// minimalFromGit serves examples/minimal from a real git daemon: the
+// repository, its first commit and serve's configuration for it.
+func minimalFromGit(t *testing.T) (*gitServer, string, serveConfig) {
+	t.Helper()
+	repo := newGitServer(t)
+	mesh, err := os.ReadFile(filepath.Join("..", "..", "examples", "minimal", "mesh.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := repo.commit("minimal mesh", map[string]string{"mesh.cue": string(mesh)})
+	cfg := serveConfig{repo: repo.url(), branch: "main", xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", xdsInsecure: true,
+		stateDir: t.TempDir(), interval: time.Hour}
+	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
+	return repo, good, cfg
 }
 
 // TestServeKeepsServingWhenPathIsDeleted: with --path, a commit deleting
