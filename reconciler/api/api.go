@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,12 @@ type DriftSource interface {
 	Publish() apiv1.DriftPublish
 }
 
+// RatesSource measures traffic between workloads (a Prometheus client);
+// the console's graph puts the rates on its edges.
+type RatesSource interface {
+	EdgeRates(ctx context.Context) ([]apiv1.EdgeRate, error)
+}
+
 // Options wire the handler.
 type Options struct {
 	Status   StatusSource
@@ -46,6 +53,9 @@ type Options struct {
 	// Kubernetes returns discovery's health for the status; nil (or a nil
 	// result) leaves it out.
 	Kubernetes func() *apiv1.Kubernetes
+	// Rates puts measured request and error rates on the graph's edges;
+	// nil leaves them out.
+	Rates RatesSource
 	// Hooks serves POST /hooks/...; nil disables webhooks.
 	Hooks  http.Handler
 	Logger *slog.Logger
