@@ -69,7 +69,9 @@ func (c *Client) EdgeRates(ctx context.Context) ([]apiv1.EdgeRate, error) {
 	if !c.at.IsZero() && time.Since(c.at) < cacheFor {
 		return c.rates, c.lastErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	// The answer is shared: one caller that goes away (a closed browser tab)
+	// must not cache "context canceled" for everyone else.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
 	defer cancel()
 	c.rates, c.lastErr = c.fetch(ctx)
 	c.at = time.Now()
