@@ -113,6 +113,11 @@ func (c *Client) fetch(ctx context.Context) ([]apiv1.EdgeRate, error) {
 	}
 	out := make([]apiv1.EdgeRate, 0, len(edges))
 	for _, e := range edges {
+		// A series that did not move in the window (a client's failed
+		// attempts at startup, a proxy that stopped calling) is no traffic.
+		if e.RequestsPerSecond == 0 && e.ErrorsPerSecond == 0 {
+			continue
+		}
 		out = append(out, *e)
 	}
 	slices.SortFunc(out, func(a, b apiv1.EdgeRate) int {
