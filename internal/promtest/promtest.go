@@ -54,20 +54,31 @@ type Prometheus struct {
 // Binary finds prometheus or skips (fails under EnvRequire) the test.
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv(EnvBinary)
-	if bin == "" {
-		p, err := exec.LookPath("prometheus")
-		if err != nil {
-			msg := fmt.Sprintf("%s: SKIPPED: no prometheus binary on PATH: apt-get install prometheus (or set %s)", t.Name(), EnvBinary)
-			if os.Getenv(EnvRequire) == "1" {
-				t.Fatalf("%s, and %s=1", msg, EnvRequire)
-			}
-			skiplog.Record(EnvSkipLog, msg)
-			t.Skip(msg)
+	bin, err := lookup()
+	if err != nil {
+		why := fmt.Sprintf("%v: apt-get install prometheus (or set %s)", err, EnvBinary)
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatalf("%s: cannot run a real Prometheus, and %s=1: %s", t.Name(), EnvRequire, why)
 		}
-		bin = p
+		msg := fmt.Sprintf("%s: SKIPPED: %s", t.Name(), why)
+		skiplog.Record(EnvSkipLog, msg)
+		t.Skip(msg)
 	}
 	return bin
+}
+
+func lookup() (string, error) {
+	if bin := os.Getenv(EnvBinary); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("no prometheus at %s (from %s)", bin, EnvBinary)
+		}
+		return bin, nil
+	}
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		return "", fmt.Errorf("no prometheus binary on PATH")
+	}
+	return bin, nil
 }
 
 // Target is one scrape target.
