@@ -31,7 +31,9 @@ func (e envoyStandIn) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	inbound := `envoy_cluster_name="inbound|9080||"`
 	var b strings.Builder
 	counter := func(name, labels string, v float64) {
-		fmt.Fprintf(&b, "%s{%s} %d\n", name, labels, int64(v))
+		// Floats, not whole requests: whole numbers would make a 1/s rate
+		// jump by a request per scrape and blur the rate the test expects.
+		fmt.Fprintf(&b, "%s{%s} %.3f\n", name, labels, v)
 	}
 	b.WriteString("# TYPE envoy_cluster_upstream_rq_total counter\n")
 	counter("envoy_cluster_upstream_rq_total", reviews+","+pp, 20*s)
@@ -43,11 +45,11 @@ func (e envoyStandIn) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	counter("envoy_cluster_upstream_rq_xx", reviews+`,envoy_response_code_class="5",`+pp, 1*s)
 	counter("envoy_cluster_upstream_rq_xx", ppAll+`,envoy_response_code_class="2",`+gw, 4*s)
 	b.WriteString("# TYPE envoy_cluster_upstream_rq_time histogram\n")
-	for _, h := range []struct{ labels, rate string }{{reviews + "," + pp, "20"}, {ppAll + "," + gw, "4"}} {
-		n := 20.0
-		if h.rate == "4" {
-			n = 4
-		}
+	for _, h := range []struct {
+		labels string
+		n      float64
+	}{{reviews + "," + pp, 20}, {ppAll + "," + gw, 4}} {
+		n := h.n
 		for _, le := range []struct {
 			le   string
 			frac float64
