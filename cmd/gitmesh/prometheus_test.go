@@ -98,8 +98,9 @@ func TestPrometheusEdgeRates(t *testing.T) {
 	client := apiv1.Workload{Namespace: "default", Service: "client", Version: "v1"}
 	v1 := apiv1.Workload{Namespace: "default", Service: "greeter", Version: "v1"}
 	v2 := apiv1.Workload{Namespace: "default", Service: "greeter", Version: "v2"}
-	// Wait until the window holds traffic only: two windows after the first
-	// RPC is counted.
+	// Once both versions show up, wait one more window, so the one measured
+	// holds steady traffic and not the client's start (the first RPCs fail
+	// until xDS and the greeters are up).
 	var rates []apiv1.EdgeRate
 	waitFor(t, 60*time.Second, "both greeter versions in EdgeRates", func() bool {
 		rates, err = m.rates.EdgeRates(context.Background())
