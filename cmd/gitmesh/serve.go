@@ -21,6 +21,7 @@ import (
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
+	"github.com/gitmesh/gitmesh/reconciler/promrates"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -49,6 +50,9 @@ type serveConfig struct {
 	load                loadFlags
 	drift               driftFlags
 	inject              injectFlags
+	// prometheusURL and rateWindow feed the graph's edge rates.
+	prometheusURL string
+	rateWindow    time.Duration
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -111,6 +115,8 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.Float64Var(&cfg.maxClassLoss, "max-class-loss", reconciler.DefaultMaxClassLoss, "refuse a revision that removes more than this percentage of the live proxy classes, unless the repository sets mesh.allowClassLoss: true (100 turns the check off)")
 	flagMax(cmd, "max-class-loss", "100")
 	f.IntVar(&cfg.maxConnsPerIdentity, "max-conns-per-identity", xds.DefaultMaxConnsPerIdentity, "refuse an xDS connection when its client certificate's identity (all replicas of a service account share one) already holds this many")
+	f.StringVar(&cfg.prometheusURL, "prometheus-url", "", "Prometheus that scrapes the mesh's proxies (http://host:9090): the graph's edges show request and error rates (off when empty)")
+	f.DurationVar(&cfg.rateWindow, "prometheus-rate-window", promrates.DefaultWindow, "window of the graph's rates (rate(...[WINDOW]))")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
@@ -139,6 +145,8 @@ type serveMain struct {
 	xdsLis  net.Listener
 	httpLis net.Listener
 	http    *http.Server
+	// rates queries --prometheus-url; nil without it.
+	rates *promrates.Client
 	// lock holds --state-dir for this process until Run returns.
 	lock *state.Lock
 }
@@ -260,10 +268,17 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.http = api.NewServer(cfg.httpAddr, api.Handler(api.Options{
+	apiOpts := api.Options{
 		Status: m.rec, Proxies: m.xds, Gatherer: m.registry, Hooks: hooks, Logger: log,
 		Drift: m.drift.runner, Kubernetes: m.kubeStatus,
-	}))
+	}
+	if cfg.prometheusURL != "" {
+		if m.rates, err = promrates.New(cfg.prometheusURL, cfg.rateWindow); err != nil {
+			return nil, usageError("serve: --prometheus-url: %v", err)
+		}
+		apiOpts.Rates = m.rates
+	}
+	m.http = api.NewServer(cfg.httpAddr, api.Handler(apiOpts))
 
 	// Bind both ports before anything runs, so a taken port fails fast
 	// with a clear error instead of after the first reconcile.

@@ -158,7 +158,8 @@ func Envoy(o Options) ([]byte, error) {
 		return nil, err
 	}
 	b := &bootstrapv3.Bootstrap{
-		Node: &corev3.Node{Id: o.NodeID, Cluster: class.Name, Metadata: meta},
+		Node:        &corev3.Node{Id: o.NodeID, Cluster: class.Name, Metadata: meta},
+		StatsConfig: statsConfig(class),
 		Admin: &bootstrapv3.Admin{
 			Address: socketAddress("127.0.0.1", admin),
 		},

@@ -27,18 +27,31 @@ import (
 	_ "google.golang.org/grpc/xds" // registers the xds:/// resolver and balancers
 
 	"github.com/gitmesh/gitmesh/examples/grpc-canary/hello"
+	"github.com/gitmesh/gitmesh/examples/grpc-canary/telemetry"
 )
 
 func main() {
 	target := flag.String("target", "xds:///greeter:50051", "gRPC target to call")
 	rate := flag.Int("rate", 50, "RPCs per second")
 	width := flag.Int("width", 20, "bar width per version")
+	metricsAddr := flag.String("metrics-addr", "", "serve grpc-go's OpenTelemetry metrics at http://ADDR/metrics (off when empty)")
+	namespace := flag.String("namespace", "default", "namespace named in the metrics")
 	flag.Parse()
 	if os.Getenv("GRPC_XDS_BOOTSTRAP") == "" && os.Getenv("GRPC_XDS_BOOTSTRAP_CONFIG") == "" && strings.HasPrefix(*target, "xds:") {
 		log.Fatal("client: set GRPC_XDS_BOOTSTRAP to the file `gitmesh bootstrap` wrote")
 	}
 
-	cc, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if *metricsAddr != "" {
+		m, err := telemetry.Start(*metricsAddr, telemetry.Workload{Namespace: *namespace, Service: "client", Version: "v1"})
+		if err != nil {
+			log.Fatalf("client: %v", err)
+		}
+		defer m.Close()
+		log.Printf("client: metrics on http://%s/metrics", m.Addr())
+		opts = append(opts, m.DialOption())
+	}
+	cc, err := grpc.NewClient(*target, opts...)
 	if err != nil {
 		log.Fatalf("client: dial %s: %v", *target, err)
 	}

@@ -98,6 +98,9 @@ func (c *Client) SayGoodbye(ctx context.Context, name string, opts ...grpc.CallO
 
 func (c *Client) call(ctx context.Context, method, name string, opts []grpc.CallOption) (string, error) {
 	out := new(wrapperspb.StringValue)
+	// StaticMethodCallOption lets grpc-go's client metrics name the method
+	// (generated stubs pass it too); without it they say "other".
+	opts = append([]grpc.CallOption{grpc.StaticMethodCallOption{}}, opts...)
 	if err := c.cc.Invoke(ctx, method, wrapperspb.String(name), out, opts...); err != nil {
 		return "", err
 	}
