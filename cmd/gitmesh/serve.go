@@ -21,6 +21,7 @@ import (
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
+	"github.com/gitmesh/gitmesh/reconciler/graph"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -49,6 +50,9 @@ type serveConfig struct {
 	load                loadFlags
 	drift               driftFlags
 	inject              injectFlags
+
+	// repoURLTemplate and tracingURLTemplate are the console's links.
+	repoURLTemplate, tracingURLTemplate string
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -62,8 +66,9 @@ A revision that fails any step is never pushed: the last good one keeps
 serving, and is kept under --state-dir so a restart without Git serves it too.
 
 The status port (--http-addr) serves the read-only status API
-(/api/v1/status, /api/v1/proxies), /healthz, /readyz, /metrics and the push
-webhooks (/hooks/github, /hooks/gitlab, /hooks/generic).
+(/api/v1/status, /api/v1/proxies, …), the read-only console (/ui/), /healthz,
+/readyz, /metrics and the push webhooks (/hooks/github, /hooks/gitlab,
+/hooks/generic).
 
 Every flag can also be set with a GITMESH_* environment variable.`,
 		Args:        cobra.NoArgs,
@@ -112,6 +117,8 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	flagMax(cmd, "max-class-loss", "100")
 	f.IntVar(&cfg.maxConnsPerIdentity, "max-conns-per-identity", xds.DefaultMaxConnsPerIdentity, "refuse an xDS connection when its client certificate's identity (all replicas of a service account share one) already holds this many")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
+	f.StringVar(&cfg.repoURLTemplate, "repo-url-template", "", "console: link findings to the repository browser, e.g. https://git.example.com/org/mesh/blob/{rev}/{file}#L{line} ({col} too)")
+	f.StringVar(&cfg.tracingURLTemplate, "tracing-url-template", graph.DefaultTracesURL, "console: link services to their traces when mesh.tracing is set ({service}, {namespace}; \"\" links nothing)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)
@@ -263,6 +270,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	m.http = api.NewServer(cfg.httpAddr, api.Handler(api.Options{
 		Status: m.rec, Proxies: m.xds, Gatherer: m.registry, Hooks: hooks, Logger: log,
 		Drift: m.drift.runner, Kubernetes: m.kubeStatus,
+		Live: m.rec, RepoURLTemplate: cfg.repoURLTemplate, RepoPath: cfg.path, TracesURLTemplate: cfg.tracingURLTemplate,
 	}))
 
 	// Bind both ports before anything runs, so a taken port fails fast
