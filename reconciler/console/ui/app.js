@@ -1,6 +1,6 @@
 // app.js: the console's views. It polls the read-only status API every
 // few seconds (only what the open view needs), builds every element with
-// DOM calls and textContent (never innerHTML of API data), and sends
+// DOM calls and textContent (never parsed markup of API data), and sends
 // nothing but GET requests.
 "use strict";
 

@@ -1,7 +1,7 @@
 // graph.js: the console's graph view. layout() is a pure, deterministic
 // function from the API's graph (and the view state: focus, collapsed
 // namespaces) to positions: the same input always draws the same picture.
-// draw() turns a layout into SVG with DOM calls only (no innerHTML of API
+// draw() turns a layout into SVG with DOM calls only (no parsed markup of API
 // data), so a name in the mesh can never become markup.
 "use strict";
 
