@@ -51,7 +51,7 @@
     const s = state.status;
     if (!s) return;
     const kids = [];
-    kids.push(s.live ? "live " + s.live.short + " · " + (s.live.message || "") : "nothing served yet");
+    kids.push(s.live ? "live " + s.live.short + (s.live.message ? " · " + s.live.message : "") : "nothing served yet");
     if (s.lastAttempt && s.lastAttempt.result === "failed") kids.push(" · ", h("span", { class: "bad" }, "newest " + s.lastAttempt.revision.short + " failed"));
     kids.push(" · " + s.classes + " classes");
     $("summary").replaceChildren(...kids);
@@ -144,7 +144,7 @@
     const box = $("problems");
     if (!bad.length) { box.replaceChildren(); return; }
     box.replaceChildren(h("h3", {}, "Proxies out of sync"),
-      bad.map((n) => h("div", { class: "problem", "data-id": n.id }, statusTag(n.health), " " + n.name + " ",
+      ...bad.map((n) => h("div", { class: "problem", "data-id": n.id }, statusTag(n.health), " " + n.name + " ",
         (n.nacks || []).map((t) => h("div", { class: "nack" }, t)))));
   }
 
@@ -236,10 +236,10 @@
     const box = $("view-drift");
     if (d === null) return;
     if (d.unavailable) { box.replaceChildren(h("p", { class: "muted" }, d.unavailable)); return; }
-    box.replaceChildren(h("div", { class: "card" }, h("h2", {}, "Drift report"), h("div", { class: "muted" }, "generated " + when(d.generatedAt) + " · revision " + ((d.revision && d.revision.id) || "").slice(0, 12))),
+    box.replaceChildren(...[h("div", { class: "card" }, h("h2", {}, "Drift report"), h("div", { class: "muted" }, "generated " + when(d.generatedAt) + " · revision " + ((d.revision && d.revision.id) || "").slice(0, 12))),
       h("table", { id: "drift" }, h("tr", {}, ["severity", "code", "objects", "finding", "since"].map((c) => h("th", {}, c))),
         d.findings.map((f) => h("tr", {}, h("td", { class: "sev-" + f.severity }, f.severity), h("td", { class: "mono" }, f.code), h("td", { class: "mono" }, f.objects.join("\n")), h("td", {}, f.message), h("td", {}, when(f.firstSeen))))),
-      d.findings.length ? null : h("p", { class: "muted" }, "no drift: the mesh runs what Git says"));
+      d.findings.length ? null : h("p", { class: "muted" }, "no drift: the mesh runs what Git says")].filter(Boolean));
   }
 
   // ---- polling ----

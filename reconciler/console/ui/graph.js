@@ -144,15 +144,20 @@ const GitmeshGraph = (() => {
 
   // edgeLabel says what the caller's proxy does: the destination's split
   // per route, then measured rates.
-  function edgeLabel(e) {
+  // A route that sends everything to the only version says nothing.
+  function edgeLabel(e, target) {
     const lines = [];
     const routes = new Map();
     for (const w of e.weights || []) {
       if (!w.version) continue;
       if (!routes.has(w.route)) routes.set(w.route, []);
-      routes.get(w.route).push(w.version + " " + w.weight + "%");
+      routes.get(w.route).push(w);
     }
-    for (const [r, ws] of routes) lines.push({ s: r + ": " + ws.join(" · ") });
+    const single = !target || !target.versions || target.versions.length <= 1;
+    for (const [r, ws] of routes) {
+      if (single && ws.length === 1 && ws[0].weight === 100) continue;
+      lines.push({ s: r + ": " + ws.map((w) => w.version + " " + w.weight + "%").join(" · ") });
+    }
     if (e.requestsPerSecond !== undefined) {
       lines.push({ s: fmtRate(e.requestsPerSecond) + " rps · " + fmtRate(e.errorsPerSecond || 0) + " err/s", cls: "rate" });
     }
@@ -178,11 +183,13 @@ const GitmeshGraph = (() => {
     for (const e of lay.edges) {
       const a = lay.pos.get(e.from), b = lay.pos.get(e.to);
       const g = el("g", { class: "edge " + e.kind + (e.errorsPerSecond > 0 ? " errors" : ""), "data-id": e.id }, svg);
-      let d, lx, ly;
+      let d, lx, ly, anchor = "middle";
       if (b.x > a.x) {
+        // The label sits at the arrow's head, where edges of one caller
+        // have already parted.
         const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2, mx = (x1 + x2) / 2;
         d = `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
-        lx = x1 + 8; ly = y1 + (y2 - y1) * 0.15 - 6;
+        lx = x2 - 8; ly = y2 - 6; anchor = "end";
       } else {
         // Back or same-column edge: a loop under the boxes.
         const x1 = a.x + NODE_W / 2, y1 = a.y + NODE_H, x2 = b.x + NODE_W / 2, y2 = b.y + NODE_H, dip = Math.max(y1, y2) + 28;
@@ -190,7 +197,8 @@ const GitmeshGraph = (() => {
         lx = (x1 + x2) / 2; ly = dip;
       }
       el("path", { d, "marker-end": "url(#arrow)" }, g);
-      edgeLabel(e).forEach((l, i) => text(g, lx, ly - (edgeLabel(e).length - 1 - i) * 13, l.s, l.cls));
+      const label = edgeLabel(e, lay.nodes.find((n) => n.id === e.to));
+      label.forEach((l, i) => text(g, lx, ly - (label.length - 1 - i) * 13, l.s, l.cls).setAttribute("text-anchor", anchor));
       if (q !== "" && !match(lay.nodes.find((n) => n.id === e.from)) && !match(lay.nodes.find((n) => n.id === e.to))) g.classList.add("dim");
     }
     for (const n of lay.nodes) {
