@@ -114,7 +114,11 @@
       list.replaceChildren(spacer, ...items);
     };
     list.addEventListener("scroll", paint);
-    box.replaceChildren(h("div", { class: "note" }, rows.length + " nodes: too many to draw; search, or click one to see its neighbours"), list);
+    // A poll redraws the list: keep the user's place in it.
+    const old = box.querySelector(".vlist");
+    const top = old ? old.scrollTop : 0;
+    box.replaceChildren(h("div", { class: "note list-note" }, rows.length + " nodes: too many to draw; search, or click one to see its neighbours"), list);
+    list.scrollTop = top;
     paint();
   }
 
