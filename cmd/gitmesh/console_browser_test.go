@@ -129,6 +129,22 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	p.screenshot(t, "graph")
 
+	// The layout is deterministic: a reload draws the same picture.
+	drawn := eval[string](t, p, `document.querySelector("#graph svg").outerHTML`)
+	p.do(t, chromedp.Reload())
+	p.waitTrue(t, "the graph after a reload", `!!document.querySelector('g.node[data-id="service/reviews"]')`)
+	if again := eval[string](t, p, `document.querySelector("#graph svg").outerHTML`); again != drawn {
+		t.Errorf("a reload drew another graph:\n%s\n%s", drawn, again)
+	}
+	// Search marks matches; a namespace collapses into one box and back.
+	p.do(t, chromedp.SendKeys(chromedp.CSS("#search"), "rev"))
+	p.waitTrue(t, "search", `document.querySelectorAll("g.node.match").length === 1 && !!document.querySelector('g.node.match[data-id="service/reviews"]')`)
+	eval[any](t, p, `(() => { const s = document.getElementById("search"); s.value = ""; s.dispatchEvent(new Event("input")); })()`)
+	p.do(t, chromedp.Click(chromedp.CSS(`g.group[data-group="default"] text`)))
+	p.waitTrue(t, "default collapsed", `!!document.querySelector('g.node[data-id="group/default"]') && !!document.querySelector('g.edge[data-id="group/default->external/books-api"]') && document.querySelectorAll("g.node").length === 2`)
+	p.do(t, chromedp.Click(chromedp.CSS(`g.group[data-group="default"] text`)))
+	p.waitTrue(t, "default expanded", `document.querySelectorAll("g.node").length === 7`)
+
 	// 2. A proxy NACKs: its service turns red and the NACK text shows.
 	const nack = "Proto constraint validation failed (console-test): unknown filter"
 	nackWithText(t, m.XDSAddr(), "sidecar/default/reviews/v2/reviews-v2-1", nack)

@@ -191,6 +191,11 @@ func TestConsoleReadOnly(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/ui/" {
+		t.Errorf("GET /: %d to %q, want a redirect to /ui/", rec.Code, rec.Header().Get("Location"))
+	}
+	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/", nil))
 	if got := rec.Header().Get("Content-Security-Policy"); got != console.CSP || !strings.HasPrefix(got, "default-src 'self'") {
 		t.Errorf("CSP %q", got)
