@@ -223,5 +223,10 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	p.screenshot(t, "revisions")
 
+	// Drift: the report's findings (a NACKing proxy is drift).
+	eval[any](t, p, `location.hash = "#drift"`)
+	p.waitTrue(t, "the drift report", `!!document.getElementById("drift") && document.getElementById("drift").textContent.includes("reviews-v2-1")`)
+	p.screenshot(t, "drift")
+
 	p.check(t)
 }

@@ -25,11 +25,17 @@ type Options struct {
 	TracesURL string
 }
 
+// NotLoaded is the graph's note while no model is loaded: before the
+// first revision, or after a restart that restored the last good state
+// from disk (served, but its model is loaded with the next fetch).
+const NotLoaded = "no revision loaded yet: a state restored from disk is loaded with the next successful fetch"
+
 // Build returns the graph of m with the health of proxies. m may be nil
-// (nothing loaded yet): the graph is then empty.
+// (nothing loaded yet): the graph is then empty and says why.
 func Build(m *model.Mesh, proxies []apiv1.Proxy, o Options) apiv1.Graph {
 	g := apiv1.Graph{Revision: o.Revision, Namespaces: []string{}, Nodes: []apiv1.Node{}, Edges: []apiv1.Edge{}}
 	if m == nil {
+		g.Note = NotLoaded
 		return g
 	}
 	g.Mesh = m.Mesh.Name

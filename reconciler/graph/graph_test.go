@@ -71,6 +71,13 @@ func TestBookinfoGraph(t *testing.T) {
 	}
 }
 
+func TestNothingLoaded(t *testing.T) {
+	g := Build(nil, proxies(), Options{})
+	if g.Note != NotLoaded || len(g.Nodes) != 0 || g.Nodes == nil || g.Edges == nil {
+		t.Errorf("graph without a model: %+v", g)
+	}
+}
+
 func TestHealth(t *testing.T) {
 	g := Build(loadBookinfo(t), proxies(), Options{})
 	want := map[string]apiv1.Health{

@@ -11,6 +11,8 @@ type Graph struct {
 	Namespaces []string `json:"namespaces"`
 	Nodes      []Node   `json:"nodes"`
 	Edges      []Edge   `json:"edges"`
+	// Note says why the graph is empty: no revision loaded yet.
+	Note string `json:"note,omitempty"`
 	// Rates says whether and how edge rates were measured; absent when no
 	// Prometheus is configured.
 	Rates *GraphRates `json:"rates,omitempty"`

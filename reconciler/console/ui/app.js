@@ -72,6 +72,7 @@
     const box = $("graph");
     $("unfocus").hidden = !state.focus;
     let note = g.nodes.length + " nodes, " + g.edges.length + " edges, revision " + (g.revision || "none").slice(0, 12);
+    if (g.note) note += " · " + g.note;
     if (g.rates && g.rates.error) note += " · rates unavailable: " + g.rates.error;
     $("graph-note").textContent = note;
     if (lay.large) {
@@ -240,7 +241,9 @@
     const box = $("view-drift");
     if (d === null) return;
     if (d.unavailable) { box.replaceChildren(h("p", { class: "muted" }, d.unavailable)); return; }
-    box.replaceChildren(...[h("div", { class: "card" }, h("h2", {}, "Drift report"), h("div", { class: "muted" }, "generated " + when(d.generatedAt) + " · revision " + ((d.revision && d.revision.id) || "").slice(0, 12))),
+    box.replaceChildren(...[h("div", { class: "card" }, h("h2", {}, "Drift report"), h("div", { class: "muted" }, "generated " + when(d.generatedAt) + " · serving " + ((d.revision && d.revision.served) || "nothing").slice(0, 12) +
+        (d.revision && d.revision.newest ? " · newest " + d.revision.newest.slice(0, 12) + ": " + (d.revision.newestStatus || "") : "") +
+        (d.publish && d.publish.enabled ? " · committed " + (d.publish.lastCommit || "not yet").slice(0, 12) : ""))),
       h("table", { id: "drift" }, h("tr", {}, ["severity", "code", "objects", "finding", "since"].map((c) => h("th", {}, c))),
         d.findings.map((f) => h("tr", {}, h("td", { class: "sev-" + f.severity }, f.severity), h("td", { class: "mono" }, f.code), h("td", { class: "mono" }, f.objects.join("\n")), h("td", {}, f.message), h("td", {}, when(f.firstSeen))))),
       d.findings.length ? null : h("p", { class: "muted" }, "no drift: the mesh runs what Git says")].filter(Boolean));
@@ -258,7 +261,7 @@
         case "drift":
           try { state.drift = await get("/api/v1/drift"); } catch (err) {
             if (err.status !== 404 && err.status !== 503) throw err;
-            state.drift = { unavailable: err.status === 404 ? "drift reports are off (serve --drift-interval)" : "no drift report yet" };
+            state.drift = { unavailable: err.status === 404 ? "this gitmesh serves no drift report" : "no drift report yet" };
           }
           renderDrift();
           break;
