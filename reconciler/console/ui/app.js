@@ -74,6 +74,7 @@
     let note = g.nodes.length + " nodes, " + g.edges.length + " edges, revision " + (g.revision || "none").slice(0, 12);
     if (g.note) note += " · " + g.note;
     if (g.rates && g.rates.error) note += " · rates unavailable: " + g.rates.error;
+    else if (g.rates && g.rates.windowSeconds) note += " · rates over " + g.rates.windowSeconds + "s";
     $("graph-note").textContent = note;
     if (lay.large) {
       renderList(box, g);
