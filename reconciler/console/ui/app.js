@@ -8,7 +8,7 @@
   const POLL_MS = 3000;
   const $ = (id) => document.getElementById(id);
   const state = {
-    view: "graph", focus: "", selected: "", search: "", collapsed: new Set(), autoCollapsed: false,
+    view: "graph", focus: "", selected: "", scrolledFor: "", search: "", collapsed: new Set(), autoCollapsed: false,
     graph: null, proxies: null, revisions: null, status: null, drift: null, proxy: "", proxyTab: "config",
   };
 
@@ -84,6 +84,13 @@
         onSelect: (id) => { state.focus = id; state.selected = id; renderGraph(); },
         onToggleGroup: (grp) => { state.collapsed.has(grp) ? state.collapsed.delete(grp) : state.collapsed.add(grp); renderGraph(); },
       });
+      // A new focus brings its node into sight; polls keep the user's scroll.
+      if (state.focus !== state.scrolledFor) {
+        state.scrolledFor = state.focus;
+        const at = state.focus && lay.pos.get(state.focus);
+        box.scrollLeft = at ? Math.max(0, at.x - 120) : 0;
+        box.scrollTop = at ? Math.max(0, at.y - 120) : 0;
+      }
     }
     box.dataset.ready = "true";
     renderDetails();

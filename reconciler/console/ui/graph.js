@@ -47,7 +47,10 @@ const GitmeshGraph = (() => {
       }
     }
     const edges = new Map();
+    const focused = state.focus && nodes.has(state.focus);
     for (const e of g.edges) {
+      // Focused, only the focus's own edges: callers left, callees right.
+      if (focused && e.from !== state.focus && e.to !== state.focus) continue;
       const from = rep.get(e.from), to = rep.get(e.to);
       if (!from || !to || from === to) continue;
       const id = from + "->" + to;
