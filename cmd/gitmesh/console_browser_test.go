@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,6 +68,32 @@ func syncedProxies(t testing.TB, base string) int {
 		}
 	}
 	return n
+}
+
+// cropPNG writes the top height pixels of the PNG at src to dst.
+func cropPNG(src, dst string, height int) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return err
+	}
+	b := img.Bounds()
+	sub := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(b.Min.X, b.Min.Y, b.Max.X, b.Min.Y+min(height, b.Dy())))
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(out, sub); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // TestConsoleBrowser drives the console in headless Chromium against a
@@ -157,8 +185,8 @@ func TestConsoleBrowser(t *testing.T) {
 	if out := os.Getenv("GITMESH_CONSOLE_SCREENSHOT"); out != "" {
 		// The README's picture: go test ./cmd/gitmesh -run TestConsoleBrowser
 		// with GITMESH_CONSOLE_SCREENSHOT=$PWD/docs/console.png.
-		b, _ := os.ReadFile(shot)
-		if err := os.WriteFile(out, b, 0o644); err != nil {
+		// Cropped to the drawn part: the page below it is empty.
+		if err := cropPNG(shot, out, 500); err != nil {
 			t.Fatal(err)
 		}
 	}
