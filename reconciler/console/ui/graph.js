@@ -163,6 +163,11 @@ const GitmeshGraph = (() => {
     }
     if (e.requestsPerSecond !== undefined) {
       lines.push({ s: fmtRate(e.requestsPerSecond) + " rps · " + fmtRate(e.errorsPerSecond || 0) + " err/s", cls: "rate" });
+      // The measured split beside the configured one.
+      const ms = (e.measured || []).filter((m) => m.version);
+      if (ms.length > 1 && e.requestsPerSecond > 0) {
+        lines.push({ s: "measured: " + ms.map((m) => m.version + " " + Math.round(100 * m.requestsPerSecond / e.requestsPerSecond) + "%").join(" · "), cls: "rate" });
+      }
     }
     if (e.merged > 1) lines.push({ s: e.merged + " edges" });
     return lines;
