@@ -128,6 +128,9 @@ type Reconciler struct {
 	persistErr     error
 	persistRetries int
 	unsaved        discovered
+	// hist is the applied revisions and the live and previous bundles,
+	// for the console (history.go).
+	hist history
 	// origin is the source's repository, branch and path (or directory),
 	// recorded in the state dir and checked on restore.
 	origin state.Origin
@@ -260,6 +263,7 @@ func (r *Reconciler) Restore() error {
 		ID: lg.Revision, Short: source.ShortID(lg.Revision), Message: lg.Message, Author: lg.Author,
 		Committed: lg.Committed, AppliedAt: lg.AppliedAt, Restored: true,
 	}
+	r.hist.record(*r.status.Live)
 	r.conds.set(now, ConditionApplied, true, ReasonRestoredFromDisk, "restored the last good revision "+source.ShortID(lg.Revision)+" from the state dir")
 	r.persistConditionLocked(now)
 	r.summarizeLocked(now, false, true)

@@ -267,6 +267,7 @@ func (r *Reconciler) serve(revision string, in render.Input, b *render.Bundle) (
 	r.setServed(u)
 	r.mu.Lock()
 	r.live = &liveInput{revision: revision, mesh: in.Mesh, endpoints: in.Endpoints, addresses: in.Addresses, credentials: in.Credentials}
+	r.hist.served(revision, b)
 	r.mu.Unlock()
 	return base, plan, nil
 }
@@ -310,6 +311,7 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 		info := revisionInfo(a.rev)
 		info.AppliedAt = now
 		r.status.Live = &info
+		r.hist.record(info)
 		r.status.LastAttempt = &apiv1.Attempt{
 			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: apiv1.AttemptApplied,
 			Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,

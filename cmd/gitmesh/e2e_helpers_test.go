@@ -132,7 +132,7 @@ func split(t *testing.T, c healthpb.HealthClient, n int) (v1, v2, failed int) {
 
 // startServe runs the real serve wiring in-process and returns it once its
 // ports are bound; the returned stop function shuts it down and waits.
-func startServe(t *testing.T, cfg serveConfig, logs io.Writer) (*serveMain, func()) {
+func startServe(t testing.TB, cfg serveConfig, logs io.Writer) (*serveMain, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m, err := newServeMain(cfg, log)

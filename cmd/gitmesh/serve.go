@@ -22,6 +22,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/ca"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
 	"github.com/gitmesh/gitmesh/reconciler/promrates"
+	"github.com/gitmesh/gitmesh/reconciler/graph"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
@@ -53,6 +54,9 @@ type serveConfig struct {
 	// prometheusURL and rateWindow feed the graph's edge rates.
 	prometheusURL string
 	rateWindow    time.Duration
+
+	// repoURLTemplate and tracingURLTemplate are the console's links.
+	repoURLTemplate, tracingURLTemplate string
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -66,8 +70,9 @@ A revision that fails any step is never pushed: the last good one keeps
 serving, and is kept under --state-dir so a restart without Git serves it too.
 
 The status port (--http-addr) serves the read-only status API
-(/api/v1/status, /api/v1/proxies), /healthz, /readyz, /metrics and the push
-webhooks (/hooks/github, /hooks/gitlab, /hooks/generic).
+(/api/v1/status, /api/v1/proxies, …), the read-only console (/ui/), /healthz,
+/readyz, /metrics and the push webhooks (/hooks/github, /hooks/gitlab,
+/hooks/generic).
 
 Every flag can also be set with a GITMESH_* environment variable.`,
 		Args:        cobra.NoArgs,
@@ -118,6 +123,8 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.StringVar(&cfg.prometheusURL, "prometheus-url", "", "Prometheus that scrapes the mesh's proxies (http://host:9090): the graph's edges show request and error rates (off when empty)")
 	f.DurationVar(&cfg.rateWindow, "prometheus-rate-window", promrates.DefaultWindow, "window of the graph's rates (rate(...[WINDOW]))")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
+	f.StringVar(&cfg.repoURLTemplate, "repo-url-template", "", "console: link findings to the repository browser, e.g. https://git.example.com/org/mesh/blob/{rev}/{file}#L{line} ({col} too)")
+	f.StringVar(&cfg.tracingURLTemplate, "tracing-url-template", graph.DefaultTracesURL, "console: link services to their traces when mesh.tracing is set ({service}, {namespace}; \"\" links nothing)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)
@@ -271,6 +278,7 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 	apiOpts := api.Options{
 		Status: m.rec, Proxies: m.xds, Gatherer: m.registry, Hooks: hooks, Logger: log,
 		Drift: m.drift.runner, Kubernetes: m.kubeStatus,
+		Live: m.rec, RepoURLTemplate: cfg.repoURLTemplate, RepoPath: cfg.path, TracesURLTemplate: cfg.tracingURLTemplate,
 	}
 	if cfg.prometheusURL != "" {
 		if m.rates, err = promrates.New(cfg.prometheusURL, cfg.rateWindow); err != nil {

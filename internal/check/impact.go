@@ -44,53 +44,18 @@ func computeImpact(base, head *Side) Impact {
 	}
 	byKey := map[string]int{}
 	for _, class := range unionSorted(base.Bundle.Classes(), head.Bundle.Classes()) {
-		bp, hp := base.Bundle.Proxy(class), head.Bundle.Proxy(class)
-		var g Group
-		switch {
-		case bp == nil:
-			g.Change = "added"
-			g.Types = wholeProxy(hp, true)
-			for _, t := range snapshot.Rendered() {
-				for _, r := range hp.Resources(t) {
-					count("a", t, r.Name, "", r.Version, &imp.Added)
-				}
+		g, changed := classGroup(d, base.Bundle.Proxy(class), head.Bundle.Proxy(class), func(kind, t string, r *render.Resource, from, to string) {
+			switch kind {
+			case "a":
+				count(kind, t, r.Name, from, to, &imp.Added)
+			case "r":
+				count(kind, t, r.Name, from, to, &imp.Removed)
+			default:
+				count(kind, t, r.Name, from, to, &imp.Changed)
 			}
-		case hp == nil:
-			g.Change = "removed"
-			g.Types = wholeProxy(bp, false)
-			for _, t := range snapshot.Rendered() {
-				for _, r := range bp.Resources(t) {
-					count("r", t, r.Name, r.Version, "", &imp.Removed)
-				}
-			}
-		case bp.Version() == hp.Version():
+		})
+		if !changed {
 			continue
-		default:
-			g.Change = "changed"
-			for _, t := range snapshot.Rendered() {
-				td := TypeDiff{Type: typeNames[t]}
-				olds, news := index(bp.Resources(t)), index(hp.Resources(t))
-				for _, name := range unionSorted(slices.Collect(maps.Keys(olds)), slices.Collect(maps.Keys(news))) {
-					o, n := olds[name], news[name]
-					switch {
-					case o == nil:
-						td.Added = append(td.Added, name)
-						count("a", t, name, "", n.Version, &imp.Added)
-					case n == nil:
-						td.Removed = append(td.Removed, name)
-						count("r", t, name, o.Version, "", &imp.Removed)
-					case o.Version != n.Version:
-						td.Changed = append(td.Changed, ResourceDiff{Name: name, Lines: d.diff(t, o, n)})
-						count("c", t, name, o.Version, n.Version, &imp.Changed)
-					}
-				}
-				if len(td.Added)+len(td.Removed)+len(td.Changed) > 0 {
-					g.Types = append(g.Types, td)
-				}
-			}
-			if len(g.Types) == 0 {
-				continue
-			}
 		}
 		imp.Proxies++
 		// Classes with identical changes share one group: the key is the
@@ -105,6 +70,71 @@ func computeImpact(base, head *Side) Impact {
 		imp.Groups = append(imp.Groups, g)
 	}
 	return imp
+}
+
+// ClassDiff is what changes for one proxy class from base to head (either
+// may be nil: the class is added or removed), described as `gitmesh check`
+// describes it; changed is false when nothing does. The console shows it
+// per proxy for the last revision.
+func ClassDiff(base, head *render.Proxy) (g Group, changed bool) {
+	d := &differ{cache: map[string][]string{}}
+	return classGroup(d, base, head, func(string, string, *render.Resource, string, string) {})
+}
+
+// classGroup diffs one class (bp or hp nil when it is added or removed)
+// and calls note for every resource added ("a"), removed ("r") or changed
+// ("c"), with its old and new versions.
+func classGroup(d *differ, bp, hp *render.Proxy, note func(kind, typ string, r *render.Resource, from, to string)) (Group, bool) {
+	var g Group
+	switch {
+	case bp == nil && hp == nil:
+		return g, false
+	case bp == nil:
+		g.Change = "added"
+		g.Types = wholeProxy(hp, true)
+		for _, t := range snapshot.Rendered() {
+			for _, r := range hp.Resources(t) {
+				note("a", t, r, "", r.Version)
+			}
+		}
+	case hp == nil:
+		g.Change = "removed"
+		g.Types = wholeProxy(bp, false)
+		for _, t := range snapshot.Rendered() {
+			for _, r := range bp.Resources(t) {
+				note("r", t, r, r.Version, "")
+			}
+		}
+	case bp.Version() == hp.Version():
+		return g, false
+	default:
+		g.Change = "changed"
+		for _, t := range snapshot.Rendered() {
+			td := TypeDiff{Type: typeNames[t]}
+			olds, news := index(bp.Resources(t)), index(hp.Resources(t))
+			for _, name := range unionSorted(slices.Collect(maps.Keys(olds)), slices.Collect(maps.Keys(news))) {
+				o, n := olds[name], news[name]
+				switch {
+				case o == nil:
+					td.Added = append(td.Added, name)
+					note("a", t, n, "", n.Version)
+				case n == nil:
+					td.Removed = append(td.Removed, name)
+					note("r", t, o, o.Version, "")
+				case o.Version != n.Version:
+					td.Changed = append(td.Changed, ResourceDiff{Name: name, Lines: d.diff(t, o, n)})
+					note("c", t, o, o.Version, n.Version)
+				}
+			}
+			if len(td.Added)+len(td.Removed)+len(td.Changed) > 0 {
+				g.Types = append(g.Types, td)
+			}
+		}
+		if len(g.Types) == 0 {
+			return g, false
+		}
+	}
+	return g, true
 }
 
 // wholeProxy lists every resource of a proxy class that appears or goes.

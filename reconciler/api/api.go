@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/reconciler/console"
 	"github.com/gitmesh/gitmesh/reconciler/drift"
 )
 
@@ -56,6 +57,16 @@ type Options struct {
 	// Rates puts measured request and error rates on the graph's edges;
 	// nil leaves them out.
 	Rates RatesSource
+	// Live serves the console (/ui/) and its endpoints (graph, revisions,
+	// a proxy's config and diff); nil serves neither.
+	Live LiveSource
+	// RepoURLTemplate links findings to the repository browser
+	// (--repo-url-template); RepoPath is the mesh's directory in the
+	// repository, which finding positions are relative to.
+	RepoURLTemplate, RepoPath string
+	// TracesURLTemplate links services to their traces when mesh.tracing
+	// is set (--tracing-url-template).
+	TracesURLTemplate string
 	// Hooks serves POST /hooks/...; nil disables webhooks.
 	Hooks  http.Handler
 	Logger *slog.Logger
@@ -96,6 +107,11 @@ func Handler(o Options) http.Handler {
 		mux.HandleFunc("GET /api/v1/drift", func(w http.ResponseWriter, r *http.Request) {
 			serveDrift(w, r, o.Drift)
 		})
+	}
+	if o.Live != nil {
+		consoleRoutes(mux, o)
+		mux.Handle("GET /ui/", console.Handler())
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

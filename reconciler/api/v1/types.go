@@ -1,5 +1,6 @@
 // Package apiv1 holds the wire types of gitmesh's read-only status API
-// (GET /api/v1/status and /api/v1/proxies). It has no behaviour: the
+// (GET /api/v1/status and /api/v1/proxies; the console's /api/v1/graph and
+// /api/v1/revisions in graph.go and console.go). It has no behaviour: the
 // reconciler, the xDS server and the API handlers fill these types, and
 // `gitmesh status` decodes the very same ones, so a field added here is
 // served and read without a second copy to forget.

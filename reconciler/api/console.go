@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gitmesh/gitmesh/internal/check"
+	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/reconciler/graph"
+	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// LiveSource is what the console's endpoints read besides the status:
+// the live revision's model and bundles and the applied revisions;
+// *reconciler.Reconciler is one. The methods return what the reconciler
+// serves, never a copy it could disagree with.
+type LiveSource interface {
+	LiveMesh() (revision string, m *model.Mesh)
+	LiveBundles() (revision string, live *render.Bundle, prevRevision string, prev *render.Bundle)
+	Revisions() []apiv1.Revision
+}
+
+// ratesTimeout bounds the Prometheus query behind a graph request: the
+// console polls every few seconds, and a slow Prometheus must not stall
+// the graph (it is served without rates instead).
+const ratesTimeout = 3 * time.Second
+
+// consoleRoutes registers the read-only endpoints the console reads.
+func consoleRoutes(mux *http.ServeMux, o Options) {
+	mux.HandleFunc("GET /api/v1/graph", func(w http.ResponseWriter, r *http.Request) {
+		rev, m := o.Live.LiveMesh()
+		g := graph.Build(m, o.Proxies.Proxies(), graph.Options{Revision: rev, TracesURL: o.TracesURLTemplate})
+		if o.Rates != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), ratesTimeout)
+			rates, err := o.Rates.EdgeRates(ctx)
+			cancel()
+			graph.AddRates(&g, rates, err)
+		}
+		writeJSON(w, http.StatusOK, g)
+	})
+	mux.HandleFunc("GET /api/v1/revisions", func(w http.ResponseWriter, _ *http.Request) {
+		st := o.Status.Status()
+		resp := apiv1.Revisions{Live: st.Live, Applied: o.Live.Revisions(), RepoURLTemplate: o.RepoURLTemplate}
+		if a := st.LastAttempt; a != nil && a.Result == apiv1.AttemptFailed {
+			resp.Failed = a
+			for _, d := range a.Diagnostics {
+				resp.Findings = append(resp.Findings, apiv1.Finding{Diagnostic: d,
+					Link: FindingLink(o.RepoURLTemplate, o.RepoPath, a.Revision.ID, d.Pos)})
+			}
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("GET /api/v1/proxies/{node}/config", func(w http.ResponseWriter, r *http.Request) {
+		class, ok := proxyClass(w, r, o.Proxies)
+		if !ok {
+			return
+		}
+		_, live, _, _ := o.Live.LiveBundles()
+		var p *render.Proxy
+		if live != nil {
+			p = live.Proxy(class)
+		}
+		if p == nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "class " + class + " has no rendered config"})
+			return
+		}
+		dump, err := render.ConfigDump(p)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(dump)
+	})
+	mux.HandleFunc("GET /api/v1/proxies/{node}/diff", func(w http.ResponseWriter, r *http.Request) {
+		class, ok := proxyClass(w, r, o.Proxies)
+		if !ok {
+			return
+		}
+		rev, live, prevRev, prev := o.Live.LiveBundles()
+		resp := ProxyDiff{NodeID: r.PathValue("node"), Class: class, Revision: rev, PreviousRevision: prevRev, Types: []check.TypeDiff{}}
+		switch {
+		case live == nil:
+			resp.Note = "the live revision was restored from disk and has not been rendered since"
+		case prev == nil:
+			resp.Note = "no previous revision was applied since gitmesh started"
+		default:
+			g, changed := check.ClassDiff(prev.Proxy(class), live.Proxy(class))
+			if !changed {
+				resp.Note = "the last revision changed nothing for this class"
+			}
+			resp.Change = g.Change
+			resp.Types = append(resp.Types, g.Types...)
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// ProxyDiff is GET /api/v1/proxies/{node}/diff: what the last revision
+// changed for the proxy's class, the semantic diff `gitmesh check`
+// prints. Note says why there is nothing to compare.
+type ProxyDiff struct {
+	NodeID           string           `json:"nodeId"`
+	Class            string           `json:"class"`
+	Revision         string           `json:"revision"`
+	PreviousRevision string           `json:"previousRevision,omitempty"`
+	Change           string           `json:"change,omitempty"`
+	Types            []check.TypeDiff `json:"types"`
+	Note             string           `json:"note,omitempty"`
+}
+
+// proxyClass finds the class of the connected proxy named by the path
+// (its node id, URL-escaped: node ids contain slashes), or answers 404.
+func proxyClass(w http.ResponseWriter, r *http.Request, ps ProxySource) (string, bool) {
+	node := r.PathValue("node")
+	for _, p := range ps.Proxies() {
+		if p.NodeID == node {
+			return p.Class, true
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no connected proxy " + node})
+	return "", false
+}
