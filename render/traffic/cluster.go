@@ -76,8 +76,8 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 		total += ep.weight
 	}
 	// Endpoints share a cluster's requests by load-balancing weight
-	// (endpoint_components.proto load_balancing_weight); workloads at one
-	// address are one step.
+	// (endpoint_components.proto load_balancing_weight); the endpoints of
+	// one workload (a version's replicas) are one step, through the first.
 	type group struct {
 		addr  string
 		port  int
@@ -87,8 +87,8 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 	byKey := map[string]*group{}
 	var addrs []string
 	for _, ep := range eps {
-		k := ep.addr + ":" + strconv.Itoa(ep.port)
-		addrs = append(addrs, k)
+		addrs = append(addrs, ep.addr+":"+strconv.Itoa(ep.port))
+		k := e.w.workload(ep.addr, ep.port)
 		g := byKey[k]
 		if g == nil {
 			g = &group{addr: ep.addr, port: ep.port}

@@ -238,6 +238,9 @@ func (e *evaluator) recordPolicy(h at, ra *routev3.RouteAction, origin string) {
 	if ra.GetTimeout() != nil {
 		t = fromDuration(ra.GetTimeout())
 		detail = "timeout " + ra.GetTimeout().AsDuration().String()
+		if t == 0 {
+			detail += " (disabled)"
+		}
 	}
 	e.out.Timeout = &t
 	r := &model.TestRetries{}

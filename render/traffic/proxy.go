@@ -8,9 +8,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -116,7 +116,7 @@ func (e *evaluator) listener(h at, l *listenerv3.Listener, c conn, why string) e
 		e.noRoute(h, "filter chain", "", fmt.Sprintf("no filter chain of %s matches port %d sni %q transport %s", l.GetName(), c.dstPort, c.sni, c.transport))
 		return nil
 	}
-	e.hop(h, "filter chain", fc.GetName(), how+chainDetail(fc.GetFilterChainMatch()), "")
+	e.hop(h, "filter chain", fc.GetName(), how+chainDetail(fc.GetFilterChainMatch(), len(l.GetFilterChains())), "")
 	peer := ""
 	if ts := fc.GetTransportSocket(); ts != nil {
 		var d tlsv3.DownstreamTlsContext
@@ -168,7 +168,7 @@ func (e *evaluator) listener(h at, l *listenerv3.Listener, c conn, why string) e
 	return nil
 }
 
-func chainDetail(m *listenerv3.FilterChainMatch) string {
+func chainDetail(m *listenerv3.FilterChainMatch, n int) string {
 	var parts []string
 	if p := m.GetDestinationPort(); p != nil {
 		parts = append(parts, "destination_port "+strconv.Itoa(int(p.GetValue())))
@@ -183,7 +183,10 @@ func chainDetail(m *listenerv3.FilterChainMatch) string {
 		parts = append(parts, "transport "+t)
 	}
 	if len(parts) == 0 {
-		return ""
+		if n == 1 {
+			return " (the only one, no match criteria)"
+		}
+		return " (no match criteria)"
 	}
 	return ": " + strings.Join(parts, ", ")
 }

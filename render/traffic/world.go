@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
@@ -162,4 +163,15 @@ func isIP(s string) bool {
 		}
 	}
 	return true
+}
+
+// workload names who answers at addr:port, so replicas group: the owner's
+// class and destination, else the address itself.
+func (w *World) workload(addr string, port int) string {
+	for _, o := range w.owners[addr] {
+		if o.listensOn(port) {
+			return o.class + "|" + o.dest
+		}
+	}
+	return addr + ":" + strconv.Itoa(port)
 }
