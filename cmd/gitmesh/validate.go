@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -169,6 +170,9 @@ func newValidateReport(dir string, m *model.Mesh, diags model.Diagnostics) *vali
 			"external":   len(m.External),
 			"extensions": len(m.Extensions),
 		}
+		if len(m.Tests) > 0 {
+			r.Counts["tests"] = len(m.Tests)
+		}
 	}
 	return r
 }
@@ -200,6 +204,9 @@ func (r *validateReport) write(w io.Writer, format string) error {
 		summary += fmt.Sprintf(" (%s, %s, %s, %s)",
 			plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
 			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension"))
+		if n := r.Counts["tests"]; n > 0 {
+			summary = strings.TrimSuffix(summary, ")") + ", " + plural(n, "traffic test") + ")"
+		}
 	}
 	_, err := fmt.Fprintln(w, summary)
 	return err
