@@ -258,3 +258,23 @@ func repoPath(sub, file string) string {
 	}
 	return path.Join(sub, file)
 }
+
+// RevisionFS returns the mesh directory dir as it is at Git revision rev
+// of the repository holding dir, and the resolved commit, for commands
+// that read one revision the way check reads its base (gitmesh explain
+// --revision). A dir absent at rev is an error here: there is nothing to
+// explain.
+func RevisionFS(dir, rev string) (fs.FS, string, error) {
+	repo, _, sub, err := openRepo(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	fsys, commit, err := revisionFS(repo, rev, sub)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, absent := fsys.(emptyFS); absent {
+		return nil, "", fmt.Errorf("%s does not exist at %s", dir, rev)
+	}
+	return fsys, commit, nil
+}

@@ -116,7 +116,11 @@ func (e *evaluator) listener(h at, l *listenerv3.Listener, c conn, why string) e
 		e.noRoute(h, "filter chain", "", fmt.Sprintf("no filter chain of %s matches port %d sni %q transport %s", l.GetName(), c.dstPort, c.sni, c.transport))
 		return nil
 	}
-	e.hop(h, "filter chain", fc.GetName(), how+chainDetail(fc.GetFilterChainMatch(), len(l.GetFilterChains())), "")
+	detail := chainDetail(fc.GetFilterChainMatch(), len(l.GetFilterChains()))
+	if how != "filter chain" {
+		detail = "the listener's " + how
+	}
+	e.hop(h, "filter chain", fc.GetName(), detail, "")
 	peer := ""
 	if ts := fc.GetTransportSocket(); ts != nil {
 		var d tlsv3.DownstreamTlsContext
@@ -184,11 +188,11 @@ func chainDetail(m *listenerv3.FilterChainMatch, n int) string {
 	}
 	if len(parts) == 0 {
 		if n == 1 {
-			return " (the only one, no match criteria)"
+			return "the only one, no match criteria"
 		}
-		return " (no match criteria)"
+		return "no match criteria"
 	}
-	return ": " + strings.Join(parts, ", ")
+	return "matches " + strings.Join(parts, ", ")
 }
 
 func sdsNames(c *tlsv3.CommonTlsContext) string {
