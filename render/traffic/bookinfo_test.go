@@ -2,8 +2,11 @@ package traffic_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/render/traffic"
@@ -46,5 +49,74 @@ func TestBookinfoTraceDev(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Log("\n" + traffic.Text(o))
+	}
+}
+
+// TestEveryCaseEvaluates sends a request from every class of every render
+// golden case and example to every port of every service and external
+// host: the evaluator must model everything render emits (an error means
+// a config shape it does not understand), and no request may panic.
+func TestEveryCaseEvaluates(t *testing.T) {
+	cases, err := filepath.Glob(filepath.Join("..", "testdata", "*.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []pipeline.Input
+	var names []string
+	for _, c := range cases {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, pipeline.Input{Files: fstest.MapFS{"mesh.cue": {Data: b}}})
+		names = append(names, filepath.Base(c))
+	}
+	for _, ex := range []string{"bookinfo", "minimal", "grpc-canary"} {
+		inputs = append(inputs, pipeline.Input{Dir: filepath.Join("..", "..", "examples", ex)})
+		names = append(names, ex)
+	}
+	evaluated := 0
+	for i, in := range inputs {
+		res := pipeline.Run(context.Background(), in)
+		if res.Bundle == nil {
+			continue // cases that do not render are render's to test
+		}
+		m := res.Mesh
+		cfgs, w := traffic.BundleConfigs(res.Bundle), traffic.NewWorld(m, nil, nil)
+		var reqs []string
+		for _, sn := range m.ServiceNames() {
+			s := m.Services[sn]
+			for _, p := range s.Ports {
+				switch {
+				case p.Protocol.IsHTTP() && s.Proxy == model.ProxyProxyless:
+					reqs = append(reqs, fmt.Sprintf("POST grpc://%s:%d/pkg.Svc/Method", m.Host(s), p.Number))
+				case p.Protocol.IsHTTP():
+					reqs = append(reqs, fmt.Sprintf("GET http://%s:%d/", m.Host(s), p.Number))
+				default:
+					reqs = append(reqs, fmt.Sprintf("tcp://%s:%d", m.Host(s), p.Number))
+				}
+			}
+		}
+		for _, xn := range m.ExternalNames() {
+			x := m.External[xn]
+			for _, p := range x.Ports {
+				if p.Protocol.IsHTTP() {
+					reqs = append(reqs, fmt.Sprintf("GET http://%s:%d/", x.Hosts[0], p.Number))
+				} else {
+					reqs = append(reqs, fmt.Sprintf("tcp://%s:%d", x.Hosts[0], p.Number))
+				}
+			}
+		}
+		for _, class := range res.Bundle.Classes() {
+			for _, r := range reqs {
+				if _, err := traffic.Evaluate(cfgs, w, class, request(t, r, nil)); err != nil {
+					t.Errorf("%s: %s from %s: %v", names[i], r, class, err)
+				}
+				evaluated++
+			}
+		}
+	}
+	if evaluated < 100 {
+		t.Errorf("only %d requests evaluated: the cases did not render", evaluated)
 	}
 }

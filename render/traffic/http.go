@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -235,7 +236,21 @@ func (e *evaluator) router(h at, vh *routev3.VirtualHost, route *routev3.Route, 
 func (e *evaluator) recordPolicy(h at, ra *routev3.RouteAction, origin string) {
 	t := envoyDefaultTimeout
 	detail := "timeout 15s (Envoy's default)"
-	if ra.GetTimeout() != nil {
+	if strings.HasPrefix(h.class, nodeid.KindProxyless+"/") {
+		// grpc-go ignores RouteAction.timeout: its deadline is
+		// max_stream_duration.grpc_timeout_header_max, else
+		// max_stream_duration (xdsresource's unmarshal of RouteAction,
+		// gRFC A31); neither set means none.
+		msd := ra.GetMaxStreamDuration()
+		d := msd.GetGrpcTimeoutHeaderMax()
+		if d == nil {
+			d = msd.GetMaxStreamDuration()
+		}
+		t, detail = 0, "no deadline (grpc-go: no max_stream_duration)"
+		if d != nil {
+			t, detail = fromDuration(d), "deadline "+d.AsDuration().String()+" (max_stream_duration)"
+		}
+	} else if ra.GetTimeout() != nil {
 		t = fromDuration(ra.GetTimeout())
 		detail = "timeout " + ra.GetTimeout().AsDuration().String()
 		if t == 0 {
