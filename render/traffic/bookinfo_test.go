@@ -8,6 +8,10 @@ import (
 	"testing"
 	"testing/fstest"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/render/traffic"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -31,25 +35,6 @@ func request(t *testing.T, s string, headers map[string]string) traffic.Request 
 		t.Fatal(err)
 	}
 	return traffic.Request{Request: r, Headers: headers}
-}
-
-func TestBookinfoTraceDev(t *testing.T) {
-	_, cfgs, w := loadExample(t, "bookinfo")
-	for _, c := range []struct {
-		from, req string
-		h         map[string]string
-	}{
-		{"sidecar/default/productpage/v1", "GET http://reviews:9080/reviews/1", map[string]string{"end-user": "jason"}},
-		{"sidecar/default/reviews/v2", "GET http://ratings:9080/ratings/1", nil},
-		{"ingress/bookinfo-gateway", "GET http://bookinfo.example.com:8080/productpage", nil},
-		{"sidecar/default/details/v1", "GET http://www.googleapis.com/books/v1/volumes", nil},
-	} {
-		o, err := traffic.Evaluate(cfgs, w, c.from, request(t, c.req, c.h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Log("\n" + traffic.Text(o))
-	}
 }
 
 // TestEveryCaseEvaluates sends a request from every class of every render
@@ -118,5 +103,67 @@ func TestEveryCaseEvaluates(t *testing.T) {
 	}
 	if evaluated < 100 {
 		t.Errorf("only %d requests evaluated: the cases did not render", evaluated)
+	}
+}
+
+// TestRenderBugFailsATest: the evaluator reads what render emitted, not the
+// CUE rules, so a rendered route pointing at the wrong cluster (a render
+// bug simulated on a copy of productpage's config) fails jason's test
+// although the model still says v2.
+func TestRenderBugFailsATest(t *testing.T) {
+	res, cfgs, w := loadExample(t, "bookinfo")
+	const pp = "sidecar/default/productpage/v1"
+	broken := traffic.NewConfig()
+	orig := cfgs(pp)
+	for _, n := range res.Bundle.Proxy(pp).Names(resource.ListenerType) {
+		broken.Add(orig.Listeners[n])
+	}
+	for _, c := range orig.Clusters {
+		broken.Add(c)
+	}
+	for _, e := range orig.Endpoints {
+		broken.Add(e)
+	}
+	for _, rc := range orig.Routes {
+		rc = proto.Clone(rc).(*routev3.RouteConfiguration)
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				if r.GetName() == "jason" {
+					r.GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: "outbound|9080|v3|reviews.default.svc.cluster.local"}
+				}
+			}
+		}
+		broken.Add(rc)
+	}
+	bugged := func(class string) *traffic.Config {
+		if class == pp {
+			return broken
+		}
+		return cfgs(class)
+	}
+	jason := res.Mesh.Tests["jason-sees-v2"]
+	req := request(t, jason.Request, jason.Headers)
+	for name, c := range map[string]traffic.Configs{"rendered": cfgs, "bugged": bugged} {
+		o, err := traffic.Evaluate(c, w, pp, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems := traffic.Check(jason.Expect, o)
+		if (name == "rendered") != (len(problems) == 0) {
+			t.Errorf("%s config: problems %q\n%s", name, problems, traffic.Text(o))
+		}
+	}
+}
+
+// TestExampleTestsPass: every example's declared traffic tests pass on its
+// rendered config (validate runs them too; this names the failing one).
+func TestExampleTestsPass(t *testing.T) {
+	for _, ex := range []string{"bookinfo", "minimal", "grpc-canary"} {
+		res, _, _ := loadExample(t, ex)
+		for _, r := range res.Tests {
+			if !r.Passed() {
+				t.Errorf("%s: tests.%s: %s", ex, r.Name, r.Message())
+			}
+		}
 	}
 }
