@@ -58,8 +58,9 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 		return nil
 	}
 	eps := e.endpoints(h, cl, c)
+	hint := e.origins.clusterDest(name)
 	if len(eps) == 0 {
-		if d := e.origins.clusterDest(name); d != "" && cl.GetType() == clusterv3.Cluster_EDS {
+		if d := hint; d != "" && cl.GetType() == clusterv3.Cluster_EDS {
 			// A mesh service's endpoints may come from discovery at run
 			// time (validate and check render Git's only): the verdict
 			// must not depend on them, so the destination is the one
@@ -88,7 +89,7 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 	var addrs []string
 	for _, ep := range eps {
 		addrs = append(addrs, ep.addr+":"+strconv.Itoa(ep.port))
-		k := e.w.workload(ep.addr, ep.port)
+		k := e.w.workload(ep.addr, ep.port, hint)
 		g := byKey[k]
 		if g == nil {
 			g = &group{addr: ep.addr, port: ep.port}
@@ -104,7 +105,7 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 		if len(groups) > 1 {
 			b.depth++
 		}
-		if err := e.upstream(b, g.addr, g.port, up); err != nil {
+		if err := e.upstream(b, g.addr, g.port, up, hint); err != nil {
 			return err
 		}
 	}
@@ -176,7 +177,7 @@ func upstreamTLS(cl *clusterv3.Cluster) (tlsUp, error) {
 // upstream is the connection from h's proxy to addr:port: the workload
 // there (its sidecar's virtualInbound, a proxyless server listener, a
 // gateway's listener) or something outside the mesh.
-func (e *evaluator) upstream(h at, addr string, port int, up tlsUp) error {
+func (e *evaluator) upstream(h at, addr string, port int, up tlsUp, hint string) error {
 	c := conn{dstIP: addr, dstPort: port, transport: "raw_buffer"}
 	if up.on {
 		c.transport, c.sni, c.alpn = "tls", up.sni, up.alpn
@@ -185,10 +186,7 @@ func (e *evaluator) upstream(h at, addr string, port int, up tlsUp) error {
 	if up.mutual {
 		peer = h.identity
 	}
-	for _, o := range e.w.ownersOf(addr) {
-		if !o.listensOn(port) {
-			continue
-		}
+	for _, o := range e.w.ownersOf(addr, port, hint) {
 		if o.class == "" {
 			e.reached(h, o.dest, false)
 			return nil

@@ -146,8 +146,24 @@ func (w *World) service(host, ns string) *model.Service {
 	return nil
 }
 
-// ownersOf returns the workloads at an endpoint address.
-func (w *World) ownersOf(addr string) []owner { return w.owners[addr] }
+// ownersOf returns the workloads that can answer at addr:port, those
+// whose destination the cluster is named after (hint: "greeter/v1", or
+// "greeter" for all versions) first: several services' endpoints may share
+// one address and port (a loopback test mesh), and the cluster says which
+// one the proxy meant.
+func (w *World) ownersOf(addr string, port int, hint string) []owner {
+	var first, rest []owner
+	for _, o := range w.owners[addr] {
+		switch {
+		case !o.listensOn(port):
+		case hint != "" && (o.dest == hint || strings.HasPrefix(o.dest, hint+"/")):
+			first = append(first, o)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	return append(first, rest...)
+}
 
 // external names the external service with host, or "".
 func (w *World) external(host string) string { return w.externals[host] }
@@ -167,11 +183,9 @@ func isIP(s string) bool {
 
 // workload names who answers at addr:port, so replicas group: the owner's
 // class and destination, else the address itself.
-func (w *World) workload(addr string, port int) string {
-	for _, o := range w.owners[addr] {
-		if o.listensOn(port) {
-			return o.class + "|" + o.dest
-		}
+func (w *World) workload(addr string, port int, hint string) string {
+	if os := w.ownersOf(addr, port, hint); len(os) > 0 {
+		return os[0].class + "|" + os[0].dest
 	}
 	return addr + ":" + strconv.Itoa(port)
 }
