@@ -211,6 +211,15 @@ func (e *evaluator) upstream(h at, addr string, port int, up tlsUp, hint string)
 			lport = port
 		}
 		l := listenerOnPort(cfg, lport)
+		if l == nil && cl.Kind == nodeid.KindProxyless {
+			// A proxyless workload's server side is xDS only if the
+			// application serves with grpc-go's xds.NewGRPCServer, which
+			// asks for the listener of its own address; without one for
+			// this port a plain gRPC server answers, enforcing nothing.
+			e.hop(next, "listener", "", fmt.Sprintf("no xDS server listener for port %d: a plain gRPC server answers (no server-side policy)", lport), "")
+			e.reached(next, o.dest, true)
+			return nil
+		}
 		if l == nil {
 			e.noRoute(next, "listener", "", fmt.Sprintf("no listener on port %d", lport))
 			return nil

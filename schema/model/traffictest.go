@@ -33,7 +33,8 @@ type TrafficExpect struct {
 	To map[string]float64 `json:"to,omitempty"`
 	// Tolerance is how many percentage points a share may be off.
 	Tolerance float64 `json:"tolerance,omitempty"`
-	// Status is the status the caller gets (403 RBAC, 503 abort …).
+	// Status is the status the caller gets (403 RBAC, 503 abort …); 0 to
+	// 16 is a gRPC status (a grpcStatus fault abort). 0 is not checked.
 	Status int `json:"status,omitempty"`
 	// StatusPercent is the share of requests that get Status; 0 means 100.
 	StatusPercent float64 `json:"statusPercent,omitempty"`
