@@ -52,30 +52,33 @@ func fullRegex(re, v string) bool {
 	return err == nil && r.MatchString(v)
 }
 
-// headerMatch follows Envoy's HeaderUtility::HeaderDataBaseImpl
-// (source/common/http/header_utility.cc): present_match compares presence;
-// any other matcher on a missing header yields invert_match (unless
-// treat_missing_header_as_empty); otherwise the result is inverted by
-// invert_match. Names are compared in lower case, as
+// headerMatch follows Envoy's HeaderUtility::matchHeaders
+// (source/common/http/header_utility.cc): a matcher without a specifier is
+// present_match: true; a missing header matches only a present matcher
+// asking for absence (present_match: false), or, inverted, one asking for
+// presence, whatever else invert_match says (unless
+// treat_missing_header_as_empty makes it ""); otherwise the value's match
+// is inverted by invert_match. Names are compared in lower case, as
 // Envoy's header map stores them.
 func headerMatch(h *routev3.HeaderMatcher, headers map[string]string) bool {
 	v, present := headers[strings.ToLower(h.GetName())]
-	if p, ok := h.GetHeaderMatchSpecifier().(*routev3.HeaderMatcher_PresentMatch); ok {
-		return (present == p.PresentMatch) != h.GetInvertMatch()
+	spec := h.GetHeaderMatchSpecifier()
+	if spec == nil {
+		spec = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
 	}
-	if !present {
-		if h.GetTreatMissingHeaderAsEmpty() {
-			v = ""
-		} else {
-			return h.GetInvertMatch()
+	p, isPresent := spec.(*routev3.HeaderMatcher_PresentMatch)
+	if !present && !h.GetTreatMissingHeaderAsEmpty() {
+		if h.GetInvertMatch() {
+			return isPresent && p.PresentMatch
 		}
+		return isPresent && !p.PresentMatch
 	}
 	var ok bool
-	switch s := h.GetHeaderMatchSpecifier().(type) {
-	case nil:
-		ok = present // no specifier: presence
+	switch s := spec.(type) {
+	case *routev3.HeaderMatcher_PresentMatch:
+		ok = s.PresentMatch
 	case *routev3.HeaderMatcher_ExactMatch:
-		ok = v == s.ExactMatch
+		ok = s.ExactMatch == "" || v == s.ExactMatch
 	case *routev3.HeaderMatcher_PrefixMatch:
 		ok = strings.HasPrefix(v, s.PrefixMatch)
 	case *routev3.HeaderMatcher_SuffixMatch:
@@ -176,8 +179,9 @@ func routeMatches(m *routev3.RouteMatch, fullPath string, headers map[string]str
 // route.v3.VirtualHost: the host (lower case, port included as sent) is
 // looked up as an exact domain first, then among suffix wildcards
 // "*.foo.com" longest first, then prefix wildcards "foo.*" longest first,
-// then "*". A wildcard must match at least one character (the host must
-// be longer than the wildcard's literal part). grpc-go's
+// then "*". A wildcard must match at least one character
+// (findWildcardVirtualHost skips wildcards not shorter than the host:
+// "*.foo.com" does not match ".foo.com"). grpc-go's
 // FindBestMatchingVirtualHost (xds/internal/xdsclient/xdsresource) keeps
 // the same order.
 func selectVirtualHost(vhs []*routev3.VirtualHost, host string) (*routev3.VirtualHost, string) {
@@ -233,7 +237,10 @@ type conn struct {
 
 // selectChain follows Envoy's FilterChainManagerImpl::findFilterChain
 // (source/common/listener_manager/filter_chain_manager_impl.cc) and the
-// order documented on listener.v3.FilterChainMatch: destination port,
+// order documented on listener.v3.FilterChainMatch
+// (https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/listener/v3/listener_components.proto,
+// "the most specific value … www.example.com, then *.example.com, then
+// *.com, then any filter chain without server_names"): destination port,
 // destination IP (prefix_ranges, longest prefix), server name (exact, then
 // the longest "*.suffix" wildcard), transport protocol, application
 // protocols (then source criteria, which render never sets). At each

@@ -81,10 +81,23 @@ func TestRouteMatches(t *testing.T) {
 		{"header exact", with(prefix("/"), func(m *routev3.RouteMatch) { m.Headers = []*routev3.HeaderMatcher{exactHeader("end-user", "jason")} }), "/", map[string]string{"end-user": "jason"}, true},
 		{"header exact misses", with(prefix("/"), func(m *routev3.RouteMatch) { m.Headers = []*routev3.HeaderMatcher{exactHeader("end-user", "jason")} }), "/", map[string]string{"end-user": "bob"}, false},
 		{"missing header does not match", with(prefix("/"), func(m *routev3.RouteMatch) { m.Headers = []*routev3.HeaderMatcher{exactHeader("end-user", "jason")} }), "/", nil, false},
-		{"missing header with invert matches", with(prefix("/"), func(m *routev3.RouteMatch) {
+		{"missing header with invert still does not match", with(prefix("/"), func(m *routev3.RouteMatch) {
 			h := exactHeader("end-user", "jason")
 			h.InvertMatch = true
 			m.Headers = []*routev3.HeaderMatcher{h}
+		}), "/", nil, false},
+		{"other value with invert matches", with(prefix("/"), func(m *routev3.RouteMatch) {
+			h := exactHeader("end-user", "jason")
+			h.InvertMatch = true
+			m.Headers = []*routev3.HeaderMatcher{h}
+		}), "/", map[string]string{"end-user": "bob"}, true},
+		{"missing header treated as empty", with(prefix("/"), func(m *routev3.RouteMatch) {
+			h := exactHeader("end-user", "jason")
+			h.InvertMatch, h.TreatMissingHeaderAsEmpty = true, true
+			m.Headers = []*routev3.HeaderMatcher{h}
+		}), "/", nil, true},
+		{"inverted presence matches absence", with(prefix("/"), func(m *routev3.RouteMatch) {
+			m.Headers = []*routev3.HeaderMatcher{{Name: "x-canary", InvertMatch: true, HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}}}
 		}), "/", nil, true},
 		{"present", with(prefix("/"), func(m *routev3.RouteMatch) {
 			m.Headers = []*routev3.HeaderMatcher{{Name: "x-canary", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}}}
