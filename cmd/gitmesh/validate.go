@@ -109,8 +109,9 @@ func newValidateCmd(g *globalFlags) *cobra.Command {
 		Short: "Validate a mesh repository: schema, policies and render, as serve runs them",
 		Long: `validate runs the mesh repository in DIR (default: the current directory)
 through everything serve runs before it serves a revision — the CUE schema,
-gitmesh's policies and guardrails, and render with its check of every
-Envoy resource — and prints every finding with its file:line:col.
+gitmesh's policies and guardrails, render with its check of every Envoy
+resource, and the repository's traffic tests on the rendered config — and
+prints every finding with its file:line:col.
 
 What needs the cluster is not available here: gateway credentials are
 reported as warnings (GM0601) naming the files serve will need, and
