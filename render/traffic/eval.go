@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -40,6 +41,31 @@ type Outcome struct {
 	Retries *model.TestRetries `json:"retries,omitempty"`
 	// Hops is the trace.
 	Hops []Hop `json:"hops"`
+}
+
+// MarshalJSON writes durations as Go duration strings ("10s"), the form
+// mesh files use, instead of nanoseconds.
+func (o *Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome
+	type retries struct {
+		Attempts      int    `json:"attempts"`
+		PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	}
+	out := struct {
+		*plain
+		Timeout string   `json:"timeout,omitempty"`
+		Retries *retries `json:"retries,omitempty"`
+	}{plain: (*plain)(o)}
+	if o.Timeout != nil {
+		out.Timeout = dur(*o.Timeout)
+	}
+	if r := o.Retries; r != nil {
+		out.Retries = &retries{Attempts: r.Attempts}
+		if r.PerTryTimeout != nil {
+			out.Retries.PerTryTimeout = dur(*r.PerTryTimeout)
+		}
+	}
+	return json.Marshal(out)
 }
 
 // Hop is one step of the trace.
