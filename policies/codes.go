@@ -65,6 +65,13 @@ const (
 	CodeWildcardIngress  = "GM1004"
 	CodeEgressGateway    = "GM1005"
 	CodeAuthzRequired    = "GM1006"
+
+	CodeTestRequest = "GM1101"
+	CodeTestFrom    = "GM1102"
+	CodeTestTo      = "GM1103"
+	// CodeTestFails is reported by internal/pipeline after render: the
+	// test is evaluated on the rendered bundle (render/traffic).
+	CodeTestFails = "GM1104"
 )
 
 const (
@@ -143,6 +150,11 @@ var codes = []CodeInfo{
 	{CodeWildcardIngress, errS, "guardrail no-wildcard-ingress-hosts: wildcard ingress host"},
 	{CodeEgressGateway, errS, "guardrail egress-through-gateway: traffic leaves the mesh directly"},
 	{CodeAuthzRequired, errS, "guardrail require-authorization: service without allow rules"},
+
+	{CodeTestRequest, errS, "traffic test request that does not parse"},
+	{CodeTestFrom, errS, "traffic test from a proxy class that does not exist"},
+	{CodeTestTo, errS, "traffic test expecting a destination that does not exist"},
+	{CodeTestFails, errS, "traffic test that fails on the rendered config"},
 }
 
 var severityOf = func() map[string]model.Severity {

@@ -47,6 +47,7 @@ func Check(m *model.Mesh) model.Diagnostics {
 		checkEndpoints,
 		checkEmpty,
 		checkPacks,
+		checkTrafficTests,
 	} {
 		run(c)
 	}

@@ -28,6 +28,7 @@ func newDecoder(keepJSON bool) *decoder {
 		Gateways:   map[string]*model.Gateway{},
 		External:   map[string]*model.External{},
 		Extensions: map[string]*model.Extension{},
+		Tests:      map[string]*model.TrafficTest{},
 	}}
 	if keepJSON {
 		d.exported = map[string]map[string]json.RawMessage{}
@@ -143,6 +144,13 @@ func decodeEntity(kind, name string, v cue.Value, e *evaluator, needJSON bool) (
 		x.Name = name
 		uniquePorts(path, x.Ports, e)
 		return x, b, true
+	case "tests":
+		t := &model.TrafficTest{}
+		if b, ok = decodeInto(v, t, path, e, needJSON); !ok {
+			return nil, nil, false
+		}
+		t.Name = name
+		return t, b, true
 	case "extensions":
 		x, raw, ok := decodeExtension(v, path, e)
 		if !ok {
@@ -165,6 +173,8 @@ func (d *decoder) put(kind, name string, x any, b []byte) {
 		d.mesh.External[name] = x
 	case *model.Extension:
 		d.mesh.Extensions[name] = x
+	case *model.TrafficTest:
+		d.mesh.Tests[name] = x
 	}
 	if d.exported != nil {
 		if d.exported[kind] == nil {

@@ -12,7 +12,7 @@ import (
 
 // entityKinds are the top-level fields of a mesh that hold named entities;
 // each entity is checked against the schema on its own.
-var entityKinds = []string{"services", "gateways", "external", "extensions"}
+var entityKinds = []string{"services", "gateways", "external", "extensions", "tests"}
 
 // evaluator holds the CUE state of one load. It is used by one goroutine
 // only: cue.Value is not safe for concurrent use.
@@ -126,7 +126,7 @@ func (e *evaluator) checkMesh(data cue.Value, dec *decoder) {
 }
 
 // knownTop are the top-level fields of a mesh.
-var knownTop = map[string]bool{"mesh": true, "services": true, "gateways": true, "external": true, "extensions": true}
+var knownTop = map[string]bool{"mesh": true, "services": true, "gateways": true, "external": true, "extensions": true, "tests": true}
 
 // checkMeshBlock checks and decodes the mesh block; v may not exist, as
 // the block's defaults apply without it.

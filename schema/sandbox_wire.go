@@ -114,6 +114,9 @@ func decodeResult(resp sandboxResponse) loadResult {
 		if m.Extensions == nil {
 			m.Extensions = map[string]*model.Extension{}
 		}
+		if m.Tests == nil {
+			m.Tests = map[string]*model.TrafficTest{}
+		}
 	}
 	return loadResult{mesh: m, diags: resp.Diags}
 }

@@ -163,6 +163,12 @@ var brokenCases = []brokenCase{
 	{name: "pack-egress-gateway", code: "GM1005", sev: model.SeverityError},
 	{name: "pack-require-authorization", code: "GM1006", sev: model.SeverityError},
 
+	// Traffic tests (GM11xx): a failing one stops serve at render.
+	{name: "test-request-invalid", code: "GM1101", sev: model.SeverityError, line: 24},
+	{name: "test-from-unknown", code: "GM1102", sev: model.SeverityError, line: 23},
+	{name: "test-to-unknown", code: "GM1103", sev: model.SeverityError, line: 25},
+	{name: "test-fails", code: "GM1104", sev: model.SeverityError, line: 23},
+
 	// check's suppressions file (GM09xx).
 	{name: "suppression-no-reason", code: "GM0901", sev: model.SeverityError, checkOnly: true},
 	{name: "suppression-bad-yaml", code: "GM0902", sev: model.SeverityError, checkOnly: true},

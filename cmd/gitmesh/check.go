@@ -28,7 +28,9 @@ no credentials dir or discovered endpoints: see gitmesh validate), and reports:
     (matched on code, path and message, not lines) and suppressed ones with
     their reason (.gitmesh/suppressions.yaml in the mesh directory);
   - for every proxy class whose config changes, a semantic diff of its
-    rendered Envoy resources (classes with identical changes are grouped).
+    rendered Envoy resources (classes with identical changes are grouped);
+  - the traffic tests (tests: in the mesh) whose outcome changes, with both
+    outcomes; one that passed at base and fails at head is a new error.
 
 Formats: text, json, markdown (a PR comment), sarif (code scanning),
 github (workflow annotations, then text).

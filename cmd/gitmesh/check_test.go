@@ -35,6 +35,8 @@ func TestCheckExitCodes(t *testing.T) {
 
 	edit(t, dir, "services/reviews.cue", `{version: "v1", weight: 50}`, `{version: "v1", weight: 80}`)
 	edit(t, dir, "services/reviews.cue", `{version: "v3", weight: 50}`, `{version: "v3", weight: 20}`)
+	// The canary's traffic test moves with it, so the change is clean.
+	edit(t, dir, "tests/routing.cue", `{"reviews/v1": 50, "reviews/v3": 50}`, `{"reviews/v1": 80, "reviews/v3": 20}`)
 	for _, format := range []string{"text", "json", "markdown", "sarif", "github"} {
 		code, out, errOut := runCLI(t, "check", dir, "--base", "main", "-o", format)
 		if code != exitOK {

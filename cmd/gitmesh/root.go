@@ -92,6 +92,7 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 	root.AddCommand(
 		newValidateCmd(g),
 		newCheckCmd(g),
+		newExplainCmd(g),
 		newRenderCmd(g),
 		newServeCmd(g),
 		newStatusCmd(),

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,8 +109,9 @@ func newValidateCmd(g *globalFlags) *cobra.Command {
 		Short: "Validate a mesh repository: schema, policies and render, as serve runs them",
 		Long: `validate runs the mesh repository in DIR (default: the current directory)
 through everything serve runs before it serves a revision — the CUE schema,
-gitmesh's policies and guardrails, and render with its check of every
-Envoy resource — and prints every finding with its file:line:col.
+gitmesh's policies and guardrails, render with its check of every Envoy
+resource, and the repository's traffic tests on the rendered config — and
+prints every finding with its file:line:col.
 
 What needs the cluster is not available here: gateway credentials are
 reported as warnings (GM0601) naming the files serve will need, and
@@ -169,6 +171,9 @@ func newValidateReport(dir string, m *model.Mesh, diags model.Diagnostics) *vali
 			"external":   len(m.External),
 			"extensions": len(m.Extensions),
 		}
+		if len(m.Tests) > 0 {
+			r.Counts["tests"] = len(m.Tests)
+		}
 	}
 	return r
 }
@@ -200,6 +205,9 @@ func (r *validateReport) write(w io.Writer, format string) error {
 		summary += fmt.Sprintf(" (%s, %s, %s, %s)",
 			plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
 			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension"))
+		if n := r.Counts["tests"]; n > 0 {
+			summary = strings.TrimSuffix(summary, ")") + ", " + plural(n, "traffic test") + ")"
+		}
 	}
 	_, err := fmt.Fprintln(w, summary)
 	return err

@@ -26,6 +26,7 @@ import (
 	"github.com/gitmesh/gitmesh/internal/pipeline"
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/render/traffic"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -183,6 +184,8 @@ type Side struct {
 	FailedStep string
 	// Suppressions are the entries of .gitmesh/suppressions.yaml.
 	Suppressions []Suppression
+	// Tests are the traffic tests' verdicts on Bundle.
+	Tests []traffic.Result
 }
 
 // loadWorkTree runs a directory on disk through the pipeline (its loader
@@ -221,13 +224,18 @@ func runSide(ctx context.Context, in pipeline.Input, fsys fs.FS) (*Side, error) 
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	s := &Side{Mesh: res.Mesh, Diags: res.Diagnostics, Bundle: res.Bundle, FailedStep: res.FailedStep}
+	s := &Side{Mesh: res.Mesh, Diags: res.Diagnostics, Bundle: res.Bundle, FailedStep: res.FailedStep, Tests: res.Tests}
+	if res.Bundle != nil {
+		// Every step ran: only traffic tests failed, and they are
+		// findings like any other.
+		s.FailedStep = ""
+	}
 	switch {
 	case res.Mesh == nil:
 		s.RenderNote = "the mesh did not load"
-	case res.FailedStep == pipeline.StepRender:
+	case s.FailedStep == pipeline.StepRender:
 		s.RenderNote = "the mesh does not render"
-	case res.FailedStep != "":
+	case s.FailedStep != "":
 		s.RenderNote = "the mesh has errors and does not render"
 	}
 	sups, sdiags := readSuppressions(fsys)
@@ -249,4 +257,24 @@ func repoPath(sub, file string) string {
 		return file
 	}
 	return path.Join(sub, file)
+}
+
+// RevisionFS returns the mesh directory dir as it is at Git revision rev
+// of the repository holding dir, and the resolved commit, for commands
+// that read one revision the way check reads its base (gitmesh explain
+// --revision). A dir absent at rev is an error here: there is nothing to
+// explain.
+func RevisionFS(dir, rev string) (fs.FS, string, error) {
+	repo, _, sub, err := openRepo(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	fsys, commit, err := revisionFS(repo, rev, sub)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, absent := fsys.(emptyFS); absent {
+		return nil, "", fmt.Errorf("%s does not exist at %s", dir, rev)
+	}
+	return fsys, commit, nil
 }

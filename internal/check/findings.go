@@ -28,6 +28,7 @@ func Compare(base, head *Side, failOn model.Severity) *Report {
 		}
 	}
 	rep.Impact = computeImpact(base, head)
+	rep.Traffic = compareTraffic(base.Tests, head.Tests)
 	return rep
 }
 

@@ -19,6 +19,8 @@ import (
 var goldenScenarios = []struct {
 	name  string
 	setup func(t *testing.T, r *testRepo) (base string)
+	// tests keeps the example's traffic tests (bookinfoWithTests).
+	tests bool
 }{
 	{"mixed", func(t *testing.T, r *testRepo) string {
 		r.branch(t, "golden-base", "main")
@@ -33,12 +35,23 @@ var goldenScenarios = []struct {
 		r.edit(t, "services/reviews.cue", `from: [{service: "productpage"}]`, `from: [{service: "productpage"}, {service: "ratings"}]`)
 		r.write(t, SuppressionsFile, "suppressions:\n  - code: GM0403\n    path: services.details\n    reason: productpage reads details from the cache from now on\n")
 		return "golden-base"
-	}},
+	}, false},
 	{"broken", func(t *testing.T, r *testRepo) string {
 		r.branch(t, "pr", "main")
 		r.edit(t, "services/reviews.cue", `to: [{version: "v2"}]`, `to: [{version: "v9"}]`)
 		return "main"
-	}},
+	}, false},
+	// "traffic" keeps the example's traffic tests: jason moves to v3 with
+	// his test (an outcome change that passes), the canary goes 100/0
+	// (a test that passed now fails: a new error).
+	{"traffic", func(t *testing.T, r *testRepo) string {
+		r.branch(t, "pr", "main")
+		r.edit(t, "services/reviews.cue", `to: [{version: "v2"}]`, `to: [{version: "v3"}]`)
+		r.edit(t, "tests/routing.cue", `to: "reviews/v2": 100`, `to: "reviews/v3": 100`)
+		r.edit(t, "services/reviews.cue", `{version: "v1", weight: 50}`, `{version: "v1", weight: 100}`)
+		r.edit(t, "services/reviews.cue", `{version: "v3", weight: 50}`, `{version: "v3", weight: 0}`)
+		return "main"
+	}, true},
 }
 
 // goldenReport runs a scenario and fixes the commit hashes, which depend on
@@ -49,7 +62,11 @@ func goldenReport(t *testing.T, name string) *Report {
 		if sc.name != name {
 			continue
 		}
-		r := newTestRepo(t, bookinfo())
+		files := bookinfo()
+		if sc.tests {
+			files = bookinfoWithTests()
+		}
+		r := newTestRepo(t, files)
 		base := sc.setup(t, r)
 		rep, err := Run(context.Background(), Options{Dir: r.meshDir(), Base: base})
 		if err != nil {

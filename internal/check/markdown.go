@@ -34,6 +34,18 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 		}
 		ew.printf("\n")
 	}
+	if len(rep.Traffic) > 0 {
+		ew.printf("#### Traffic tests that change outcome\n\n| test | base | head | outcome at base | outcome at head |\n| --- | --- | --- | --- | --- |\n")
+		for _, c := range rep.Traffic {
+			head := c.Head
+			if c.Problem != "" {
+				head += " — " + c.Problem
+			}
+			ew.printf("| `%s` | %s | %s | %s | %s |\n", mdCell(c.Name), verdictWord(c.Base != "", c.BasePassed),
+				verdictWord(c.Head != "", c.HeadPassed), mdText(c.Base), mdText(head))
+		}
+		ew.printf("\n")
+	}
 	if len(rep.Impact.Groups) > 0 {
 		ew.printf("#### Proxy changes\n\n")
 	}

@@ -96,5 +96,39 @@ func (r *testRepo) edit(t testing.TB, file, old, new string) {
 	r.write(t, file, strings.Replace(string(b), old, new, 1))
 }
 
-// bookinfo is the example mesh the PR cases start from.
-func bookinfo() fs.FS { return os.DirFS(filepath.Join("..", "..", "examples", "bookinfo")) }
+// bookinfo is the example mesh the PR cases start from, without its
+// traffic tests: these cases change weights and authorization on purpose
+// to test findings and the diff, which the example's tests would (rightly)
+// fail. traffic_test.go checks the tests with the example whole
+// (bookinfoWithTests).
+func bookinfo() fs.FS { return withoutDir{bookinfoWithTests(), "tests"} }
+
+// bookinfoWithTests is the example as it is, traffic tests included.
+func bookinfoWithTests() fs.FS { return os.DirFS(filepath.Join("..", "..", "examples", "bookinfo")) }
+
+// withoutDir hides one top-level directory of an FS.
+type withoutDir struct {
+	fs.FS
+	dir string
+}
+
+func (w withoutDir) Open(name string) (fs.File, error) {
+	if name == w.dir || strings.HasPrefix(name, w.dir+"/") {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return w.FS.Open(name)
+}
+
+func (w withoutDir) ReadDir(name string) ([]fs.DirEntry, error) {
+	es, err := fs.ReadDir(w.FS, name)
+	if err != nil || name != "." {
+		return es, err
+	}
+	out := es[:0]
+	for _, e := range es {
+		if e.Name() != w.dir {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

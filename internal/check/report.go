@@ -28,6 +28,9 @@ type Report struct {
 	Counts   Counts         `json:"counts"`
 	Findings []Finding      `json:"findings"`
 	Impact   Impact         `json:"impact"`
+	// Traffic lists the traffic tests (tests: in the mesh) whose outcome
+	// or verdict changes from base to head.
+	Traffic []TrafficChange `json:"traffic,omitempty"`
 }
 
 // Revision names one side of the comparison.

@@ -83,6 +83,18 @@ func writeText(w io.Writer, rep *Report, color bool) error {
 			ew.printf("    %s%s%s\n", c, l.text, resetIf(c, p))
 		}
 	}
+	if len(rep.Traffic) > 0 {
+		ew.printf("\n%straffic tests that change outcome%s\n", p.bold, p.reset)
+		for _, c := range rep.Traffic {
+			for i, l := range c.lines() {
+				col := ""
+				if i == 0 && !c.HeadPassed && c.Head != "" {
+					col = p.red
+				}
+				ew.printf("  %s%s%s%s\n", strings.Repeat("  ", min(i, 1)), col, l, resetIf(col, p))
+			}
+		}
+	}
 	ew.printf("\n%s\n", verdict(rep))
 	return ew.err
 }

@@ -43,7 +43,8 @@ func TestProxylessConformance(t *testing.T) {
 	// server binds the wildcard address; clients still reach it on loopback.
 	secureLis := listen(t, "0.0.0.0:0")
 	vars := meshVars{GreeterV1: serveGreeter(t, "v1"), GreeterV2: serveGreeter(t, "v2"), Secure: portOf(secureLis), V1Weight: 80, V2Weight: 20}
-	bundle := loadMesh(t, "testdata/mesh.cue.tmpl", vars)
+	first := loadResult(t, "testdata/mesh.cue.tmpl", vars)
+	bundle := first.Bundle
 	loaded := time.Since(start)
 	m := startMesh(t, "conformance-1", bundle)
 
@@ -120,6 +121,10 @@ func TestProxylessConformance(t *testing.T) {
 			t.Errorf("health Check (matches no allow rule): %v; want PermissionDenied", err)
 		}
 		t.Logf("no allow rule: %v", err)
+	})
+
+	t.Run("declared traffic tests agree with grpc-go", func(t *testing.T) {
+		crossCheck(t, first, r)
 	})
 
 	// Last, so every channel has subscribed to everything it will use.

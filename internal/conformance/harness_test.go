@@ -90,6 +90,13 @@ func serveGreeter(t testing.TB, version string) int {
 // logged, since the test mesh deliberately runs without mTLS.
 func loadMesh(t testing.TB, tmplPath string, data any) *render.Bundle {
 	t.Helper()
+	return loadResult(t, tmplPath, data).Bundle
+}
+
+// loadResult is loadMesh with the whole pipeline result (the model and
+// the traffic tests' verdicts, for the cross-check with grpc-go).
+func loadResult(t testing.TB, tmplPath string, data any) *pipeline.Result {
+	t.Helper()
 	raw, err := os.ReadFile(tmplPath)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +120,7 @@ func loadMesh(t testing.TB, tmplPath string, data any) *render.Bundle {
 	if !res.OK() {
 		t.Fatalf("the conformance mesh does not validate (failed at %s):\n%s", res.FailedStep, src.String())
 	}
-	return res.Bundle
+	return res
 }
 
 // mesh is gitmesh's ADS server on loopback, serving one rendered revision.

@@ -35,6 +35,7 @@ import (
 
 	"github.com/gitmesh/gitmesh/policies"
 	"github.com/gitmesh/gitmesh/render"
+	"github.com/gitmesh/gitmesh/render/traffic"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -55,8 +56,11 @@ const (
 	// does nothing; an unreadable source fails the run at render, as
 	// transient.
 	StepCredentials = "credentials"
-	// StepRender renders every proxy class and runs render's validation
-	// pass over every emitted resource (GM08xx).
+	// StepRender renders every proxy class, runs render's validation
+	// pass over every emitted resource (GM08xx), then the repository's
+	// traffic tests on the rendered config (GM1104): a test that fails
+	// fails the revision here, so serve keeps the last good one exactly
+	// when validate and check report the failure.
 	StepRender = "render"
 )
 
@@ -117,8 +121,13 @@ type Result struct {
 	Mesh *model.Mesh
 	// Diagnostics holds every finding of every step that ran, sorted.
 	Diagnostics model.Diagnostics
-	// Bundle is the rendered configuration; nil unless every step passed.
+	// Bundle is the rendered configuration; nil unless render succeeded.
+	// When only traffic tests failed it is kept (check and explain read
+	// it), but FailedStep is StepRender, so serve never applies it.
 	Bundle *render.Bundle
+	// Tests are the verdicts of the repository's traffic tests on Bundle,
+	// in name order; failed ones are also GM1104 findings.
+	Tests []traffic.Result
 	// Render is the input the bundle was rendered from (the credential
 	// names and endpoints serve records as live).
 	Render render.Input
@@ -282,5 +291,33 @@ func renderStep(_ context.Context, in *Input, res *Result) bool {
 		return false
 	}
 	res.Bundle = b
-	return true
+	if in.Mesh != nil {
+		// A re-render of a revision already judged (serve's endpoint
+		// refresh): its tests passed when it was loaded, and they do not
+		// depend on discovered endpoints (render/traffic).
+		return true
+	}
+	return testsStep(res)
+}
+
+// testsStep runs the traffic tests on the rendered bundle; each failure is
+// a GM1104 error at the test's position.
+func testsStep(res *Result) bool {
+	res.Tests = traffic.RunTests(res.Mesh, res.Bundle, res.Render)
+	ok := true
+	for _, t := range res.Tests {
+		if t.Passed() {
+			continue
+		}
+		ok = false
+		path := model.Path("tests", t.Name)
+		res.Diagnostics = append(res.Diagnostics, model.Diagnostic{
+			Code:     policies.CodeTestFails,
+			Severity: model.SeverityError,
+			Pos:      res.Mesh.Sources.Lookup(path),
+			Path:     path,
+			Message:  t.Message(),
+		})
+	}
+	return ok
 }

@@ -192,3 +192,36 @@ func TestEmptyRepositoryIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A traffic test that fails fails the revision at render, with a GM1104
+// error at the test's position, so serve keeps the last good revision
+// exactly when validate and check report it; the bundle is kept for
+// check and explain. A passing test is no finding.
+func TestTrafficTestsJudgeTheRevision(t *testing.T) {
+	mesh := testdata(t, "bookinfo.cue")
+	pass := []byte("package mesh\n\ntests: jason: {\n\tfrom: \"sidecar/default/productpage/v1\"\n\trequest: \"GET http://reviews:9080/reviews/1\"\n\theaders: \"end-user\": \"jason\"\n\texpect: to: \"reviews/v2\": 100\n}\n")
+	fail := []byte(strings.Replace(string(pass), `"reviews/v2"`, `"reviews/v1"`, 1))
+
+	mesh["tests/routing.cue"] = &fstest.MapFile{Data: pass}
+	res := Run(context.Background(), Input{Files: mesh})
+	if !res.OK() || len(res.Tests) != 1 || !res.Tests[0].Passed() {
+		t.Fatalf("passing test: failed at %q, tests %+v, errors %v", res.FailedStep, res.Tests, res.Errors())
+	}
+
+	mesh["tests/routing.cue"] = &fstest.MapFile{Data: fail}
+	res = Run(context.Background(), Input{Files: mesh})
+	if res.OK() || res.FailedStep != StepRender || res.Bundle == nil {
+		t.Fatalf("failing test: OK %v, failed step %q, bundle %v", res.OK(), res.FailedStep, res.Bundle != nil)
+	}
+	want := `tests/routing.cue:3:8: tests.jason: expected reviews/v1 100%, got reviews/v2 100%`
+	if errs := res.Errors(); len(errs) != 1 || errs[0].Code != policies.CodeTestFails || errs[0].Error() != want {
+		t.Errorf("errors: %v, want one GM1104 %q", errs, want)
+	}
+
+	// A re-render of a judged revision (serve's endpoint refresh) does not
+	// run them again.
+	res = Run(context.Background(), Input{Mesh: res.Mesh})
+	if !res.OK() || res.Tests != nil {
+		t.Errorf("re-render: failed at %q, tests %v", res.FailedStep, res.Tests)
+	}
+}

@@ -111,6 +111,7 @@ var rules = []rule{
 	r(`^GITMESH_REQUIRE_KUBE=1 make test$`, skip, 0, "runs every test of the repository; CI runs it in .ci/run"),
 	r(`^curl -s http://127\.0\.0\.1:15014/`, httpGet, 0, ""),
 	r(`^gitmesh validate broken$`, run, 1, ""),
+	r(`^gitmesh check examples/bookinfo --base HEAD$`, run, 1, ""),
 	r(`^gitmesh (install|uninstall)( --image \S+)?$`, skip, 0, "needs a Kubernetes cluster; TestInstallKube (cmd/gitmesh) runs it against a real API server"),
 	r(`^(kubectl|helm) `, skip, 0, "needs a Kubernetes cluster and the tool; internal/install's tests render and apply the same objects with kustomize's and Helm's Go libraries"),
 	r(`^make image$`, skip, 0, "builds a linux binary for a minute; internal/ociimage's TestTarball checks the tarball, CI runs make image in .ci/run"),

@@ -20,6 +20,8 @@ type Mesh struct {
 	Gateways   map[string]*Gateway   `json:"gateways,omitempty"`
 	External   map[string]*External  `json:"external,omitempty"`
 	Extensions map[string]*Extension `json:"extensions,omitempty"`
+	// Tests are the repository's traffic tests (traffictest.go).
+	Tests map[string]*TrafficTest `json:"tests,omitempty"`
 
 	// Sources maps field paths to the positions they were written at, so
 	// policies and render can report positions without seeing CUE.
@@ -500,6 +502,9 @@ func (m *Mesh) SetNames() {
 		x.Name = n
 	}
 	for n, x := range m.Extensions {
+		x.Name = n
+	}
+	for n, x := range m.Tests {
 		x.Name = n
 	}
 }
