@@ -189,8 +189,12 @@ func (c *converter) read(srcs []Source) []*object {
 	for _, s := range srcs {
 		docs, err := readDocuments(s.Name, s.Data)
 		if err != nil {
-			c.report = append(c.report, Finding{Pos: model.Pos{File: s.Name}, Kind: Skipped,
-				Message: fmt.Sprintf("the rest of the file: %v", err)})
+			pos := model.Pos{File: s.Name, Line: err.line}
+			if pos.Line > 0 {
+				pos.Col = 1
+			}
+			c.report = append(c.report, Finding{Pos: pos, Kind: Skipped,
+				Message: fmt.Sprintf("YAML syntax error, the rest of the file is not read: %s", err.msg)})
 		}
 		for _, d := range docs {
 			objs = append(objs, c.objects(d.root)...)

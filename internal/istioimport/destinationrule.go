@@ -13,10 +13,11 @@ import (
 // external.via.
 func (c *converter) destinationRule(o *object) {
 	hn := o.spec.get("host")
-	h, ok := c.resolveHost(hn.str(), o, hn)
+	h, err := c.resolveHost(hn.str(), o, hn)
 	switch {
-	case !ok:
-		o.rep.drop(o.spec, "host %q is neither a service nor a ServiceEntry host: the rule is not converted", hn.str())
+	case err != nil:
+		o.spec.markAll()
+		o.rep.add(hn, Dropped, "%v: the rule is not converted", err)
 		return
 	case h.egress != "":
 		o.rep.drop(o.spec, "a rule for the egress gateway's own service: gitmesh sends external traffic through a gateway by external.via, with no subsets")

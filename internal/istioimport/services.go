@@ -19,8 +19,9 @@ func (c *converter) k8sService(o *object) {
 		o.rep.add(o.spec.get("type"), Skipped, "ExternalName services are not converted; declare a ServiceEntry")
 		return
 	}
-	s, info := c.service(o.name, o.namespace, o.root, o.rep)
-	if s == nil {
+	s, info, err := c.service(o.name, o.namespace, o.root, o.rep)
+	if err != nil {
+		o.rep.add(o.root, Skipped, "%v", err)
 		return
 	}
 	info.fromK8s = true
@@ -72,21 +73,20 @@ func istioProtocol(name, appProtocol string) model.Protocol {
 
 // service returns the service NAME in namespace ns, creating it on first
 // mention. Service names are global in gitmesh: the same name in another
-// namespace is reported and refused (nil).
-func (c *converter) service(name, ns string, at node, rep reporter) (*model.Service, *svcInfo) {
+// namespace is refused.
+func (c *converter) service(name, ns string, at node, rep reporter) (*model.Service, *svcInfo, error) {
 	key := dnsName(name)
 	if s := c.mesh.Services[key]; s != nil {
 		if s.Namespace != ns {
-			rep.add(at, Dropped, "service %q of namespace %q: gitmesh service names are mesh-wide and %q is already the service of namespace %q", name, ns, key, s.Namespace)
-			return nil, nil
+			return nil, nil, fmt.Errorf("service %q of namespace %q: gitmesh service names are mesh-wide and %q is already the service of namespace %q", name, ns, key, s.Namespace)
 		}
-		return s, c.svc[key]
+		return s, c.svc[key], nil
 	}
 	s := &model.Service{Name: key, Namespace: ns, Proxy: model.ProxySidecar, Discovery: "kubernetes",
 		Versions: map[string]*model.Version{}, DependsOn: []string{"*"}}
 	c.mesh.Services[key] = s
 	c.svc[key] = &svcInfo{selector: map[string]string{"app": name}, first: at, rep: rep}
-	return s, c.svc[key]
+	return s, c.svc[key], nil
 }
 
 // host is what an Istio host name refers to.
@@ -99,17 +99,19 @@ type host struct {
 // resolveHost reads an Istio host the way Istio does for a rule in
 // namespace ns: a ServiceEntry host first, then a short name (NAME, in
 // ns), NAME.NS, NAME.NS.svc or NAME.NS.svc.cluster.local; a service named
-// for the first time is created (o is the object that names the host). ok is false for what is neither (wildcards,
-// outside names without a ServiceEntry).
-func (c *converter) resolveHost(h string, o *object, at node) (host, bool) {
+// for the first time is created (o is the object that names the host).
+// The error says why a host is none of these (wildcards, outside names
+// without a ServiceEntry, a service name taken in another namespace).
+func (c *converter) resolveHost(h string, o *object, at node) (host, error) {
 	ns := o.namespace
 	for _, name := range slices.Sorted(maps.Keys(c.mesh.External)) {
 		if slices.Contains(c.mesh.External[name].Hosts, h) {
-			return host{external: name}, true
+			return host{external: name}, nil
 		}
 	}
+	notService := fmt.Errorf("host %q is neither a service (NAME, NAME.NS, NAME.NS.svc.%s) nor a ServiceEntry host", h, c.opts.ClusterDomain)
 	if strings.Contains(h, "*") {
-		return host{}, false
+		return host{}, fmt.Errorf("wildcard host %q names no single service", h)
 	}
 	short := strings.TrimSuffix(strings.TrimSuffix(h, "."+c.opts.ClusterDomain), ".svc")
 	parts := strings.Split(short, ".")
@@ -119,22 +121,19 @@ func (c *converter) resolveHost(h string, o *object, at node) (host, bool) {
 	case 2:
 		hns = parts[1]
 	default:
-		return host{}, false
+		return host{}, notService
 	}
 	if strings.Contains(name, "egressgateway") {
-		return host{egress: name}, true
+		return host{egress: name}, nil
 	}
 	if !nameRE.MatchString(dnsName(name)) {
-		return host{}, false
+		return host{}, notService
 	}
-	if s := c.mesh.Services[dnsName(name)]; s != nil && s.Namespace == hns {
-		return host{service: s.Name}, true
+	s, _, err := c.service(name, hns, at, o.rep)
+	if err != nil {
+		return host{}, err
 	}
-	s, _ := c.service(name, hns, at, o.rep)
-	if s == nil {
-		return host{}, false
-	}
-	return host{service: s.Name}, true
+	return host{service: s.Name}, nil
 }
 
 // seePort records a port number a rule names for a service.

@@ -30,8 +30,8 @@ func (c *converter) streamRoutes(o *object, field string, n node, bindings []str
 		ok := true
 		for _, d := range r.get("route").list() {
 			dst := d.get("destination")
-			h, found := c.resolveHost(dst.get("host").str(), o, dst)
-			if !found || h.service == "" {
+			h, err := c.resolveHost(dst.get("host").str(), o, dst)
+			if err != nil || h.service == "" {
 				ok = false
 				continue
 			}

@@ -78,10 +78,10 @@ func gatewayName(s string) string {
 func (c *converter) bindMesh(o *object, hostNodes []node, routes []*httpRoute) {
 	seen := map[string]bool{}
 	for _, hn := range hostNodes {
-		h, ok := c.resolveHost(hn.str(), o, hn)
+		h, err := c.resolveHost(hn.str(), o, hn)
 		switch {
-		case !ok:
-			o.rep.drop(hn, "host %q: gitmesh routes the hosts of services and of ServiceEntries, not wildcards or names without a ServiceEntry", hn.str())
+		case err != nil:
+			o.rep.drop(hn, "%v: no routes for it", err)
 		case h.egress != "":
 			o.rep.drop(hn, "routes for the egress gateway's own service are not converted")
 		case h.external != "":
@@ -273,10 +273,10 @@ func (c *converter) httpRoute(r node, o *object) *httpRoute {
 	for _, d := range r.get("route").list() {
 		dst := d.get("destination")
 		hn := dst.get("host")
-		h, ok := c.resolveHost(hn.str(), o, hn)
-		if !ok {
-			o.rep.drop(r, "destination host %q is neither a service nor a ServiceEntry host: the route is not converted", hn.str())
+		h, err := c.resolveHost(hn.str(), o, hn)
+		if err != nil {
 			r.markAll()
+			o.rep.add(hn, Dropped, "%v: the route is not converted", err)
 			return nil
 		}
 		md := model.Destination{Service: h.service, External: h.external}
@@ -292,6 +292,7 @@ func (c *converter) httpRoute(r node, o *object) *httpRoute {
 		if h.service != "" {
 			c.seePort(h.service, md.Port)
 		}
+		var ok bool
 		md.Weight, ok = d.get("weight").int()
 		if !ok {
 			md.Weight = 100
@@ -482,8 +483,8 @@ func (c *converter) mirror(r node, o *object) *model.Mirror {
 	if !m.ok() {
 		return nil
 	}
-	h, ok := c.resolveHost(m.get("host").str(), o, m)
-	if !ok || h.service == "" {
+	h, err := c.resolveHost(m.get("host").str(), o, m)
+	if err != nil || h.service == "" {
 		o.rep.drop(m, "gitmesh mirrors to mesh services only")
 		return nil
 	}

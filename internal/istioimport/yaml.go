@@ -3,7 +3,6 @@ package istioimport
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -220,7 +219,7 @@ type document struct {
 // readDocuments splits a multi-document YAML file. A syntax error ends the
 // file: yaml.v3 cannot resynchronise after one, so the documents before it
 // are kept and the error is returned for the report.
-func readDocuments(file string, data []byte) ([]document, error) {
+func readDocuments(file string, data []byte) ([]document, *syntaxError) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	read := map[*yaml.Node]bool{}
 	var docs []document
@@ -231,7 +230,7 @@ func readDocuments(file string, data []byte) ([]document, error) {
 			return docs, nil
 		}
 		if err != nil {
-			return docs, fmt.Errorf("%s: %w", file, yamlErr(err))
+			return docs, yamlErr(err)
 		}
 		if len(n.Content) == 0 {
 			continue
@@ -244,7 +243,25 @@ func readDocuments(file string, data []byte) ([]document, error) {
 	}
 }
 
-// yamlErr drops yaml.v3's "yaml: " prefix; the caller names the file.
-func yamlErr(err error) error {
-	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+// syntaxError is a YAML syntax error with the line yaml.v3 names.
+type syntaxError struct {
+	line int
+	msg  string
+}
+
+func (e *syntaxError) Error() string { return e.msg }
+
+// yamlErr reads yaml.v3's "yaml: line N: MESSAGE" into a line and a
+// message; the caller names the file.
+func yamlErr(err error) *syntaxError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &syntaxError{msg: msg}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				e.line, e.msg = l, after
+			}
+		}
+	}
+	return e
 }
