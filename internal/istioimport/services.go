@@ -160,6 +160,10 @@ func (c *converter) version(svc, subset string, at node, rep reporter) string {
 // no Kubernetes Service declared, and a version for services without
 // subsets (a proxy class needs one).
 func (c *converter) finishServices() {
+	if len(c.mesh.Services) > 0 {
+		c.report = append(c.report, Finding{Field: "services", Kind: Note,
+			Message: `every service has discovery: "kubernetes": Istio lists no endpoints, so serve takes them from the EndpointSlices of the Kubernetes Service of the same name and namespace, by version labels (validate and render run without them)`})
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.mesh.Services)) {
 		s, info := c.mesh.Services[name], c.svc[name]
 		if !info.fromK8s || len(s.Ports) == 0 {
