@@ -97,7 +97,7 @@ type converter struct {
 	// routeSrc is the Istio route each model route came from, by
 	// "services/NAME" or "gateways/NAME" and index, for test names and
 	// report lines.
-	routeSrc map[string][]node
+	routeSrc map[string][]routeSource
 	// peerAuths wait for applyPolicies (Istio's precedence needs all).
 	peerAuths []peerAuth
 	// allowNothing are services an ALLOW policy without rules selects.
@@ -132,7 +132,7 @@ func Convert(srcs []Source, opts Options) *Result {
 		mesh: &model.Mesh{Services: map[string]*model.Service{}, Gateways: map[string]*model.Gateway{},
 			External: map[string]*model.External{}},
 		svc: map[string]*svcInfo{}, origins: map[string][]origin{}, gwInfo: map[string]*gwInfo{},
-		converted: map[*object]bool{}, routeSrc: map[string][]node{}, allowNothing: map[string]*object{},
+		converted: map[*object]bool{}, routeSrc: map[string][]routeSource{}, allowNothing: map[string]*object{},
 	}
 	objs := c.read(srcs)
 	// The order matters: Kubernetes Services give ports and selectors
@@ -290,4 +290,10 @@ func (c *converter) origin(file string, o *object) {
 type origin struct {
 	pos  model.Pos
 	text string
+}
+
+// routeSource is the Istio route a model route came from.
+type routeSource struct {
+	n   node
+	rep reporter
 }

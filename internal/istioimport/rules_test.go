@@ -88,7 +88,7 @@ spec:
   - match: [{headers: {x: {exact: "1"}}}]
     route: [{destination: {host: a}}]
 `,
-			report: []string{"in.yaml:8:5: spec.http[1]: no test: an earlier route (0) takes its requests first"},
+			report: []string{"in.yaml:8:5: VirtualService default/a: spec.http[1]: no test: an earlier route (0) takes its requests first"},
 		},
 		{
 			name: "a regex with no sample string is not tested",
@@ -101,7 +101,7 @@ spec:
   - match: [{uri: {regex: "[^\\x00-\\x{10FFFF}]"}}]
     route: [{destination: {host: a}}]
 `,
-			report: []string{"in.yaml:7:5: spec.http[0]: no test: no request matches it"},
+			report: []string{"in.yaml:7:5: VirtualService default/a: spec.http[0]: no test: no request matches it"},
 		},
 		{
 			name: "a YAML syntax error keeps the documents before it",

@@ -88,7 +88,7 @@ func (c *converter) streamRoutes(o *object, field string, n node, bindings []str
 				continue
 			}
 			g.Routes = append(g.Routes, model.Route{Name: r.get("name").str(), Port: port, Hosts: hosts, To: slices.Clone(to)})
-			c.routeSrc["gateways/"+b] = append(c.routeSrc["gateways/"+b], r)
+			c.routeSrc["gateways/"+b] = append(c.routeSrc["gateways/"+b], routeSource{r, o.rep})
 			c.origin("gateways/"+b+".cue", o)
 		}
 	}

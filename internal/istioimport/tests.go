@@ -86,8 +86,8 @@ type testGen struct {
 }
 
 // noTest reports a route match no test is generated for.
-func (g *testGen) noTest(src node, format string, a ...any) {
-	g.c.report = append(g.c.report, Finding{Pos: src.pos(), Field: src.path, Kind: NoTest, Message: fmt.Sprintf(format, a...)})
+func (g *testGen) noTest(src routeSource, format string, a ...any) {
+	src.rep.add(src.n, NoTest, format, a...)
 }
 
 func (g *testGen) add(t trafficTest) {
@@ -148,7 +148,7 @@ func (g *testGen) service(s *model.Service) {
 				continue
 			}
 			t.name = testName(s.Name, r, i, j, len(ms))
-			t.source = fmt.Sprintf("%s (%s)", src.path, src.pos())
+			t.source = fmt.Sprintf("%s %s (%s)", src.rep.object, src.n.path, src.n.pos())
 			g.add(t)
 		}
 	}
@@ -528,7 +528,7 @@ func (g *testGen) gateway(gw *model.Gateway) {
 				continue
 			}
 			t.name = testName(gw.Name, r, i, j, len(ms))
-			t.source = fmt.Sprintf("%s (%s)", src.path, src.pos())
+			t.source = fmt.Sprintf("%s %s (%s)", src.rep.object, src.n.path, src.n.pos())
 			g.add(t)
 		}
 	}

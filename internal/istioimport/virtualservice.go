@@ -101,7 +101,7 @@ func (c *converter) bindMesh(o *object, hostNodes []node, routes []*httpRoute) {
 					c.seePort(s.Name, rt.Port)
 				}
 				s.Routes = append(s.Routes, rt)
-				c.routeSrc["services/"+s.Name] = append(c.routeSrc["services/"+s.Name], r.src)
+				c.routeSrc["services/"+s.Name] = append(c.routeSrc["services/"+s.Name], routeSource{r.src, o.rep})
 			}
 			c.origin("services/"+s.Name+".cue", o)
 		}
@@ -200,7 +200,7 @@ func (c *converter) bindGateway(o *object, gw string, hostNodes []node, routes [
 			continue
 		}
 		g.Routes = append(g.Routes, rt)
-		c.routeSrc["gateways/"+gw] = append(c.routeSrc["gateways/"+gw], r.src)
+		c.routeSrc["gateways/"+gw] = append(c.routeSrc["gateways/"+gw], routeSource{r.src, o.rep})
 	}
 	c.origin("gateways/"+gw+".cue", o)
 }
