@@ -100,6 +100,8 @@ type converter struct {
 	routeSrc map[string][]routeSource
 	// peerAuths wait for applyPolicies (Istio's precedence needs all).
 	peerAuths []peerAuth
+	// routedBy is the first VirtualService that routed each service.
+	routedBy map[string]*object
 	// allowNothing are services an ALLOW policy without rules selects.
 	allowNothing map[string]*object
 }
@@ -132,7 +134,7 @@ func Convert(srcs []Source, opts Options) *Result {
 		mesh: &model.Mesh{Services: map[string]*model.Service{}, Gateways: map[string]*model.Gateway{},
 			External: map[string]*model.External{}},
 		svc: map[string]*svcInfo{}, origins: map[string][]origin{}, gwInfo: map[string]*gwInfo{},
-		converted: map[*object]bool{}, routeSrc: map[string][]routeSource{}, allowNothing: map[string]*object{},
+		converted: map[*object]bool{}, routeSrc: map[string][]routeSource{}, allowNothing: map[string]*object{}, routedBy: map[string]*object{},
 	}
 	objs := c.read(srcs)
 	// The order matters: Kubernetes Services give ports and selectors
@@ -159,6 +161,7 @@ func Convert(srcs []Source, opts Options) *Result {
 		}
 	}
 	c.finishServices()
+	c.fixPorts()
 	c.applyPolicies()
 	c.finishAuthorization()
 	for _, o := range objs {

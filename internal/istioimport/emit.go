@@ -16,6 +16,13 @@ import (
 func (c *converter) emit(tests []trafficTest) map[string][]byte {
 	files := map[string][]byte{}
 	m := c.mesh
+	var allowEmpty ast.Expr
+	if len(m.Services) == 0 {
+		// gitmesh refuses a mesh without services unless told (GM0504).
+		allowEmpty = boolean(true)
+		c.report = append(c.report, Finding{Field: "mesh.allowEmpty", Kind: Note,
+			Message: "the input names no service: mesh.allowEmpty is true so the repository validates; remove it when services are added"})
+	}
 	files["mesh.cue"] = file(c.header("mesh.cue", "The mesh-wide settings of the imported mesh."),
 		f("mesh", block(
 			f("name", str(c.opts.MeshName)),
@@ -24,6 +31,7 @@ func (c *converter) emit(tests []trafficTest) map[string][]byte {
 			// Istio's default (MeshConfig, not in the input); gitmesh's is
 			// REGISTRY_ONLY.
 			f("outboundTrafficPolicy", str("ALLOW_ANY")),
+			f("allowEmpty", allowEmpty),
 		)))
 	for _, name := range slices.Sorted(maps.Keys(m.Services)) {
 		p := "services/" + name + ".cue"

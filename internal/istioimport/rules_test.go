@@ -13,7 +13,8 @@ func convertYAML(t *testing.T, y string) *Result {
 }
 
 // TestReportAndOutput: each case is a small input and what must (and must
-// not) appear in the report and in the output files, one rule per case.
+// not) appear in the report and in the output files, one rule per case;
+// the output must pass validate and render.
 func TestReportAndOutput(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -187,6 +188,109 @@ spec:
 			},
 		},
 		{
+			name: "a VirtualService host the gateway does not serve is left out",
+			in: `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*.example.com"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a}
+spec:
+  hosts: [a.example.com, other.org]
+  gateways: [gw]
+  http: [{route: [{destination: {host: a}}]}]
+`,
+			report: []string{`in.yaml:12:26: VirtualService default/a: spec.hosts[1]: dropped: host "other.org" is not served by gateway "gw" (on port 0): Istio ignores it there`},
+			files:  map[string]string{"gateways/gw.cue": `hosts: ["a.example.com"]`},
+		},
+		{
+			name: "ports the Kubernetes Service lacks are not kept",
+			in: `apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {ports: [{name: http, port: 8080}, {name: grpc, port: 9090}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a}
+spec:
+  hosts: [a]
+  http:
+  - match: [{port: 7070}]
+    route: [{destination: {host: a, port: {number: 7070}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: a}}]}]
+`,
+			report: []string{
+				`in.yaml:12:5: VirtualService default/a: spec.http[0]: approximated: port 7070 is not an HTTP port of service "a": the route applies to all its HTTP ports`,
+				`in.yaml:12:5: VirtualService default/a: spec.http[0]: approximated: destination port 7070 is not a port of service "a": the port is left to gitmesh (the incoming one)`,
+				`in.yaml:28:10: VirtualService default/edge: spec.http[0]: approximated: no destination port for service "a", which has several: port 8080, its first HTTP port`,
+			},
+			files: map[string]string{"gateways/gw.cue": `to: [{service: "a", port: 8080}]`},
+		},
+		{
+			name: "two VirtualServices for one service",
+			in: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: one}
+spec:
+  hosts: [a]
+  http: [{match: [{uri: {prefix: /x}}], route: [{destination: {host: a}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: two}
+spec:
+  hosts: [a.default.svc.cluster.local]
+  http: [{route: [{destination: {host: a}}]}]
+`,
+			report: []string{`in.yaml:12:11: VirtualService default/two: spec.hosts[0]: approximated: VirtualService default/one also routes "a": its routes are appended after theirs`},
+		},
+		{
+			name: "an egress gateway that does not listen for the external host",
+			in: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress}
+spec:
+  selector: {istio: egressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [other.example.com]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: v}
+spec:
+  hosts: [api.example.com]
+  gateways: [mesh]
+  http: [{route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local}}]}]
+`,
+			report:     []string{`in.yaml:21:10: VirtualService default/v: spec.http[0]: dropped: egress gateway "egress" has no listener for api.example.com: external.ext.via is not set (sidecars call it directly)`},
+			notInFiles: map[string]string{"external/ext.cue": "via"},
+		},
+		{
 			name: "PeerAuthentication precedence: workload over namespace over mesh",
 			in: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -235,6 +339,10 @@ spec: {host: b}
 				if strings.Contains(string(res.Files[f]), bad) {
 					t.Errorf("%s holds %q:\n%s", f, bad, res.Files[f])
 				}
+			}
+			// Whatever was lost, what was written passes gitmesh's checks.
+			if res.Converted > 0 {
+				validateRepo(t, writeRepo(t, res, false))
 			}
 		})
 	}

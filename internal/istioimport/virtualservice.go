@@ -89,6 +89,11 @@ func (c *converter) bindMesh(o *object, hostNodes []node, routes []*httpRoute) {
 		case !seen[h.service]:
 			seen[h.service] = true
 			s := c.mesh.Services[h.service]
+			if first := c.routedBy[s.Name]; first != nil && first != o {
+				o.rep.approx(hn, "%s %s/%s also routes %q: its routes are appended after theirs (Istio does not merge VirtualServices for sidecars: one of them wins)", first.kind, first.namespace, first.name, s.Name)
+			} else {
+				c.routedBy[s.Name] = o
+			}
 			for _, r := range routes {
 				rt, ok := c.bind(r, meshGateway, o.rep)
 				if !ok {
@@ -150,7 +155,17 @@ func (c *converter) viaEgress(o *object, hn node, ext string, routes []*httpRout
 		for _, d := range r.dest {
 			toEgress = toEgress && d.egress != ""
 		}
+		var unserved []string
+		if g := c.mesh.Gateways[gw]; g != nil {
+			for _, h := range c.mesh.External[ext].Hosts {
+				if !hostServed(listenerHosts(g, 0), h) {
+					unserved = append(unserved, h)
+				}
+			}
+		}
 		switch {
+		case toEgress && len(unserved) > 0:
+			o.rep.drop(r.src, "egress gateway %q has no listener for %s: external.%s.via is not set (sidecars call it directly)", gw, strings.Join(unserved, ", "), ext)
 		case toEgress && gw != "":
 			c.mesh.External[ext].Via = gw
 			o.rep.note(r.src, "sidecars send %q to the egress gateway: external.%s.via is %q", hn.str(), ext, gw)
@@ -180,7 +195,19 @@ func (c *converter) bindGateway(o *object, gw string, hostNodes []node, routes [
 		if !ok {
 			continue
 		}
-		rt.Hosts = hosts
+		// Istio ignores VirtualService hosts the Gateway does not serve;
+		// gitmesh refuses them (GM0205), so they are left out here.
+		rt.Hosts = nil
+		for i, h := range hosts {
+			if hostServed(listenerHosts(g, rt.Port), h) {
+				rt.Hosts = append(rt.Hosts, h)
+			} else {
+				o.rep.drop(hostNodes[i], "host %q is not served by gateway %q (on port %d): Istio ignores it there", h, gw, rt.Port)
+			}
+		}
+		if len(hosts) > 0 && len(rt.Hosts) == 0 {
+			continue
+		}
 		dropped := false
 		for i, d := range r.dest {
 			switch {
