@@ -38,7 +38,7 @@ func newImportIstioCmd() *cobra.Command {
 		Use:   "istio FILE|DIR|- ... --out DIR",
 		Short: "Convert Istio YAML into a gitmesh repository, with a report of what was lost",
 		Long: `istio reads Istio networking.istio.io (v1, v1beta1, v1alpha3) VirtualService,
-DestinationRule, Gateway and ServiceEntry objects, security.istio.io
+DestinationRule, Gateway, ServiceEntry and Sidecar objects, security.istio.io
 PeerAuthentication and AuthorizationPolicy objects, and Kubernetes v1 Services
 (for ports and selectors), from files, directories (every *.yaml and *.yml,
 recursively) or standard input ("-"), and writes a gitmesh repository to

@@ -102,6 +102,8 @@ type converter struct {
 	peerAuths []peerAuth
 	// routedBy is the first VirtualService that routed each service.
 	routedBy map[string]*object
+	// sidecars wait for applySidecars (Istio's precedence needs all).
+	sidecars []sidecarScope
 	// allowNothing are services an ALLOW policy without rules selects.
 	allowNothing map[string]*object
 }
@@ -153,6 +155,7 @@ func Convert(srcs []Source, opts Options) *Result {
 		{"VirtualService", c.virtualService},
 		{"PeerAuthentication", c.peerAuthentication},
 		{"AuthorizationPolicy", c.authorizationPolicy},
+		{"Sidecar", c.sidecar},
 	} {
 		for _, o := range objs {
 			if o.kind == pass.kind {
@@ -164,6 +167,7 @@ func Convert(srcs []Source, opts Options) *Result {
 	c.fixPorts()
 	c.applyPolicies()
 	c.finishAuthorization()
+	c.applySidecars()
 	for _, o := range objs {
 		if o.kind != "Service" {
 			o.spec.unread(func(n node) {
@@ -214,6 +218,7 @@ var kinds = map[string]string{
 	"ServiceEntry":        "networking.istio.io",
 	"PeerAuthentication":  "security.istio.io",
 	"AuthorizationPolicy": "security.istio.io",
+	"Sidecar":             "networking.istio.io",
 	"Service":             "",
 }
 
@@ -248,7 +253,7 @@ func (c *converter) objects(root node) []*object {
 		return nil
 	case !known || group != want:
 		c.report = append(c.report, Finding{Pos: root.pos(), Object: o.rep.object, Kind: Skipped,
-			Message: fmt.Sprintf("kind %q of %q is not converted (gitmesh reads networking.istio.io VirtualService, DestinationRule, Gateway, ServiceEntry, security.istio.io PeerAuthentication, AuthorizationPolicy, and v1 Service for ports)", kind, apiVersion)})
+			Message: fmt.Sprintf("kind %q of %q is not converted (gitmesh reads networking.istio.io VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, security.istio.io PeerAuthentication, AuthorizationPolicy, and v1 Service for ports)", kind, apiVersion)})
 		return nil
 	case want != "" && !apiVersions[version]:
 		c.report = append(c.report, Finding{Pos: root.pos(), Object: o.rep.object, Kind: Skipped,

@@ -4,7 +4,7 @@
 //
 // Input: YAML documents (multi-document files, `List` kinds) of
 // networking.istio.io v1, v1beta1 and v1alpha3 (VirtualService,
-// DestinationRule, Gateway, ServiceEntry), security.istio.io
+// DestinationRule, Gateway, ServiceEntry, Sidecar), security.istio.io
 // (PeerAuthentication, AuthorizationPolicy), and Kubernetes v1 Services,
 // read only for what Istio leaves to them: ports (protocol by appProtocol
 // or name prefix, Istio's protocol selection) and selectors. Any other
@@ -33,6 +33,9 @@
 //     direction: selector istio: ingressgateway / egressgateway says it
 //     (and gives the identity Istio's install runs it as), else the name.
 //   - A ServiceEntry becomes an external service.
+//   - A Sidecar's egress hosts become the dependsOn of the services it
+//     scopes (workload over namespace over root namespace, as in Istio);
+//     generated tests leave only from classes that depend on the target.
 //   - PeerAuthentication: the root namespace's sets mesh.mtls, a
 //     namespace's each service's mtls there, a selector's the selected
 //     services'; narrower wins, as in Istio. Without a mesh-wide one,

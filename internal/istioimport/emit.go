@@ -104,12 +104,20 @@ func service(s *model.Service) ast.Expr {
 	if s.MTLS != "" {
 		mtls = str(string(s.MTLS))
 	}
+	var deps ast.Expr
+	switch {
+	case len(s.DependsOn) == 0:
+		deps = &ast.ListLit{}
+	case !slices.Equal(s.DependsOn, []string{"*"}):
+		deps = strs(s.DependsOn)
+	}
 	return block(
 		f("namespace", ns),
 		f("serviceAccount", sa),
 		f("ports", list(ports...)),
 		f("discovery", str(s.Discovery)),
 		f("versions", block(versions...)),
+		f("dependsOn", deps),
 		f("mtls", mtls),
 		f("routes", list(routes...)),
 		f("trafficPolicy", trafficPolicy(s.TrafficPolicy)),

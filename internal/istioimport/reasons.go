@@ -47,6 +47,9 @@ var reasons = map[string]string{
 	"name":                  "names of matches and servers are not kept",
 	"statPrefix":            "gitmesh names stats by route",
 	"consistentHash":        "gitmesh hashes on a header only",
+	"outboundTrafficPolicy": "gitmesh sets it mesh-wide (mesh.outboundTrafficPolicy), not per proxy",
+	"ingress":               "gitmesh's inbound side follows the service's ports",
+	"captureMode":           "gitmesh captures traffic one way (gitmesh capture, iptables)",
 	"targetRef":             "gitmesh policies are bound by selector or namespace, not targetRef",
 	"targetRefs":            "gitmesh policies are bound by selector or namespace, not targetRef",
 }

@@ -291,6 +291,41 @@ spec:
 			notInFiles: map[string]string{"external/ext.cue": "via"},
 		},
 		{
+			name: "Sidecar egress hosts become dependsOn, the workload's over the namespace's",
+			in: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a}
+spec: {host: a}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b}
+spec: {host: b}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default}
+spec:
+  egress: [{hosts: ["./b.default.svc.cluster.local"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: b}
+spec:
+  workloadSelector: {labels: {app: b}}
+  egress: [{hosts: ["*/*.example.com", "~/*"], port: {number: 443}}]
+`,
+			report: []string{"in.yaml:29:54: Sidecar default/b: spec.egress[0].port: dropped: gitmesh scopes by service, not by port"},
+			files:  map[string]string{"services/a.cue": `dependsOn: ["b"]`, "services/b.cue": `dependsOn: ["ext"]`},
+		},
+		{
 			name: "PeerAuthentication precedence: workload over namespace over mesh",
 			in: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication

@@ -156,20 +156,22 @@ func (g *testGen) service(s *model.Service) {
 
 // serviceTest finds a caller and a request for match m of route i.
 func (g *testGen) serviceTest(s *model.Service, i int, m model.Match, port int) (trafficTest, string) {
-	// Other services first: a service calling itself proves less.
+	// Callers whose dependsOn reaches the service (a proxy receives only
+	// what it depends on); other services first: a service calling itself
+	// proves less.
 	var callers []caller
 	for _, cl := range g.callers {
-		if cl.service != s.Name {
+		if cl.service != s.Name && g.dependsOn(cl, s.Name) {
 			callers = append(callers, cl)
 		}
 	}
 	for _, cl := range g.callers {
-		if cl.service == s.Name {
+		if cl.service == s.Name && g.dependsOn(cl, s.Name) {
 			callers = append(callers, cl)
 		}
 	}
 	if len(callers) == 0 {
-		return trafficTest{}, "no sidecar class to send the request from"
+		return trafficTest{}, "no sidecar class depends on it (dependsOn) to send the request from"
 	}
 	// A caller whose own identity is allowed; else the first caller with
 	// a principal an allow rule names, the identity the test sends.
@@ -569,7 +571,14 @@ func httpListener(gw *model.Gateway, port int) *model.GatewayListener {
 // external generates a test for an external service reached through an
 // egress gateway: from a sidecar, over the gateway hop, to the external.
 func (g *testGen) external(x *model.External) {
-	if x.Via == "" || len(g.callers) == 0 {
+	var from *caller
+	for i := range g.callers {
+		if g.dependsOn(g.callers[i], x.Name) {
+			from = &g.callers[i]
+			break
+		}
+	}
+	if x.Via == "" || from == nil {
 		return
 	}
 	gw := g.c.mesh.Gateways[x.Via]
@@ -588,7 +597,7 @@ func (g *testGen) external(x *model.External) {
 			continue
 		}
 		g.add(trafficTest{
-			name: x.Name + "-via-" + gw.Name, from: g.callers[0].class,
+			name: x.Name + "-via-" + gw.Name, from: from.class,
 			request: fmt.Sprintf("GET http://%s:%d/", host, p.Number),
 			to:      map[string]float64{x.Name: 100},
 			source:  fmt.Sprintf("external %q through egress gateway %q", x.Name, gw.Name),
@@ -637,4 +646,11 @@ func testsBlock(ts []trafficTest) ast.Expr {
 		elts = append(elts, fl)
 	}
 	return &ast.StructLit{Elts: elts}
+}
+
+// dependsOn reports whether cl's service lists target (or "*") in
+// dependsOn.
+func (g *testGen) dependsOn(cl caller, target string) bool {
+	s := g.c.mesh.Services[cl.service]
+	return s != nil && (s.CallsAll() || slices.Contains(s.DependsOn, target))
 }
