@@ -90,9 +90,7 @@ type converter struct {
 	// model: where its facts came from.
 	svc map[string]*svcInfo
 	// origins lists, per output file, the Istio objects it came from.
-	origins map[string][]origin
-	// gwInfo holds per gateway what the Istio Gateway said.
-	gwInfo    map[string]*gwInfo
+	origins   map[string][]origin
 	converted map[*object]bool
 	// routeSrc is the Istio route each model route came from, by
 	// "services/NAME" or "gateways/NAME" and index, for test names and
@@ -123,10 +121,6 @@ type svcInfo struct {
 	rep   reporter
 }
 
-type gwInfo struct {
-	first node
-}
-
 // Convert turns Istio networking and security YAML into a gitmesh
 // repository. Problems with the input are report lines, never errors: an
 // object that cannot be converted is skipped and said so.
@@ -135,7 +129,7 @@ func Convert(srcs []Source, opts Options) *Result {
 		opts: opts.withDefaults(),
 		mesh: &model.Mesh{Services: map[string]*model.Service{}, Gateways: map[string]*model.Gateway{},
 			External: map[string]*model.External{}},
-		svc: map[string]*svcInfo{}, origins: map[string][]origin{}, gwInfo: map[string]*gwInfo{},
+		svc: map[string]*svcInfo{}, origins: map[string][]origin{},
 		converted: map[*object]bool{}, routeSrc: map[string][]routeSource{}, allowNothing: map[string]*object{}, routedBy: map[string]*object{},
 	}
 	objs := c.read(srcs)

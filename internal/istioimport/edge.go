@@ -143,7 +143,6 @@ func (c *converter) gateway(o *object) {
 		o.rep.approx(o.spec.get("selector"), "sidecars reach the egress gateway at %q, the Kubernetes Service Istio's install gives it (gitmesh gateways take static endpoints)", addr)
 	}
 	c.mesh.Gateways[name] = g
-	c.gwInfo[name] = &gwInfo{first: o.root}
 	c.origin("gateways/"+name+".cue", o)
 }
 
