@@ -25,7 +25,7 @@ func TestImportIstio(t *testing.T) {
 	}
 	report := filepath.Join(out, "import-report.txt")
 	want := out + ": 7 files from 14 objects, 10 traffic tests\n" +
-		report + ": 3 dropped, 0 approximated, 1 skipped, 4 notes, 0 routes without a test\n"
+		report + ": 3 dropped, 4 approximated, 1 skipped, 4 notes, 0 routes without a test\n"
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}

@@ -35,6 +35,9 @@ func (c *converter) destinationRule(o *object) {
 			s.TrafficPolicy = c.trafficPolicy(tp, s.Name, o.rep)
 		}
 	}
+	if subs := o.spec.get("subsets"); len(subs.list()) > 0 {
+		o.rep.approx(subs, "subsets become versions of %q: a route without a subset reaches every version, but a pod whose labels match no version gets no traffic in gitmesh (Istio sends it some)", s.Name)
+	}
 	for _, sub := range o.spec.get("subsets").list() {
 		nn := sub.get("name")
 		name := dnsName(nn.str())
