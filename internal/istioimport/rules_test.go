@@ -2,9 +2,11 @@ package istioimport
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func convertYAML(t *testing.T, y string) *Result {
@@ -404,5 +406,26 @@ func TestDeterministic(t *testing.T) {
 	a, b := convertCase(t, "bookinfo"), convertCase(t, "bookinfo")
 	if !bytes.Equal(archive(a), archive(b)) {
 		t.Error("two conversions of bookinfo differ")
+	}
+}
+
+// TestAliasBomb: YAML aliases nested ten deep (a "billion laughs") are
+// walked once per node, not once per path.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("  hosts: [a]\n  http: [{route: [{destination: {host: a}, headers: *l10}], corsPolicy: *l10}]\n")
+	done := make(chan *Result, 1)
+	go func() { done <- convertYAML(t, b.String()) }()
+	select {
+	case res := <-done:
+		if !strings.Contains(string(res.Report.Text()), "spec.http[0].route[0].headers: dropped") {
+			t.Errorf("report:\n%s", res.Report.Text())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("conversion did not finish in 10s")
 	}
 }

@@ -81,12 +81,16 @@ func (x node) has(key string) bool {
 // markAll marks the node and everything below it read: for values a
 // converter reports itself (with a better reason than "not supported").
 func (x node) markAll() {
+	// Aliases make the tree a graph: each node is walked once, or a
+	// "billion laughs" document would take exponential time.
+	seen := map[*yaml.Node]bool{}
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		n = deref(n)
-		if n == nil {
+		if n == nil || seen[n] {
 			return
 		}
+		seen[n] = true
 		for _, c := range n.Content {
 			x.read[c] = true
 			walk(c)
@@ -185,12 +189,14 @@ func (x node) strMap() map[string]string {
 // unread calls f for every mapping key below x that no converter read,
 // topmost only: a dropped block is one line, not one per field.
 func (x node) unread(f func(n node)) {
+	seen := map[*yaml.Node]bool{} // once per node, as in markAll
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		n = deref(n)
-		if n == nil {
+		if n == nil || seen[n] {
 			return
 		}
+		seen[n] = true
 		switch n.Kind {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
