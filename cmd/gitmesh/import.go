@@ -39,8 +39,9 @@ func newImportIstioCmd() *cobra.Command {
 		Short: "Convert Istio YAML into a gitmesh repository, with a report of what was lost",
 		Long: `istio reads Istio networking.istio.io (v1, v1beta1, v1alpha3) VirtualService,
 DestinationRule, Gateway, ServiceEntry and Sidecar objects, security.istio.io
-PeerAuthentication and AuthorizationPolicy objects, and Kubernetes v1 Services
-(for ports and selectors), from files, directories (every *.yaml and *.yml,
+PeerAuthentication and AuthorizationPolicy objects, Kubernetes v1 Services (for
+ports and selectors) and Deployments, StatefulSets and DaemonSets (for service
+accounts), from files, directories (every *.yaml and *.yml,
 recursively) or standard input ("-"), and writes a gitmesh repository to
 --out: mesh.cue, services/, gateways/, external/, and tests/generated.cue
 with traffic tests generated from the VirtualServices' matches.

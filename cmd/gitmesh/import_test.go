@@ -24,8 +24,8 @@ func TestImportIstio(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	report := filepath.Join(out, "import-report.txt")
-	want := out + ": 7 files from 14 objects, 10 traffic tests\n" +
-		report + ": 3 dropped, 4 approximated, 1 skipped, 4 notes, 0 routes without a test\n"
+	want := out + ": 7 files from 23 objects, 10 traffic tests\n" +
+		report + ": 3 dropped, 4 approximated, 1 skipped, 3 notes, 0 routes without a test\n"
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}
@@ -75,12 +75,12 @@ func TestImportIstio(t *testing.T) {
 // exits 1, writes nothing, and says why on stderr.
 func TestImportIstioNothingConverted(t *testing.T) {
 	in := filepath.Join(t.TempDir(), "deploy.yml")
-	if err := os.WriteFile(in, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"), 0o644); err != nil {
+	if err := os.WriteFile(in, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "mesh")
 	code, _, stderr := runCLI(t, "import", "istio", in, "--out", out)
-	if code != exitFindings || !strings.Contains(stderr, `kind "Deployment" of "apps/v1" is not converted`) ||
+	if code != exitFindings || !strings.Contains(stderr, `kind "ConfigMap" of "v1" is not converted`) ||
 		!strings.Contains(stderr, "could be converted") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}

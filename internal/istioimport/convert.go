@@ -134,7 +134,7 @@ func Convert(srcs []Source, opts Options) *Result {
 	}
 	objs := c.read(srcs)
 	// The order matters: Kubernetes Services give ports and selectors
-	// before anything names a service; ServiceEntries and Gateways exist
+	// before anything names a service, and workloads their identities; ServiceEntries and Gateways exist
 	// before hosts and gateway names are resolved; destination rules
 	// create versions before routes name them as subsets; policies come
 	// last, when every service they may select exists.
@@ -143,6 +143,9 @@ func Convert(srcs []Source, opts Options) *Result {
 		f    func(*object)
 	}{
 		{"Service", c.k8sService},
+		{"Deployment", c.workload},
+		{"StatefulSet", c.workload},
+		{"DaemonSet", c.workload},
 		{"ServiceEntry", c.serviceEntry},
 		{"Gateway", c.gateway},
 		{"DestinationRule", c.destinationRule},
@@ -163,7 +166,7 @@ func Convert(srcs []Source, opts Options) *Result {
 	c.finishAuthorization()
 	c.applySidecars()
 	for _, o := range objs {
-		if o.kind != "Service" {
+		if kinds[o.kind] != "" && kinds[o.kind] != "apps" {
 			o.spec.unread(func(n node) {
 				o.rep.add(n, Dropped, "%s", reason(n.path))
 			})
@@ -214,9 +217,12 @@ var kinds = map[string]string{
 	"AuthorizationPolicy": "security.istio.io",
 	"Sidecar":             "networking.istio.io",
 	"Service":             "",
+	"Deployment":          "apps",
+	"StatefulSet":         "apps",
+	"DaemonSet":           "apps",
 }
 
-// versions are the API versions read; the fields converted mean the same
+// apiVersions are the Istio API versions read; the fields converted mean the same
 // in all of them.
 var apiVersions = map[string]bool{"v1": true, "v1beta1": true, "v1alpha3": true}
 
@@ -247,9 +253,9 @@ func (c *converter) objects(root node) []*object {
 		return nil
 	case !known || group != want:
 		c.report = append(c.report, Finding{Pos: root.pos(), Object: o.rep.object, Kind: Skipped,
-			Message: fmt.Sprintf("kind %q of %q is not converted (gitmesh reads networking.istio.io VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, security.istio.io PeerAuthentication, AuthorizationPolicy, and v1 Service for ports)", kind, apiVersion)})
+			Message: fmt.Sprintf("kind %q of %q is not converted (gitmesh reads networking.istio.io VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, security.istio.io PeerAuthentication, AuthorizationPolicy; Kubernetes Services for ports, Deployments, StatefulSets and DaemonSets for service accounts)", kind, apiVersion)})
 		return nil
-	case want != "" && !apiVersions[version]:
+	case strings.HasSuffix(want, "istio.io") && !apiVersions[version]:
 		c.report = append(c.report, Finding{Pos: root.pos(), Object: o.rep.object, Kind: Skipped,
 			Message: fmt.Sprintf("API version %q is not read (want v1, v1beta1 or v1alpha3)", apiVersion)})
 		return nil

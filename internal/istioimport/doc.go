@@ -8,7 +8,9 @@
 // (PeerAuthentication, AuthorizationPolicy), and Kubernetes v1 Services,
 // read only for what Istio leaves to them: ports (protocol by appProtocol
 // or name prefix, Istio's protocol selection) and selectors. Any other
-// kind is a "skipped" report line, never an error.
+// kind is a "skipped" report line, never an error. Deployments,
+// StatefulSets and DaemonSets are read for their pods' service account,
+// the identity AuthorizationPolicy principals name.
 //
 // Output: mesh.cue, services/NAME.cue, gateways/NAME.cue,
 // external/NAME.cue and tests/generated.cue, built as CUE syntax trees and

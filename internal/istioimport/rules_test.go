@@ -328,6 +328,42 @@ spec:
 			files:  map[string]string{"services/a.cue": `dependsOn: ["b"]`, "services/b.cue": `dependsOn: ["ext"]`},
 		},
 		{
+			name: "Deployments give services their identities; a principal no workload has is noted",
+			in: `apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {selector: {app: a}, ports: [{name: http, port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: a-v1}
+spec:
+  template:
+    metadata: {labels: {app: a, version: v1}}
+    spec: {serviceAccountName: sa-a}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: orphan}
+spec:
+  template:
+    metadata: {labels: {app: nothing}}
+    spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: a}
+spec:
+  selector: {matchLabels: {app: a}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/sa-a, cluster.local/ns/default/sa/ghost]}}]}]
+`,
+			report: []string{
+				`in.yaml:14:1: StatefulSet default/orphan: skipped: its pods match no Kubernetes Service of the input: their service account "default" is not used`,
+				`in.yaml:27:76: AuthorizationPolicy default/a: spec.rules[0].from[0].source.principals[1]: note: principal "cluster.local/ns/default/sa/ghost" is the identity of no service or gateway of the input`,
+			},
+			files: map[string]string{"services/a.cue": `serviceAccount: "sa-a"`},
+		},
+		{
 			name: "PeerAuthentication precedence: workload over namespace over mesh",
 			in: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication

@@ -320,6 +320,9 @@ func (c *converter) sources(s node, o *object, failClosed func(node, string)) ([
 				o.rep.approx(p, "principal %q is not in the source's namespaces: left out", p.str())
 				continue
 			}
+			if !c.knownPrincipal(pr) {
+				o.rep.note(p, "principal %q is the identity of no service or gateway of the input (service accounts come from Deployments, StatefulSets and DaemonSets): the rule matches callers outside the import only", p.str())
+			}
 			out = append(out, model.Source{Principal: pr})
 		}
 	}
@@ -376,4 +379,20 @@ func appendRules(list, rules []model.AuthzRule) []model.AuthzRule {
 		}
 	}
 	return list
+}
+
+// knownPrincipal reports whether a service or gateway of the output runs
+// as principal p ("TRUST_DOMAIN/ns/NS/sa/SA").
+func (c *converter) knownPrincipal(p string) bool {
+	for _, s := range c.mesh.Services {
+		if p == c.principal(s.Namespace, cmpOr(s.ServiceAccount, s.Name)) {
+			return true
+		}
+	}
+	for _, g := range c.mesh.Gateways {
+		if p == c.principal(g.Namespace, cmpOr(g.ServiceAccount, g.Name)) {
+			return true
+		}
+	}
+	return false
 }

@@ -189,3 +189,39 @@ func (c *converter) finishServices() {
 		}
 	}
 }
+
+// workload reads a Deployment, StatefulSet or DaemonSet for the one fact
+// Istio's identities need: the service account its pods run as, which is
+// the SPIFFE principal AuthorizationPolicies name. It goes to the service
+// whose selector the pod labels match; everything else about workloads is
+// Kubernetes' business and is not reported.
+func (c *converter) workload(o *object) {
+	tmpl := o.spec.get("template")
+	labels := tmpl.get("metadata").get("labels").strMap()
+	pod := tmpl.get("spec")
+	sa := pod.get("serviceAccountName").str()
+	if sa == "" {
+		sa = pod.get("serviceAccount").str()
+	}
+	if sa == "" {
+		sa = "default" // what Kubernetes runs the pods as
+	}
+	matched := false
+	for _, name := range slices.Sorted(maps.Keys(c.mesh.Services)) {
+		s, info := c.mesh.Services[name], c.svc[name]
+		if s.Namespace != o.namespace || !info.fromK8s || len(labels) == 0 || !subset(info.selector, labels) {
+			continue
+		}
+		matched = true
+		switch {
+		case s.ServiceAccount == "":
+			s.ServiceAccount = sa
+			c.origin("services/"+name+".cue", o)
+		case s.ServiceAccount != sa:
+			o.rep.approx(pod, "runs as %q, but service %q already runs as %q: gitmesh gives a service one identity", sa, name, s.ServiceAccount)
+		}
+	}
+	if !matched {
+		o.rep.add(o.root, Skipped, "its pods match no Kubernetes Service of the input: their service account %q is not used", sa)
+	}
+}
