@@ -41,10 +41,10 @@ func newImportIstioCmd() *cobra.Command {
 DestinationRule, Gateway, ServiceEntry and Sidecar objects, security.istio.io
 PeerAuthentication and AuthorizationPolicy objects, Kubernetes v1 Services (for
 ports and selectors) and Deployments, StatefulSets and DaemonSets (for service
-accounts), from files, directories (every *.yaml and *.yml,
-recursively) or standard input ("-"), and writes a gitmesh repository to
---out: mesh.cue, services/, gateways/, external/, and tests/generated.cue
-with traffic tests generated from the VirtualServices' matches.
+accounts), from files, directories (every *.yaml and *.yml, recursively) or
+standard input ("-"), and writes a gitmesh repository to --out: mesh.cue,
+services/, gateways/, external/, and tests/generated.cue with traffic tests
+generated from the VirtualServices' matches.
 
 Every field that gitmesh cannot express, or expresses differently, is a line
 of the report (--report, default OUT/import-report.txt) with its source
