@@ -23,9 +23,10 @@ type peerAuth struct {
 
 // targets returns the services a policy applies to: those its selector's
 // labels select, or every service of its namespace (of the mesh in the
-// root namespace). whole is false when the selector picks only some
-// versions of a service, which gitmesh cannot express: the policy then
-// applies to the whole service.
+// root namespace), and the scope level (0 mesh, 1 namespace, 2
+// workload). A selector that picks only some versions of a service,
+// which gitmesh cannot express, applies the policy to the whole service
+// (reported).
 func (c *converter) targets(o *object) (svcs []string, level int) {
 	sel := o.spec.get("selector").get("matchLabels")
 	labels := sel.strMap()
