@@ -13,7 +13,7 @@ import (
 )
 
 // trafficTest is one generated traffic test, in the syntax of the
-// repository's tests: block (schema/test.cue on the traffic branch).
+// repository's tests: block (schema/test.cue, from issue 16 item 1).
 type trafficTest struct {
 	name, from, request string
 	headers             map[string]string
