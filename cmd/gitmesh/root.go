@@ -103,6 +103,7 @@ validates it, renders it into Envoy configuration and serves it over xDS.`,
 		newCaptureCmd(),
 		newInstallCmd(),
 		newUninstallCmd(),
+		newImportCmd(),
 	)
 	return root
 }
