@@ -9,12 +9,6 @@ import (
 	"testing"
 )
 
-// importTestsSchemaMerged switches TestImportIstio to validate the
-// imported repository with its generated traffic tests. The tests: schema
-// and evaluator are the traffic helper's (issue 16 item 1); set it to true
-// once they are merged (as internal/istioimport's testsSchemaMerged).
-const importTestsSchemaMerged = false
-
 // importCase is an Istio-style input of the istioimport package's tests.
 func importCase(name string) string {
 	return filepath.Join("..", "..", "internal", "istioimport", "testdata", name)
@@ -51,26 +45,14 @@ func TestImportIstio(t *testing.T) {
 		}
 	}
 
-	// Until the tests: schema is merged (importTestsSchemaMerged),
-	// validate a copy without tests/.
-	validated := out
-	if !importTestsSchemaMerged {
-		validated = filepath.Join(t.TempDir(), "mesh")
-		if err := os.CopyFS(validated, os.DirFS(out)); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.RemoveAll(filepath.Join(validated, "tests")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code, vout, verr := runCLI(t, "validate", validated)
+	code, vout, verr := runCLI(t, "validate", out)
 	if code != exitOK {
 		t.Fatalf("validate: exit %d\n%s%s", code, vout, verr)
 	}
-	if importTestsSchemaMerged && !strings.Contains(vout, "10 traffic tests") {
+	if !strings.Contains(vout, "10 traffic tests") {
 		t.Errorf("validate ran no generated traffic tests:\n%s", vout)
 	}
-	if code, rout, rerr := runCLI(t, "render", validated, "--list"); code != exitOK || !strings.Contains(rout, "sidecar/default/reviews/v2") {
+	if code, rout, rerr := runCLI(t, "render", out, "--list"); code != exitOK || !strings.Contains(rout, "sidecar/default/reviews/v2") {
 		t.Fatalf("render --list: exit %d\n%s%s", code, rout, rerr)
 	}
 

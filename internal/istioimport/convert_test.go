@@ -132,17 +132,7 @@ func TestImportCases(t *testing.T) {
 	}
 }
 
-// testsSchemaMerged switches on full validation with the generated tests.
-// The `tests:` schema and the evaluator are the traffic helper's work
-// (issue 16 item 1); until that is merged the schema rejects `tests:`.
-// After the merge, set it to true: the imported repositories must then
-// validate with their generated tests passing.
-const testsSchemaMerged = false
-
 func TestImportedTestsPass(t *testing.T) {
-	if !testsSchemaMerged {
-		t.Skip("needs the tests: schema from the traffic helper (issue 16 item 1): set testsSchemaMerged once it is merged")
-	}
 	for _, name := range cases(t) {
 		t.Run(name, func(t *testing.T) {
 			res := convertCase(t, name)
