@@ -138,7 +138,14 @@ func TestCertlessConnectionsAreLimited(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
-	dial()
+	// The first connection counts once the server has finished its side of
+	// the handshake, which under load can come after the client's side of a
+	// second handshake: wait for the server's HTTP/2 preface on it first.
+	first := dial()
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := first.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("the first connection without a certificate was not served: %v", err)
+	}
 	second := dial()
 	second.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := second.Read(make([]byte, 1)); err == nil {
