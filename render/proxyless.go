@@ -1,6 +1,7 @@
 package render
 
 import (
+	"slices"
 	"strconv"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -29,6 +30,7 @@ import (
 //
 // Server side, for every port of the service:
 //   - a listener named `grpc/server?xds.resource.listening_address=0.0.0.0:TARGETPORT`
+//     for the target port and for every port an endpoint overrides it with
 //     (grpc-go's default server name template; the server must listen on
 //     0.0.0.0:TARGETPORT), address 0.0.0.0:TARGETPORT, no listener filters,
 //     one filter chain: TLS (STRICT: client certificate required;
@@ -65,7 +67,9 @@ func (b *builder) buildProxyless(s *model.Service, versions []string) {
 	}
 	p := b.newProxy(nodeid.Proxyless(s.Namespace, s.Name, versions[0]), KindProxyless)
 	for i := range s.Ports {
-		p.add(b.grpcServerListener(s, &s.Ports[i]))
+		for _, lp := range b.listeningPorts(s, &s.Ports[i], versions) {
+			p.add(b.grpcServerListener(s, &s.Ports[i], lp))
+		}
 	}
 	for _, t := range b.ix.depsOf(s).services {
 		for i := range t.Ports {
@@ -107,9 +111,28 @@ func (b *builder) grpcClientListener(t *model.Service, port int, callerNS, host 
 	return []*Resource{rc, lst}
 }
 
-// grpcServerListener renders the xDS server listener of one port.
-func (b *builder) grpcServerListener(s *model.Service, port *model.Port) *Resource {
-	tp := targetPort(port)
+// listeningPorts are the ports a proxyless service's workloads listen on
+// for port: the target port, and every endpoint's override of it in any
+// version (every version gets one config). A grpc-go xDS server asks for
+// the listener named after the address it listens on, so a workload whose
+// endpoint overrides the port would otherwise ask for a listener that does
+// not exist and never serve.
+func (b *builder) listeningPorts(s *model.Service, port *model.Port, versions []string) []int {
+	ports := []int{targetPort(port)}
+	for _, v := range versions {
+		for _, e := range endpointsOf(b.in, s, v) {
+			if n := endpointPort(e, port); !slices.Contains(ports, n) {
+				ports = append(ports, n)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+// grpcServerListener renders the xDS server listener of one port for
+// workloads listening on tp.
+func (b *builder) grpcServerListener(s *model.Service, port *model.Port, tp int) *Resource {
 	name := grpcServerListener(tp)
 	path := model.Path("services", s.Name, "ports")
 	return b.intern(resource.ListenerType, name, "grpc-server|"+s.Name+"|"+name, path, func() (proto.Message, []*Resource) {
