@@ -213,7 +213,8 @@
       (run.total > run.tests.length ? " · the first " + run.tests.length + " listed, failed first" : ""))];
     if (run.tests.length) {
       kids.push(h("table", { id }, h("tr", {}, ["result", "test", "where", "outcome", "problems"].map((c) => h("th", {}, c))),
-        run.tests.map((x) => testRow(x, run.revision, tmpl))));
+        // Failed tests first (a stable sort: each part keeps name order).
+        [...run.tests].sort((a, b) => a.passed - b.passed).map((x) => testRow(x, run.revision, tmpl))));
     } else {
       kids.push(h("p", { class: "muted" }, "the repository declares no traffic tests"));
     }
