@@ -33,23 +33,33 @@ image:
 	$(GO) run ./cmd/mkimage -binary bin/linux-$(IMAGE_ARCH)/gitmesh -arch $(IMAGE_ARCH) -version $(VERSION) -tag $(IMAGE) -o bin/gitmesh-image.tar
 
 ## test: run every test (unit, golden, end-to-end on loopback)
-# The Kubernetes tests skip without etcd and kube-apiserver (unless
-# GITMESH_REQUIRE_KUBE=1, as in CI); internal/kubetest appends each skip to
-# $$GITMESH_KUBE_SKIP_LOG, and one line at the end says so.
-# The capture test (internal/capture) does the same with
-# $$GITMESH_NETNS_SKIP_LOG when it cannot make a network namespace.
+# Tests that need what this machine may lack skip loudly, append the skip to
+# the file a GITMESH_*_SKIP_LOG variable names, and make test ends with one
+# line per kind that was skipped (go test hides a passing package's skips):
+# the Kubernetes tests without etcd and kube-apiserver (internal/kubetest),
+# the capture netns test without root and iptables (internal/capture), the
+# console's browser tests without chromium and the Prometheus tests without
+# prometheus. CI sets GITMESH_REQUIRE_KUBE, _NETNS, _BROWSER and
+# _PROMETHEUS=1, which turn each skip into a failure.
 test:
-	@skips=$$(mktemp "$${TMPDIR:-/tmp}/gitmesh-kube-skips.XXXXXX"); \
-	netns=$$(mktemp "$${TMPDIR:-/tmp}/gitmesh-netns-skips.XXXXXX"); \
+	@skips=$$(mktemp -d "$${TMPDIR:-/tmp}/gitmesh-skips.XXXXXX"); \
 	echo "$(GO) test -count=1 $(PKGS)"; \
-	GITMESH_KUBE_SKIP_LOG=$$skips GITMESH_NETNS_SKIP_LOG=$$netns $(GO) test -count=1 $(PKGS); rc=$$?; \
-	if [ -s "$$skips" ]; then \
-		echo "make test: $$(sort -u "$$skips" | wc -l | tr -d ' ') Kubernetes tests SKIPPED (no etcd/kube-apiserver): run bash internal/kubetest/build-kube-apiserver.sh and install etcd-server, then GITMESH_REQUIRE_KUBE=1 make test"; \
+	GITMESH_KUBE_SKIP_LOG=$$skips/kube GITMESH_NETNS_SKIP_LOG=$$skips/netns \
+	GITMESH_BROWSER_SKIP_LOG=$$skips/browser GITMESH_PROMETHEUS_SKIP_LOG=$$skips/prometheus \
+		$(GO) test -count=1 $(PKGS); rc=$$?; \
+	if [ -s "$$skips/kube" ]; then \
+		echo "make test: $$(sort -u "$$skips/kube" | wc -l | tr -d ' ') Kubernetes tests SKIPPED (no etcd/kube-apiserver): run bash internal/kubetest/build-kube-apiserver.sh and install etcd-server, then GITMESH_REQUIRE_KUBE=1 make test"; \
 	fi; \
-	if [ -s "$$netns" ]; then \
-		echo "make test: the capture netns test was SKIPPED ($$(head -n1 "$$netns")): run it as root with iptables and iproute2, then GITMESH_REQUIRE_NETNS=1 make test"; \
+	if [ -s "$$skips/netns" ]; then \
+		echo "make test: the capture netns test was SKIPPED ($$(head -n1 "$$skips/netns")): run it as root with iptables and iproute2, then GITMESH_REQUIRE_NETNS=1 make test"; \
 	fi; \
-	rm -f "$$skips" "$$netns"; exit $$rc
+	if [ -s "$$skips/browser" ]; then \
+		echo "make test: $$(sort -u "$$skips/browser" | wc -l | tr -d ' ') console browser tests SKIPPED (no chromium): apt-get install chromium, then GITMESH_REQUIRE_BROWSER=1 make test"; \
+	fi; \
+	if [ -s "$$skips/prometheus" ]; then \
+		echo "make test: $$(sort -u "$$skips/prometheus" | wc -l | tr -d ' ') Prometheus tests SKIPPED (no prometheus): apt-get install prometheus, then GITMESH_REQUIRE_PROMETHEUS=1 make test"; \
+	fi; \
+	rm -rf "$$skips"; exit $$rc
 
 ## race: the tests under the race detector (slower)
 race:

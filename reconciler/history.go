@@ -22,6 +22,10 @@ type history struct {
 	bundle, prev   *render.Bundle
 	prevRevision   string
 	bundleRevision string
+	// liveTests are the live revision's traffic test verdicts, failedTests
+	// those of the newest attempt when it failed after running its tests
+	// (tests.go).
+	liveTests, failedTests *apiv1.TestRun
 }
 
 // record notes an applied revision, newest first, dropping the oldest.

@@ -312,6 +312,7 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 		info.AppliedAt = now
 		r.status.Live = &info
 		r.hist.record(info)
+		r.hist.liveTests, r.hist.failedTests = testRun(a.rev.ID, a.res), nil
 		r.status.LastAttempt = &apiv1.Attempt{
 			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: apiv1.AttemptApplied,
 			Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
@@ -331,6 +332,7 @@ func (r *Reconciler) summarize(a *attempt) time.Duration {
 			Revision: revisionInfo(a.rev), StartedAt: a.start, Result: apiv1.AttemptFailed, FailedStep: se.step,
 			Error: se.err.Error(), Diagnostics: capped, DiagnosticsTotal: total, TimingsMillis: a.timings,
 		}
+		r.hist.failedTests = testRun(a.rev.ID, a.res)
 	}
 	// Steps before the failed one marked themselves True; the failed one
 	// says why; those after it are unknown for this revision, so they

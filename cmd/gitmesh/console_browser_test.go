@@ -212,7 +212,13 @@ func TestConsoleBrowser(t *testing.T) {
 	// follows, and productpage's diff says what its route did.
 	reviews := bookinfoFiles(t, "mesh")["mesh/services/reviews.cue"]
 	reviews80 := strings.Replace(strings.Replace(reviews, `{version: "v1", weight: 50}`, `{version: "v1", weight: 80}`, 1), `{version: "v3", weight: 50}`, `{version: "v3", weight: 20}`, 1)
-	shifted := repo.commit("reviews: 80/20", map[string]string{"mesh/services/reviews.cue": reviews80})
+	// The canary's traffic test pins the split, so the commit moves it too.
+	routing := bookinfoFiles(t, "mesh")["mesh/tests/routing.cue"]
+	routing80 := strings.Replace(routing, `expect: to: {"reviews/v1": 50, "reviews/v3": 50}`, `expect: to: {"reviews/v1": 80, "reviews/v3": 20}`, 1)
+	if routing80 == routing {
+		t.Fatal("examples/bookinfo/tests/routing.cue no longer pins the 50/50 canary; update this test")
+	}
+	shifted := repo.commit("reviews: 80/20", map[string]string{"mesh/services/reviews.cue": reviews80, "mesh/tests/routing.cue": routing80})
 	postHook(t, m, secret)
 	waitFor(t, 20*time.Second, "80/20 to be live", func() bool {
 		var st apiv1.Status
@@ -256,5 +262,45 @@ func TestConsoleBrowser(t *testing.T) {
 	p.waitTrue(t, "the drift report", `!!document.getElementById("drift") && document.getElementById("drift").textContent.includes("reviews-v2-1")`)
 	p.screenshot(t, "drift")
 
+	// 6. Traffic tests: the live revision's all pass; a commit that moves
+	// the canary without its test fails, and the failing test shows with
+	// its link, next to the live revision's passing one.
+	eval[any](t, p, `location.hash = "#tests"`)
+	p.waitTrue(t, "the live revision's tests", `document.querySelectorAll("#live-tests tr.test").length > 0`)
+	if n := eval[int](t, p, `document.querySelectorAll("#live-tests tr.test.passed").length`); n != bookinfoTests {
+		t.Errorf("%d of the live revision's tests passed, want all %d of bookinfo's", n, bookinfoTests)
+	}
+	if n := eval[int](t, p, `document.querySelectorAll("#live-tests tr.test.failed").length`); n != 0 {
+		t.Errorf("%d of the live revision's tests failed", n)
+	}
+	reviews90 := strings.Replace(strings.Replace(reviews, `{version: "v1", weight: 50}`, `{version: "v1", weight: 90}`, 1), `{version: "v3", weight: 50}`, `{version: "v3", weight: 10}`, 1)
+	untested := repo.commit("reviews: 90/10, test not updated", map[string]string{"mesh/services/reviews.cue": reviews90})
+	postHook(t, m, secret)
+	waitFor(t, 20*time.Second, "the untested canary to fail", func() bool {
+		var st apiv1.Status
+		getStatus(t, m, &st)
+		return st.LastAttempt != nil && st.LastAttempt.Revision.ID == untested && st.LastAttempt.Result == apiv1.AttemptFailed
+	})
+	p.waitTrue(t, "the failing test", `!!document.querySelector('#failed-tests tr.test.failed[data-test="others-canary"]')`)
+	row := eval[[]string](t, p, `[...document.querySelector('#failed-tests tr[data-test="others-canary"]').cells].map((c) => c.textContent)`)
+	if len(row) != 5 || row[0] != "failed" || row[2] != "tests/routing.cue:20:8" ||
+		row[4] != "expected reviews/v1 80% reviews/v3 20%, got reviews/v1 90% reviews/v3 10%" {
+		t.Errorf("failing test row %q", row)
+	}
+	testLink := eval[string](t, p, `document.querySelector('#failed-tests tr[data-test="others-canary"] a').href`)
+	if want := "https://git.example.com/org/mesh/blob/" + untested + "/mesh/tests/routing.cue#L20"; testLink != want {
+		t.Errorf("failing test links %q, want %q", testLink, want)
+	}
+	if n := eval[int](t, p, `document.querySelectorAll("#failed-tests tr.test.passed").length`); n != bookinfoTests-1 {
+		t.Errorf("the failed revision shows %d passing tests, want %d", n, bookinfoTests-1)
+	}
+	if n := eval[int](t, p, `document.querySelectorAll("#live-tests tr.test.passed").length`); n != bookinfoTests {
+		t.Errorf("the live revision's tests changed with a failed commit: %d passed", n)
+	}
+	p.screenshot(t, "tests")
+
 	p.check(t)
 }
+
+// bookinfoTests is how many traffic tests examples/bookinfo declares.
+const bookinfoTests = 14

@@ -38,8 +38,8 @@ func TestInstallKube(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("install: exit %d: %s", code, errOut)
 	}
-	if n := strings.Count(first, " applied "); n != 10 {
-		t.Errorf("install applied %d objects, want 10:\n%s", n, first)
+	if n := strings.Count(first, " applied "); n != 11 {
+		t.Errorf("install applied %d objects, want 11:\n%s", n, first)
 	}
 	code, second, errOut := runCLI(t, "install", "--kubeconfig", c.Kubeconfig)
 	if code != 0 {
@@ -52,8 +52,8 @@ func TestInstallKube(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("uninstall: exit %d: %s", code, errOut)
 	}
-	if n := strings.Count(out, " deleted\n"); n != 10 {
-		t.Errorf("uninstall deleted %d objects, want 10:\n%s", n, out)
+	if n := strings.Count(out, " deleted\n"); n != 11 {
+		t.Errorf("uninstall deleted %d objects, want 11:\n%s", n, out)
 	}
 	ctx := context.Background()
 	if _, err := c.Client.AppsV1().Deployments("gitmesh-system").Get(ctx, "gitmesh", metav1.GetOptions{}); err == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitmesh/gitmesh/deploy/grafana"
+	"github.com/gitmesh/gitmesh/deploy/grafana/grafanaquery"
 	"github.com/gitmesh/gitmesh/internal/promtest"
 )
 
@@ -38,7 +39,7 @@ func checkDashboards(t *testing.T, prom *promtest.Prometheus, meshDir string) {
 	// Two more scrapes, so increase() over the window sees the failure.
 	time.Sleep(2 * promtest.ScrapeInterval)
 
-	qs, err := grafana.Queries(grafana.FS())
+	qs, err := grafanaquery.Queries(grafana.FS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +47,12 @@ func checkDashboards(t *testing.T, prom *promtest.Prometheus, meshDir string) {
 		"__rate_interval": "5m", "datasource": "prometheus"}
 	source := registeredNames(t)
 	for _, q := range qs {
-		expr, err := grafana.Expand(q.Expr, vars)
+		expr, err := grafanaquery.Expand(q.Expr, vars)
 		if err != nil {
 			t.Errorf("%s: %v", q, err)
 			continue
 		}
-		names, err := grafana.Metrics(expr)
+		names, err := grafanaquery.Metrics(expr)
 		if err != nil {
 			t.Errorf("%s: Prometheus' parser: %v", q, err)
 			continue

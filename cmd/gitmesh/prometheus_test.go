@@ -148,7 +148,46 @@ func TestPrometheusEdgeRates(t *testing.T) {
 		}
 	}
 
+	// The console's view of the same traffic: serve's GET /api/v1/graph
+	// (what the console draws) carries the measured split on the
+	// client → greeter edge, queried through --prometheus-url.
+	t.Run("graph", func(t *testing.T) { checkGraphRates(t, "http://"+httpAddr, window) })
+
 	t.Run("dashboards", func(t *testing.T) { checkDashboards(t, prom, dir) })
+}
+
+// checkGraphRates asserts the graph API puts the canary's measured 70/30
+// split on the client → greeter edge, with the rate window it used.
+func checkGraphRates(t *testing.T, base string, window time.Duration) {
+	var g apiv1.Graph
+	getJSONT(t, base+"/api/v1/graph", &g)
+	if g.Rates == nil || g.Rates.Error != "" || g.Rates.WindowSeconds != window.Seconds() {
+		t.Fatalf("graph rates %+v, want measured over %v", g.Rates, window)
+	}
+	var edge *apiv1.Edge
+	for i := range g.Edges {
+		if g.Edges[i].ID == "service/client->service/greeter" {
+			edge = &g.Edges[i]
+		}
+	}
+	if edge == nil || edge.RequestsPerSecond == nil || edge.ErrorsPerSecond == nil {
+		t.Fatalf("graph has no measured client → greeter edge: %+v", g.Edges)
+	}
+	by := map[string]float64{}
+	for _, v := range edge.Measured {
+		by[v.Version] = v.RequestsPerSecond
+	}
+	total := *edge.RequestsPerSecond
+	t.Logf("graph: client → greeter %.1f req/s, measured %+v", total, edge.Measured)
+	if len(by) != 2 || total < 30 || math.Abs(by["v1"]+by["v2"]-total) > 0.01*total {
+		t.Fatalf("client → greeter measured %+v of %.1f req/s, want v1 and v2 summing to about 100", edge.Measured, total)
+	}
+	if share := 100 * by["v2"] / total; math.Abs(share-30) > 10 {
+		t.Errorf("graph: v2 got %.1f%% of client → greeter, want 30%% ±10 points", share)
+	}
+	if *edge.ErrorsPerSecond != 0 {
+		t.Errorf("graph: %.2f errors/s on a healthy canary", *edge.ErrorsPerSecond)
+	}
 }
 
 // near is a rate within 15% of want: Prometheus extrapolates rate() to the

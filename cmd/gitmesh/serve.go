@@ -124,7 +124,7 @@ Every flag can also be set with a GITMESH_* environment variable.`,
 	f.DurationVar(&cfg.rateWindow, "prometheus-rate-window", promrates.DefaultWindow, "window of the graph's rates (rate(...[WINDOW]))")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", "", "file holding the shared secret of the push webhooks (webhooks are off without it)")
 	f.StringVar(&cfg.repoURLTemplate, "repo-url-template", "", "console: link findings to the repository browser, e.g. https://git.example.com/org/mesh/blob/{rev}/{file}#L{line} ({col} too)")
-	f.StringVar(&cfg.tracingURLTemplate, "tracing-url-template", graph.DefaultTracesURL, "console: link services to their traces when mesh.tracing is set ({service}, {namespace}; \"\" links nothing)")
+	f.StringVar(&cfg.tracingURLTemplate, "tracing-url-template", graph.DefaultTracesURL, "console: link services to their traces when mesh.tracing is set ({tracingService}: the name the proxies report, SERVICE.NAMESPACE; {service}, {namespace}; \"\" links nothing)")
 	workloadTTLMin(cmd, "workload-cert-ttl")
 	flagMin(cmd, "interval", "1s", "polling more often only loads the Git server; push webhooks trigger a fetch at once")
 	cfg.load.register(cmd)

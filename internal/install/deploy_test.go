@@ -143,8 +143,8 @@ func TestSameObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := byRef(t, parse(t, y))
-	if len(w) != 10 {
-		t.Errorf("install has %d objects, want 10", len(w))
+	if len(w) != 11 {
+		t.Errorf("install has %d objects, want 11", len(w))
 	}
 	for name, got := range map[string][]byte{
 		"kustomize build": kustomizeBuild(t),
@@ -218,7 +218,17 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, _ := YAML(objs)
+	// The dashboards' JSON is Grafana's prose ("secrets-only pushes"),
+	// not what the control plane may do: it is left out of the scan.
+	var scanned []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" && o.GetName() == DashboardsName {
+			o = o.DeepCopy()
+			unstructured.RemoveNestedField(o.Object, "data")
+		}
+		scanned = append(scanned, o)
+	}
+	y, _ := YAML(scanned)
 	s := string(y)
 	for _, forbidden := range []string{"privileged: true", "allowPrivilegeEscalation: true", "'*'", "secrets", "hostNetwork", "hostPath"} {
 		if strings.Contains(s, forbidden) {

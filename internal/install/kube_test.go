@@ -37,8 +37,8 @@ func TestApplyToAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply kustomize build: %v", err)
 	}
-	if len(first) != 10 {
-		t.Fatalf("applied %d objects, want 10", len(first))
+	if len(first) != 11 {
+		t.Fatalf("applied %d objects, want 11", len(first))
 	}
 	rv := resourceVersions(first)
 

@@ -156,6 +156,7 @@ func Objects(o Options) []runtime.Object {
 		service(),
 		deployment(o),
 		pdb(),
+		dashboards(),
 		webhook(),
 	}
 }

@@ -134,7 +134,9 @@ func HelmFiles(version string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl := string(y)
+	// Text that reads as a template action stays text: the dashboards'
+	// legends ("{{gitmesh_service}}") are Grafana's, not Helm's.
+	tmpl := strings.ReplaceAll(string(y), "{{", "{{`{{`}}")
 	tmpl = strings.ReplaceAll(tmpl, phImage, "{{ .Values.image }}")
 	tmpl = strings.ReplaceAll(tmpl, "replicas: "+phReplicas, "replicas: {{ .Values.replicas }}")
 	tmpl = resourcesLine.ReplaceAllStringFunc(tmpl, func(line string) string {

@@ -20,6 +20,10 @@ type LiveSource interface {
 	LiveMesh() (revision string, m *model.Mesh)
 	LiveBundles() (revision string, live *render.Bundle, prevRevision string, prev *render.Bundle)
 	Revisions() []apiv1.Revision
+	// TestResults returns the traffic test verdicts the reconciler's
+	// pipeline computed: the live revision's, and the newest failed
+	// attempt's when it ran its tests.
+	TestResults() (live, failed *apiv1.TestRun)
 }
 
 // ratesTimeout bounds the Prometheus query behind a graph request: the
@@ -51,6 +55,9 @@ func consoleRoutes(mux *http.ServeMux, o Options) {
 			}
 		}
 		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("GET /api/v1/tests", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, tests(o))
 	})
 	mux.HandleFunc("GET /api/v1/proxies/{node}/config", func(w http.ResponseWriter, r *http.Request) {
 		class, ok := proxyClass(w, r, o.Proxies)
@@ -97,6 +104,38 @@ func consoleRoutes(mux *http.ServeMux, o Options) {
 		}
 		writeJSON(w, http.StatusOK, resp)
 	})
+}
+
+// tests is GET /api/v1/tests: the reconciler's verdicts, each run shown
+// only while it describes what the status says (the live revision, the
+// newest failed attempt), with links into the repository browser.
+func tests(o Options) apiv1.Tests {
+	st := o.Status.Status()
+	live, failed := o.Live.TestResults()
+	resp := apiv1.Tests{RepoURLTemplate: o.RepoURLTemplate}
+	switch {
+	case st.Live == nil:
+		resp.Note = "nothing served yet"
+	case live == nil || live.Revision != st.Live.ID:
+		resp.Note = "the live revision was restored from disk; its tests run when a revision is next loaded (gitmesh validate runs them now)"
+	default:
+		resp.Live = withLinks(live, o)
+	}
+	if a := st.LastAttempt; failed != nil && a != nil && a.Result == apiv1.AttemptFailed && a.Revision.ID == failed.Revision {
+		resp.Failed = withLinks(failed, o)
+	}
+	return resp
+}
+
+// withLinks copies run with each test's repository link filled in.
+func withLinks(run *apiv1.TestRun, o Options) *apiv1.TestRun {
+	c := *run
+	c.Tests = make([]apiv1.TestResult, len(run.Tests))
+	for i, t := range run.Tests {
+		t.Link = FindingLink(o.RepoURLTemplate, o.RepoPath, run.Revision, t.Pos)
+		c.Tests[i] = t
+	}
+	return &c
 }
 
 // ProxyDiff is GET /api/v1/proxies/{node}/diff: what the last revision

@@ -26,6 +26,8 @@ type live struct {
 	mesh      *model.Mesh
 	prev, cur *render.Bundle
 	revisions []apiv1.Revision
+	// tests are the runs TestResults returns, as the reconciler keeps them.
+	liveTests, failedTests *apiv1.TestRun
 }
 
 func (l *live) LiveMesh() (string, *model.Mesh) { return "rev2", l.mesh }
@@ -33,6 +35,9 @@ func (l *live) LiveBundles() (string, *render.Bundle, string, *render.Bundle) {
 	return "rev2", l.cur, "rev1", l.prev
 }
 func (l *live) Revisions() []apiv1.Revision { return l.revisions }
+func (l *live) TestResults() (*apiv1.TestRun, *apiv1.TestRun) {
+	return l.liveTests, l.failedTests
+}
 
 // bookinfo renders examples/bookinfo, with reviews' canary weights
 // replaced when w is not "".
@@ -92,6 +97,46 @@ func consoleHandler(t *testing.T, o Options) http.Handler {
 		o.Status = fakeStatus{apiv1.Status{Ready: true, Live: &apiv1.Revision{ID: "rev2"}}}
 	}
 	return Handler(o)
+}
+
+// TestTestsEndpoint: GET /api/v1/tests serves the reconciler's runs with
+// repository links, the live one only while it is the live revision's and
+// the failed one only while it is the newest failed attempt's.
+func TestTestsEndpoint(t *testing.T) {
+	pos := model.Pos{File: "tests/routing.cue", Line: 20, Col: 8}
+	liveRun := &apiv1.TestRun{Revision: "rev2", Total: 1, Passed: 1, Tests: []apiv1.TestResult{{Name: "others-canary", Pos: pos, Passed: true, Outcome: "routed to reviews/v1 50% reviews/v3 50%"}}}
+	failedRun := &apiv1.TestRun{Revision: "bad1", Total: 1, Failed: 1, Tests: []apiv1.TestResult{{Name: "others-canary", Pos: pos, Problems: []string{"expected reviews/v1 50% reviews/v3 50%, got reviews/v1 100%"}}}}
+	attempt := &apiv1.Attempt{Revision: apiv1.Revision{ID: "bad1"}, Result: apiv1.AttemptFailed, FailedStep: "render"}
+	o := Options{RepoURLTemplate: "https://git.example.com/org/mesh/blob/{rev}/{file}#L{line}", RepoPath: "mesh",
+		Status: fakeStatus{apiv1.Status{Live: &apiv1.Revision{ID: "rev2"}, LastAttempt: attempt}}}
+	// Only the runs matter here: the tests endpoint reads nothing else of
+	// the live source.
+	l := &live{liveTests: liveRun, failedTests: failedRun}
+	o.Live, o.Proxies = l, oneProxy{}
+	h := Handler(o)
+	var got apiv1.Tests
+	get(t, h, "/api/v1/tests", &got)
+	if got.Live == nil || got.Failed == nil || got.Note != "" || got.RepoURLTemplate != o.RepoURLTemplate {
+		t.Fatalf("tests: %+v", got)
+	}
+	if want := "https://git.example.com/org/mesh/blob/rev2/mesh/tests/routing.cue#L20"; got.Live.Tests[0].Link != want || !got.Live.Tests[0].Passed {
+		t.Errorf("live test %+v, want passed with link %s", got.Live.Tests[0], want)
+	}
+	if f := got.Failed.Tests[0]; f.Passed || f.Link != "https://git.example.com/org/mesh/blob/bad1/mesh/tests/routing.cue#L20" || len(f.Problems) != 1 {
+		t.Errorf("failed test %+v", f)
+	}
+	if liveRun.Tests[0].Link != "" {
+		t.Error("the handler wrote its links into the reconciler's run")
+	}
+
+	// A newer attempt succeeded elsewhere (no failed attempt), and the
+	// live revision was restored from disk: neither run is shown.
+	o.Status = fakeStatus{apiv1.Status{Live: &apiv1.Revision{ID: "rev3", Restored: true}, LastAttempt: &apiv1.Attempt{Revision: apiv1.Revision{ID: "rev3"}, Result: apiv1.AttemptApplied}}}
+	var again apiv1.Tests
+	get(t, Handler(o), "/api/v1/tests", &again)
+	if again.Live != nil || again.Failed != nil || !strings.Contains(again.Note, "restored from disk") {
+		t.Errorf("stale runs shown: %+v", again)
+	}
 }
 
 func TestGraphEndpoint(t *testing.T) {
@@ -173,7 +218,7 @@ func TestConsoleReadOnly(t *testing.T) {
 	h := consoleHandler(t, Options{})
 	node := "/api/v1/proxies/" + strings.ReplaceAll(productpage, "/", "%2F")
 	paths := []string{"/ui/", "/ui/app.js", "/ui/graph.js", "/ui/console.css", "/api/v1/graph", "/api/v1/revisions",
-		node + "/config", node + "/diff", "/api/v1/status", "/api/v1/proxies"}
+		node + "/config", node + "/diff", "/api/v1/status", "/api/v1/proxies", "/api/v1/tests"}
 	for _, p := range paths {
 		for _, m := range []string{http.MethodGet, http.MethodHead} {
 			rec := httptest.NewRecorder()

@@ -20,7 +20,8 @@ type Options struct {
 	// Revision is the id of the revision m was loaded from.
 	Revision string
 	// TracesURL is the tracing UI's URL template for a service's traces
-	// ({service} and {namespace} are replaced); "" or a mesh without
+	// ({tracingService}, {service} and {namespace} are replaced, see
+	// DefaultTracesURL); "" or a mesh without
 	// mesh.tracing links nothing.
 	TracesURL string
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/gitmesh/gitmesh/internal/golden"
 	"github.com/gitmesh/gitmesh/internal/meshgen"
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/snapshot"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/render/bootstrap"
 	"github.com/gitmesh/gitmesh/schema"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
@@ -100,6 +102,25 @@ func TestHealth(t *testing.T) {
 		if n.ID == "service/reviews" && (len(n.Nacks) != 1 || n.Nacks[0] != "sidecar/default/reviews/v3/r3: LDS: no such filter") {
 			t.Errorf("reviews nacks = %q", n.Nacks)
 		}
+	}
+}
+
+// TestTracesLinkNamesTheTracedService: the default link searches the
+// name the service's proxies report their spans under (their bootstrap's
+// node.cluster), and {service} and {namespace} still work in a template.
+func TestTracesLinkNamesTheTracedService(t *testing.T) {
+	m := loadBookinfo(t)
+	for _, n := range Build(m, nil, Options{TracesURL: DefaultTracesURL}).Nodes {
+		if n.ID != "service/reviews" {
+			continue
+		}
+		want := "http://127.0.0.1:16686/search?service=" + bootstrap.TracingService(nodeid.Class{Kind: nodeid.KindSidecar, Namespace: "default", Service: "reviews"})
+		if n.TracesURL != want || want != "http://127.0.0.1:16686/search?service=reviews.default" {
+			t.Errorf("reviews' traces link %q, want %q", n.TracesURL, want)
+		}
+	}
+	if got := expandTraces("http://j/s?svc={service}&ns={namespace}", "a b", "ns"); got != "http://j/s?svc=a+b&ns=ns" {
+		t.Errorf("custom template: %q", got)
 	}
 }
 

@@ -158,7 +158,7 @@ func Envoy(o Options) ([]byte, error) {
 		return nil, err
 	}
 	b := &bootstrapv3.Bootstrap{
-		Node:        &corev3.Node{Id: o.NodeID, Cluster: class.Name, Metadata: meta},
+		Node:        &corev3.Node{Id: o.NodeID, Cluster: TracingService(class), Metadata: meta},
 		StatsConfig: statsConfig(class),
 		Admin: &bootstrapv3.Admin{
 			Address: socketAddress("127.0.0.1", admin),
@@ -265,7 +265,7 @@ func GRPC(o Options) ([]byte, error) {
 		"xds_servers": []any{server},
 		"node": map[string]any{
 			"id":       o.NodeID,
-			"cluster":  class.Name,
+			"cluster":  TracingService(class),
 			"metadata": map[string]any{"gitmesh.io/class": class.Name},
 		},
 		"server_listener_resource_name_template": ServerListenerTemplate,

@@ -10,7 +10,27 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	goldentest "github.com/gitmesh/gitmesh/internal/golden"
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 )
+
+// TestTracingService pins Istio's naming: SERVICE.NAMESPACE for every
+// version of a service, the gateway's name for a gateway.
+func TestTracingService(t *testing.T) {
+	for class, want := range map[string]string{
+		"sidecar/default/reviews/v2": "reviews.default",
+		"proxyless/shop/greeter/v1":  "greeter.shop",
+		"ingress/bookinfo-gateway":   "bookinfo-gateway",
+		"egress/egress":              "egress",
+	} {
+		c, err := nodeid.ParseClass(class)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TracingService(c); got != want {
+			t.Errorf("TracingService(%s) = %q, want %q", class, got, want)
+		}
+	}
+}
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -47,6 +67,12 @@ func TestEnvoyBootstrap(t *testing.T) {
 			}
 			if b.GetNode().GetId() != tc.opts.NodeID {
 				t.Errorf("node id = %q, want %q", b.GetNode().GetId(), tc.opts.NodeID)
+			}
+			// Envoy's Zipkin tracer reports node.cluster as the service
+			// name: it must be the name the console's trace link searches.
+			class, _, _ := nodeid.Parse(tc.opts.NodeID)
+			if c := b.GetNode().GetCluster(); c != TracingService(class) {
+				t.Errorf("node.cluster = %q, want the tracing service name %q", c, TracingService(class))
 			}
 			golden(t, tc.name, got)
 		})

@@ -9,7 +9,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     view: "graph", focus: "", selected: "", scrolledFor: "", search: "", collapsed: new Set(), autoCollapsed: false,
-    graph: null, proxies: null, revisions: null, status: null, drift: null, proxy: "", proxyTab: "config",
+    graph: null, proxies: null, revisions: null, tests: null, status: null, drift: null, proxy: "", proxyTab: "config",
   };
 
   function h(tag, attrs, ...kids) {
@@ -193,6 +193,46 @@
     $("view-revisions").replaceChildren(...kids);
   }
 
+  // ---- tests ----
+  // The traffic tests as the reconciler's pipeline judged them: the live
+  // revision's and, when the newest revision failed after running them,
+  // its own (the failing ones are also its GM1104 findings).
+  function testRow(x, rev, tmpl) {
+    const pos = x.pos && x.pos.file ? x.pos.file + ":" + (x.pos.line || 1) + ":" + (x.pos.col || 1) : "-";
+    let href = x.link;
+    if (!href && tmpl && x.pos && x.pos.file) {
+      href = tmpl.replace("{rev}", rev).replace("{file}", x.pos.file).replace("{line}", x.pos.line || 1).replace("{col}", x.pos.col || 1);
+    }
+    return h("tr", { class: "test " + (x.passed ? "passed" : "failed"), "data-test": x.name },
+      h("td", {}, statusTag(x.passed ? "passed" : "failed")),
+      h("td", { class: "mono" }, x.name), h("td", { class: "mono" }, href ? link(href, pos) : pos),
+      h("td", {}, x.outcome || ""), h("td", {}, (x.problems || []).map((p) => h("div", { class: "nack" }, p))));
+  }
+  function testTable(id, run, tmpl) {
+    const kids = [h("div", { class: "muted" }, run.total + " tests · " + run.passed + " passed · " + run.failed + " failed" +
+      (run.total > run.tests.length ? " · the first " + run.tests.length + " listed, failed first" : ""))];
+    if (run.tests.length) {
+      kids.push(h("table", { id }, h("tr", {}, ["result", "test", "where", "outcome", "problems"].map((c) => h("th", {}, c))),
+        // Failed tests first (a stable sort: each part keeps name order).
+        [...run.tests].sort((a, b) => a.passed - b.passed).map((x) => testRow(x, run.revision, tmpl))));
+    } else {
+      kids.push(h("p", { class: "muted" }, "the repository declares no traffic tests"));
+    }
+    return kids;
+  }
+  function renderTests() {
+    const r = state.tests;
+    if (!r) return;
+    const kids = [];
+    if (r.failed) {
+      kids.push(h("div", { class: "card failed", id: "failed-tests-card" }, h("h2", {}, "Newest revision failed: ", h("span", { class: "mono" }, r.failed.revision.slice(0, 12))),
+        testTable("failed-tests", r.failed, r.repoUrlTemplate)));
+    }
+    kids.push(h("div", { class: "card", id: "live-tests-card" }, h("h2", {}, "Live revision", r.live ? [": ", h("span", { class: "mono" }, r.live.revision.slice(0, 12))] : ""),
+      r.live ? testTable("live-tests", r.live, r.repoUrlTemplate) : h("p", { class: "muted" }, r.note || "")));
+    $("view-tests").replaceChildren(...kids);
+  }
+
   // ---- proxies ----
   const typeName = (u) => ({ "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "SDS", "type.googleapis.com/envoy.config.cluster.v3.Cluster": "CDS",
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "EDS", "type.googleapis.com/envoy.config.listener.v3.Listener": "LDS",
@@ -265,6 +305,7 @@
       switch (state.view) {
         case "graph": state.graph = await get("/api/v1/graph"); renderGraph(); break;
         case "revisions": state.revisions = await get("/api/v1/revisions"); renderRevisions(); break;
+        case "tests": state.tests = await get("/api/v1/tests"); renderTests(); break;
         case "proxies": state.proxies = await get("/api/v1/proxies"); renderProxies(); break;
         case "drift":
           try { state.drift = await get("/api/v1/drift"); } catch (err) {
@@ -282,9 +323,10 @@
   let timer = 0;
   function schedule() { clearTimeout(timer); poll().finally(() => { timer = setTimeout(schedule, POLL_MS); }); }
 
+  const VIEWS = ["graph", "revisions", "tests", "proxies", "drift"];
   function show(view) {
-    state.view = ["graph", "revisions", "proxies", "drift"].includes(view) ? view : "graph";
-    for (const v of ["graph", "revisions", "proxies", "drift"]) $("view-" + v).hidden = v !== state.view;
+    state.view = VIEWS.includes(view) ? view : "graph";
+    for (const v of VIEWS) $("view-" + v).hidden = v !== state.view;
     for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === state.view);
     schedule();
   }

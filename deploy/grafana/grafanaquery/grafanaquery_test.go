@@ -1,7 +1,9 @@
-package grafana
+package grafanaquery
 
 import (
 	"testing"
+
+	"github.com/gitmesh/gitmesh/deploy/grafana"
 )
 
 // testVars are values for every template variable the dashboards use;
@@ -15,7 +17,7 @@ var testVars = map[string]string{
 // Prometheus' own parser. Running them against a real Prometheus is
 // cmd/gitmesh's TestPrometheusEdgeRates.
 func TestQueriesParse(t *testing.T) {
-	qs, err := Queries(FS())
+	qs, err := Queries(grafana.FS())
 	if err != nil {
 		t.Fatal(err)
 	}
