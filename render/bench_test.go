@@ -14,7 +14,8 @@ import (
 )
 
 // BenchmarkRender renders bookinfo and generated meshes of 1,000 and 10,000
-// services (meshgen: two versions each, dependsOn 5). Loading is outside the
+// services (meshgen: two versions each, dependsOn 5), and 1,000 services
+// unscoped (every sidecar sees every service: meshbench -unscoped). Loading is outside the
 // timer. Besides time and allocations it reports the live heap the bundle
 // holds (HeapInuse after GC, minus before), the proxy classes and the
 // distinct resources.
@@ -22,9 +23,10 @@ import (
 //	go test ./render -run '^$' -bench BenchmarkRender -benchtime 3x
 func BenchmarkRender(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		n    int
-	}{{"bookinfo", 0}, {"services=1000", 1000}, {"services=10000", 10000}} {
+		name     string
+		n        int
+		unscoped bool
+	}{{"bookinfo", 0, false}, {"services=1000", 1000, false}, {"services=10000", 10000, false}, {"unscoped/services=1000", 1000, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var m *model.Mesh
 			if bc.n == 0 {
@@ -32,7 +34,7 @@ func BenchmarkRender(b *testing.B) {
 			} else {
 				var diags model.Diagnostics
 				var err error
-				m, diags, err = schema.Load(context.Background(), meshgen.Generate(bc.n, meshgen.Options{Seed: 1}), schema.Options{Timeout: 10 * time.Minute})
+				m, diags, err = schema.Load(context.Background(), meshgen.Generate(bc.n, meshgen.Options{Seed: 1, Unscoped: bc.unscoped}), schema.Options{Timeout: 10 * time.Minute})
 				if err != nil || diags.HasErrors() {
 					b.Fatalf("load: %v %v", err, diags)
 				}

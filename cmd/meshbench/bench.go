@@ -197,6 +197,12 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		return res, err
 	}
 	bytes0 := counterSum(reg, sentBytesMetric)
+	stopChangeProfile := func() {}
+	if o.changeProfile != "" {
+		if stopChangeProfile, err = startProfile(o.changeProfile); err != nil {
+			return res, err
+		}
+	}
 	cpu1 := cpuSeconds()
 	var tA, tW time.Time
 	if dir {
@@ -212,6 +218,7 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		res.ChangeApplyMS = ms(time.Since(tA))
 	}
 	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
+	stopChangeProfile()
 	res.StreamErrors += errs
 	if dir {
 		ap, ok := served.applier.since(tW)
