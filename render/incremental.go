@@ -1,0 +1,347 @@
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"slices"
+	"sync"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gitmesh/gitmesh/schema/model"
+)
+
+// Incremental render. A Cache carries the resources of one render to the
+// next, so an edit re-renders only what it touches: a resource is reused
+// when the fingerprint of exactly the model inputs its build reads is the
+// one it was built from. Render stays a pure function of its Input: the
+// output with a Cache is byte for byte the output without one
+// (TestIncrementalMatchesFull), only cheaper to make.
+//
+// What is cached, and what its fingerprint covers (fingerprints.go-style
+// comments sit at each call site of internCached):
+//
+//   - a mesh service's clusters and their assignments (cluster.go): the
+//     service itself, its discovered endpoints and addresses, and the mesh
+//     block;
+//   - a sidecar's virtualInbound listener and what it depends on
+//     (capture.go): the service, the mesh block, and what every service's
+//     authorization may name of another (its namespace and service
+//     account) and every extension.
+//
+// Everything else (route configs, layers, the strict check) is built
+// afresh: it reads across services, and an edit of one weight changes the
+// one route configuration that holds that service's virtual host anyway.
+//
+// A reused resource is the previous render's object, shared by pointer
+// (resources are immutable once rendered, so the bundle being served and
+// the new one can hold it at once). Its build's side effects on the
+// builder are replayed so the render around it proceeds exactly as if it
+// had been built: the resources it interned (its dependencies), the Anys
+// it packed (which the strict check reads instead of unmarshalling), the
+// references and routes it noted for diagnostics' positions.
+//
+// Only a render that ends without a finding becomes the next base: a
+// reused resource was built without a finding, so building it again from
+// the same inputs would not report one either.
+
+// Cache keeps what one render built for the next. The reconciler holds one
+// for the life of `gitmesh serve`; one-shot commands render without. A
+// Cache is safe for concurrent use (renders at once each read the last
+// finished base; the last to finish becomes the next base).
+type Cache struct {
+	mu   sync.Mutex
+	base map[memoKey]*cachedBuild
+	// stats of the last render through the cache.
+	stats CacheStats
+}
+
+// CacheStats says how much of the last render through a Cache was reused.
+type CacheStats struct {
+	// Reused and Built count the cacheable resources (and their
+	// dependencies, counted with them) taken from the previous render and
+	// built afresh.
+	Reused, Built int
+}
+
+// NewCache returns an empty Cache.
+func NewCache() *Cache { return &Cache{} }
+
+// Render renders in, reusing what the previous render through c built
+// from the same inputs. The result is identical to Render(in).
+func (c *Cache) Render(in Input) (*Bundle, error) {
+	c.mu.Lock()
+	base := c.base
+	c.mu.Unlock()
+	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}}
+	bundle, err := render(in, inc)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats = CacheStats{Reused: inc.reused, Built: inc.built}
+	if err == nil {
+		c.base = inc.next
+	}
+	return bundle, err
+}
+
+// Stats returns how much of the last render through c was reused.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// incremental is one render's view of a Cache.
+type incremental struct {
+	base, next map[memoKey]*cachedBuild
+	// recording is the stack of builds in progress whose side effects are
+	// being written down (a cluster's build interns its assignment).
+	recording []*effects
+	// fps memoises the fingerprints of this render's inputs.
+	svcFP   map[*model.Service]string
+	meshFP  string
+	identFP string
+
+	reused, built int
+}
+
+// cachedBuild is one resource as a build left it, with the fingerprint of
+// its inputs and the side effects to replay.
+type cachedBuild struct {
+	fp  string
+	r   *Resource
+	eff *effects
+}
+
+// effects are the builder state a build changed besides its result.
+type effects struct {
+	memo   []memoEntry
+	packed []packedEntry
+	refs   [][2]string
+	routes []routeEntry
+}
+
+type memoEntry struct {
+	k memoKey
+	r *Resource
+}
+
+type packedEntry struct {
+	a   *anypb.Any
+	msg proto.Message
+}
+
+type routeEntry struct {
+	rt   *routev3.Route
+	path string
+}
+
+// top is the innermost recording, or nil.
+func (inc *incremental) top() *effects {
+	if inc == nil || len(inc.recording) == 0 {
+		return nil
+	}
+	return inc.recording[len(inc.recording)-1]
+}
+
+// internCached is intern for a resource whose content is a function of
+// the inputs fp fingerprints (and of key): it reuses the previous render's
+// resource when fp is the one it was built from. fp "" means "do not
+// cache". See the package comment above for what each caller's fp covers.
+func (b *builder) internCached(typeURL, name, key, fp, origin string, build func() (proto.Message, []*Resource)) *Resource {
+	inc := b.inc
+	k := memoKey{typeURL, key}
+	if inc == nil || fp == "" {
+		return b.intern(typeURL, name, key, origin, build)
+	}
+	if r, ok := b.memo[k]; ok {
+		return r
+	}
+	if cb := inc.base[k]; cb != nil && cb.fp == fp {
+		b.replay(cb.eff)
+		b.memo[k] = cb.r
+		if e := inc.top(); e != nil {
+			e.memo = append(e.memo, memoEntry{k, cb.r})
+		}
+		inc.next[k] = cb
+		inc.reused++
+		return cb.r
+	}
+	eff := &effects{}
+	inc.recording = append(inc.recording, eff)
+	r := b.intern(typeURL, name, key, origin, build)
+	inc.recording = inc.recording[:len(inc.recording)-1]
+	if parent := inc.top(); parent != nil {
+		parent.memo = append(parent.memo, eff.memo...)
+		parent.packed = append(parent.packed, eff.packed...)
+		parent.refs = append(parent.refs, eff.refs...)
+		parent.routes = append(parent.routes, eff.routes...)
+	}
+	inc.built++
+	if r != nil {
+		// The resource itself is in eff.memo (intern recorded it); a
+		// replay puts it back with its dependencies.
+		inc.next[k] = &cachedBuild{fp: fp, r: r, eff: eff}
+	}
+	return r
+}
+
+// replay applies a reused build's side effects in the order the build
+// made them. A memo entry the render already has stays: same key, same
+// content (the fingerprint covered it), and the render's own object is
+// the one the rest of the render shares.
+func (b *builder) replay(eff *effects) {
+	for _, m := range eff.memo {
+		if _, ok := b.memo[m.k]; !ok {
+			b.memo[m.k] = m.r
+		}
+	}
+	for _, p := range eff.packed {
+		b.packed[p.a] = p.msg
+	}
+	for _, ref := range eff.refs {
+		b.noteRef(ref[0], ref[1])
+	}
+	for _, rt := range eff.routes {
+		b.routeOrigin[rt.rt] = rt.path
+	}
+	if e := b.inc.top(); e != nil {
+		e.memo = append(e.memo, eff.memo...)
+		e.packed = append(e.packed, eff.packed...)
+		e.refs = append(e.refs, eff.refs...)
+		e.routes = append(e.routes, eff.routes...)
+	}
+}
+
+// Hooks the builder calls where it changes its state, so a recording
+// build's side effects can be replayed.
+
+func (inc *incremental) noteMemo(k memoKey, r *Resource) {
+	if e := inc.top(); e != nil {
+		e.memo = append(e.memo, memoEntry{k, r})
+	}
+}
+
+func (inc *incremental) notePacked(a *anypb.Any, msg proto.Message) {
+	if e := inc.top(); e != nil {
+		e.packed = append(e.packed, packedEntry{a, msg})
+	}
+}
+
+func (inc *incremental) noteRef(name, path string) {
+	if e := inc.top(); e != nil {
+		e.refs = append(e.refs, [2]string{name, path})
+	}
+}
+
+func (inc *incremental) noteRoute(rt *routev3.Route, path string) {
+	if e := inc.top(); e != nil {
+		e.routes = append(e.routes, routeEntry{rt, path})
+	}
+}
+
+// Fingerprints. Each is the SHA-256 of the JSON of exactly the inputs it
+// names; JSON is deterministic for the model (map keys sorted) and every
+// model field has a JSON name but the entity names, which are written
+// alongside.
+
+// serviceFP fingerprints one service for the builds that read only it:
+// the service (its name too), the endpoints and addresses discovered for
+// it (Input.Endpoints of its versions, Input.Addresses), and the mesh
+// block (host names, identities, default mTLS, tracing). "" when it cannot
+// be made: then nothing of the service is cached.
+func (b *builder) serviceFP(s *model.Service) string {
+	inc := b.inc
+	if fp, ok := inc.svcFP[s]; ok {
+		return fp
+	}
+	h := sha256.New()
+	ok := writeJSON(h, s.Name) && writeJSON(h, s) && writeJSON(h, b.in.Addresses[s.Name])
+	for _, v := range b.ix.versionNames(s) {
+		eps, found := b.in.Endpoints[s.Name+"/"+v]
+		ok = ok && writeJSON(h, v) && writeJSON(h, found) && writeJSON(h, eps)
+	}
+	ok = ok && writeJSON(h, b.meshFP())
+	fp := ""
+	if ok && b.meshFP() != "" {
+		fp = string(h.Sum(nil))
+	}
+	inc.svcFP[s] = fp
+	return fp
+}
+
+// meshFP fingerprints the mesh block.
+func (b *builder) meshFP() string {
+	inc := b.inc
+	if inc.meshFP == "" {
+		h := sha256.New()
+		if writeJSON(h, b.m.Mesh) {
+			inc.meshFP = string(h.Sum(nil))
+		}
+	}
+	return inc.meshFP
+}
+
+// identityFP fingerprints what one service's inbound side may read of the
+// rest of the mesh: every service's name, namespace and service account
+// (authorization sources name services), and every extension (extensions
+// select services by name). "" when it cannot be made.
+func (b *builder) identityFP() string {
+	inc := b.inc
+	if inc.identFP != "" {
+		return inc.identFP
+	}
+	h := sha256.New()
+	ok := true
+	for _, name := range b.ix.serviceNames {
+		s := b.m.Services[name]
+		ok = ok && writeJSON(h, [3]string{name, s.Namespace, s.ServiceAccount})
+	}
+	names := make([]string, 0, len(b.m.Extensions))
+	for n := range b.m.Extensions {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ok = ok && writeJSON(h, n) && writeJSON(h, b.m.Extensions[n])
+	}
+	if ok {
+		inc.identFP = string(h.Sum(nil))
+	}
+	return inc.identFP
+}
+
+// inboundFP is the fingerprint of a service's inbound side: the service
+// (serviceFP) and what its authorization and extensions read of others
+// (identityFP).
+func (b *builder) inboundFP(s *model.Service) string {
+	if b.inc == nil {
+		return ""
+	}
+	fs, fi := b.serviceFP(s), b.identityFP()
+	if fs == "" || fi == "" {
+		return ""
+	}
+	return fs + fi
+}
+
+// clusterFP is the fingerprint of a mesh service's clusters.
+func (b *builder) clusterFP(s *model.Service) string {
+	if b.inc == nil {
+		return ""
+	}
+	return b.serviceFP(s)
+}
+
+// writeJSON writes v's JSON and a separator to w; false if v has none.
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) bool {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	w.Write(raw)
+	w.Write([]byte{0})
+	return true
+}
