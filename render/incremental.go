@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/gitmesh/gitmesh/render/envoystrict"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -31,9 +32,11 @@ import (
 //     authorization may name of another (its namespace and service
 //     account) and every extension.
 //
-// Everything else (route configs, layers, the strict check) is built
-// afresh: it reads across services, and an edit of one weight changes the
-// one route configuration that holds that service's virtual host anyway.
+// Everything else (route configs, layers) is built afresh: it reads across
+// services, and an edit of one weight changes the one route configuration
+// that holds that service's virtual host anyway. The strict check walks
+// only resources it has not walked cleanly before (envoystrict.Memo) and
+// runs its class-wide rules afresh.
 //
 // A reused resource is the previous render's object, shared by pointer
 // (resources are immutable once rendered, so the bundle being served and
@@ -54,6 +57,9 @@ import (
 type Cache struct {
 	mu   sync.Mutex
 	base map[memoKey]*cachedBuild
+	// strict is what the last kept render's strict check learnt about its
+	// resources (envoystrict.Memo): reused resources are not walked again.
+	strict *envoystrict.Memo
 	// stats of the last render through the cache.
 	stats CacheStats
 }
@@ -73,15 +79,15 @@ func NewCache() *Cache { return &Cache{} }
 // from the same inputs. The result is identical to Render(in).
 func (c *Cache) Render(in Input) (*Bundle, error) {
 	c.mu.Lock()
-	base := c.base
+	base, strict := c.base, c.strict
 	c.mu.Unlock()
-	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}}
+	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict)}
 	bundle, err := render(in, inc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats = CacheStats{Reused: inc.reused, Built: inc.built}
 	if err == nil {
-		c.base = inc.next
+		c.base, c.strict = inc.next, inc.strict
 	}
 	return bundle, err
 }
@@ -96,6 +102,7 @@ func (c *Cache) Stats() CacheStats {
 // incremental is one render's view of a Cache.
 type incremental struct {
 	base, next map[memoKey]*cachedBuild
+	strict     *envoystrict.Memo
 	// recording is the stack of builds in progress whose side effects are
 	// being written down (a cluster's build interns its assignment).
 	recording []*effects
