@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/gitmesh/gitmesh/internal/meshgen"
@@ -102,4 +103,40 @@ func distinct(b *Bundle) int {
 		}
 	}
 	return len(seen)
+}
+
+// BenchmarkRenderEdit is the reconciler's render of one weight edit in an
+// unscoped mesh of 1,000 services (meshbench -unscoped): a render.Cache
+// holds the previous revision, and every iteration renders the other of
+// two revisions that differ in one service's v1/v2 split.
+//
+//	go test ./render -run '^$' -bench BenchmarkRenderEdit -benchtime 5x
+func BenchmarkRenderEdit(b *testing.B) {
+	fsys := meshgen.Generate(1000, meshgen.Options{Seed: 1, Unscoped: true})
+	var ms [2]*model.Mesh
+	for i, f := range []fstest.MapFS{fsys, editWeight(b, fsys, 500)} {
+		m, diags, err := schema.Load(context.Background(), f, schema.Options{Timeout: 10 * time.Minute})
+		if err != nil || diags.HasErrors() {
+			b.Fatalf("load: %v %v", err, diags)
+		}
+		ms[i] = m
+	}
+	c := NewCache()
+	if _, err := c.Render(Input{Mesh: ms[0]}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0, runs := cpuTime(), 0
+	for b.Loop() {
+		runs++
+		if _, err := c.Render(Input{Mesh: ms[runs%2]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(runs), "cpu-ms/op")
+	st := c.Stats()
+	b.ReportMetric(float64(st.Built), "built")
+	b.ReportMetric(float64(st.Reused), "reused")
 }

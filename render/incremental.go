@@ -30,11 +30,14 @@ import (
 //   - a sidecar's virtualInbound listener and what it depends on
 //     (capture.go): the service, the mesh block, and what every service's
 //     authorization may name of another (its namespace and service
-//     account) and every extension.
+//     account) and every extension;
+//   - a service's virtual host on one port (sidecar.go), the part of a
+//     route configuration that is one service's: the service and every
+//     service its routes send or mirror to (vhostFP).
 //
-// Everything else (route configs, layers) is built afresh: it reads across
-// services, and an edit of one weight changes the one route configuration
-// that holds that service's virtual host anyway. The strict check walks
+// Everything else (route configs, layers) is built afresh around them: it
+// reads across services, and an edit of one weight changes the one route
+// configuration that holds that service's virtual host anyway. The strict check walks
 // only resources it has not walked cleanly before (envoystrict.Memo) and
 // runs its class-wide rules afresh.
 //
@@ -56,7 +59,8 @@ import (
 // finished base; the last to finish becomes the next base).
 type Cache struct {
 	mu   sync.Mutex
-	base map[memoKey]*cachedBuild
+	base  map[memoKey]*cachedBuild
+	vbase map[vhostID]*cachedVHost
 	// strict is what the last kept render's strict check learnt about its
 	// resources (envoystrict.Memo): reused resources are not walked again.
 	strict *envoystrict.Memo
@@ -79,15 +83,16 @@ func NewCache() *Cache { return &Cache{} }
 // from the same inputs. The result is identical to Render(in).
 func (c *Cache) Render(in Input) (*Bundle, error) {
 	c.mu.Lock()
-	base, strict := c.base, c.strict
+	base, vbase, strict := c.base, c.vbase, c.strict
 	c.mu.Unlock()
-	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict)}
+	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict),
+		vbase: vbase, vnext: map[vhostID]*cachedVHost{}}
 	bundle, err := render(in, inc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats = CacheStats{Reused: inc.reused, Built: inc.built}
 	if err == nil {
-		c.base, c.strict = inc.next, inc.strict
+		c.base, c.vbase, c.strict = inc.next, inc.vnext, inc.strict
 	}
 	return bundle, err
 }
@@ -103,6 +108,8 @@ func (c *Cache) Stats() CacheStats {
 type incremental struct {
 	base, next map[memoKey]*cachedBuild
 	strict     *envoystrict.Memo
+	// vbase and vnext are the virtual hosts of services, by vhostID.
+	vbase, vnext map[vhostID]*cachedVHost
 	// recording is the stack of builds in progress whose side effects are
 	// being written down (a cluster's build interns its assignment).
 	recording []*effects
@@ -351,4 +358,117 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) bool {
 	w.Write(raw)
 	w.Write([]byte{0})
 	return true
+}
+
+// vhostID names a service's virtual host across renders: vhostKey with
+// the service's name instead of its (per-load) pointer.
+type vhostID struct {
+	fl      flavour
+	service string
+	port    int
+	sameNS  bool
+}
+
+// cachedVHost is a virtual host as its build left it. validated says the
+// render that kept it ran the virtual host's generated validation (it
+// passed: only renders without findings are kept).
+type cachedVHost struct {
+	fp        string
+	v         *vhost
+	eff       *effects
+	validated bool
+}
+
+// vhostCached is buildServiceVHost, reusing the previous render's virtual
+// host when vhostFP is unchanged. A reused virtual host is the previous
+// message, so the validation and the strict check (envoystrict.Memo) of
+// the previous render hold for it.
+func (b *builder) vhostCached(key vhostKey, callerNS string) *vhost {
+	t := key.t
+	inc := b.inc
+	fp := b.vhostFP(t)
+	if fp == "" {
+		return b.buildServiceVHost(key.fl, t, key.port, callerNS)
+	}
+	id := vhostID{key.fl, t.Name, key.port, key.sameNS}
+	if cv := inc.vbase[id]; cv != nil && cv.fp == fp {
+		b.replay(cv.eff)
+		if cv.validated {
+			b.validVHost[cv.v.vh] = true
+		}
+		inc.vnext[id] = cv
+		inc.reused++
+		return cv.v
+	}
+	eff := &effects{}
+	inc.recording = append(inc.recording, eff)
+	v := b.buildServiceVHost(key.fl, t, key.port, callerNS)
+	inc.recording = inc.recording[:len(inc.recording)-1]
+	if parent := inc.top(); parent != nil {
+		parent.memo = append(parent.memo, eff.memo...)
+		parent.packed = append(parent.packed, eff.packed...)
+		parent.refs = append(parent.refs, eff.refs...)
+		parent.routes = append(parent.routes, eff.routes...)
+	}
+	inc.built++
+	inc.vnext[id] = &cachedVHost{fp: fp, v: v, eff: eff}
+	return v
+}
+
+// vhostFP fingerprints what a service's virtual host reads: the service
+// (serviceFP: its routes, the mesh block) and the serviceFP of every service its routes send or mirror to (their hosts,
+// ports, versions, traffic policies and clusters). A route to an external
+// service is not cached (its cluster reads the external and its egress
+// gateway): "".
+func (b *builder) vhostFP(t *model.Service) string {
+	if b.inc == nil {
+		return ""
+	}
+	fp := b.serviceFP(t)
+	if fp == "" {
+		return ""
+	}
+	h := sha256.New()
+	h.Write([]byte(fp))
+	seen := map[string]bool{t.Name: true}
+	add := func(name string) bool {
+		if seen[name] {
+			return true
+		}
+		seen[name] = true
+		d := b.m.Services[name]
+		if d == nil {
+			return writeJSON(h, "missing:"+name)
+		}
+		f := b.serviceFP(d)
+		h.Write([]byte(f))
+		return f != ""
+	}
+	for i := range t.Routes {
+		r := &t.Routes[i]
+		for _, d := range r.To {
+			if d.External != "" {
+				return ""
+			}
+			if d.Service != "" && !add(d.Service) {
+				return ""
+			}
+		}
+		if m := r.Mirror; m != nil && m.Service != "" && !add(m.Service) {
+			return ""
+		}
+	}
+	return string(h.Sum(nil))
+}
+
+// finish records, for the next render, which of the kept virtual hosts
+// this (finding-free) render validated.
+func (inc *incremental) finish(b *builder) {
+	for id, cv := range inc.vnext {
+		if !cv.validated && b.validVHost[cv.v.vh] {
+			cp := *cv
+			cp.validated = true
+			inc.vnext[id] = &cp
+		}
+	}
 }

@@ -71,6 +71,31 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		e.Config += " "
 	}
 	steps = append(steps, step{"wasm config", Input{Mesh: wasm}})
+	// A route to another service, which changes while the router does
+	// not: its traffic policy (the route's hash policy), then its ports.
+	routed := func(backend string) Input {
+		return Input{Mesh: loadFS(t, fstest.MapFS{"mesh.cue": {Data: []byte(`package mesh
+mesh: name: "test"
+services: frontend: {
+	ports: [{name: "http", number: 8080}]
+	versions: v1: endpoints: [{address: "10.0.0.1"}]
+	routes: [{name: "api", to: [{service: "backend", weight: 100}]}]
+	dependsOn: ["backend"]
+}
+services: backend: {
+	versions: v1: endpoints: [{address: "10.0.1.1"}]
+	dependsOn: ["frontend"]
+` + backend + `
+}
+`)}})}
+	}
+	steps = append(steps,
+		step{"route to another service", routed(`ports: [{name: "http", number: 8080}]`)},
+		step{"its traffic policy", routed(`ports: [{name: "http", number: 8080}]
+	trafficPolicy: {loadBalancer: "RING_HASH", hashHeader: "x-user"}`)},
+		step{"its ports", routed(`ports: [{name: "http", number: 9090}, {name: "http2", number: 8080, protocol: "http2"}]
+	trafficPolicy: {loadBalancer: "RING_HASH", hashHeader: "x-user"}`)},
+	)
 	// The mesh block alone: identities, host names, tracing.
 	steps = append(steps, step{"bookinfo", Input{Mesh: loadCase(t, "bookinfo")}})
 	td := loadCase(t, "bookinfo")
@@ -143,9 +168,9 @@ func TestIncrementalEditRebuildsOnlyTheService(t *testing.T) {
 	sameBundle(t, "endpoints edit", want, got)
 	st := c.Stats()
 	// One cluster per port for all versions and one per port and
-	// version, and the service's virtualInbound (its fingerprint covers
-	// the whole service).
-	perService := len(s.Ports)*(1+len(s.VersionNames())) + 1
+	// version, the service's virtualInbound and its virtual hosts (their
+	// fingerprints cover the whole service).
+	perService := len(s.Ports)*(1+len(s.VersionNames())) + 1 + len(s.Ports)
 	if st.Built == 0 || st.Built > perService {
 		t.Errorf("after one service's endpoints changed: built %d, want 1..%d (first render built %d)", st.Built, perService, first.Built)
 	}
@@ -220,7 +245,7 @@ func loadFS(t *testing.T, fsys fstest.MapFS) *model.Mesh {
 var weightsRE = regexp.MustCompile(`to: \[\{version: "v1", weight: (\d+)\}, \{version: "v2", weight: (\d+)\}\]`)
 
 // editWeight moves 10 points of service i's split between v1 and v2.
-func editWeight(t *testing.T, fsys fstest.MapFS, i int) fstest.MapFS {
+func editWeight(t testing.TB, fsys fstest.MapFS, i int) fstest.MapFS {
 	t.Helper()
 	path := meshgen.ServiceFile(i)
 	f := fsys[path]

@@ -166,6 +166,9 @@ func render(in Input, inc *incremental) (*Bundle, error) {
 		b.diags.Sort()
 		return nil, b.diags
 	}
+	if inc != nil {
+		inc.finish(b)
+	}
 	return b.bundle, nil
 }
 

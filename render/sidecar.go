@@ -370,6 +370,13 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 	if v, ok := b.vhosts[key]; ok {
 		return v
 	}
+	v := b.vhostCached(key, callerNS)
+	b.vhosts[key] = v
+	return v
+}
+
+// buildServiceVHost builds serviceVHost's virtual host.
+func (b *builder) buildServiceVHost(fl flavour, t *model.Service, port int, callerNS string) *vhost {
 	applies := func(r *model.Route) bool { return r.Port == 0 || r.Port == port }
 	rc := routeCtx{fl: fl, self: t, port: port, base: b.svcPath(t.Name, "routes")}
 	routes, deps := b.httpRoutes(rc, t.Routes, applies)
@@ -386,7 +393,6 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 			v.fault = true
 		}
 	}
-	b.vhosts[key] = v
 	return v
 }
 

@@ -1,5 +1,7 @@
 package envoystrict
 
+import routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
 // Memo carries what checks learnt about resources to later checks that
 // see the same Resource values again (an incremental render reuses the
 // resources an edit did not touch, by pointer). It keeps a resource's
@@ -15,15 +17,41 @@ package envoystrict
 // check saw, so memory stays bounded by one check.
 type Memo struct {
 	prev, next map[*Resource]*facts
+	// vprev and vnext are the same for virtual hosts, which route
+	// configurations share (an incremental render rebuilds the one route
+	// configuration an edit touches around the unchanged virtual hosts).
+	vprev, vnext map[*routev3.VirtualHost]*vhostFacts
 }
 
 // NewMemo returns a Memo that reuses what prev learnt (prev may be nil).
 func NewMemo(prev *Memo) *Memo {
-	m := &Memo{next: map[*Resource]*facts{}}
+	m := &Memo{next: map[*Resource]*facts{}, vnext: map[*routev3.VirtualHost]*vhostFacts{}}
 	if prev != nil {
-		m.prev = prev.next
+		m.prev, m.vprev = prev.next, prev.vnext
 	}
 	return m
+}
+
+// vhost returns a virtual host's facts from a clean walk.
+func (m *Memo) vhost(vh *routev3.VirtualHost) (*vhostFacts, bool) {
+	if m == nil {
+		return nil, false
+	}
+	if v, ok := m.vnext[vh]; ok {
+		return v, true
+	}
+	v, ok := m.vprev[vh]
+	if ok {
+		m.vnext[vh] = v
+	}
+	return v, ok
+}
+
+// putVHost remembers the facts of a clean walk of vh.
+func (m *Memo) putVHost(vh *routev3.VirtualHost, v *vhostFacts) {
+	if m != nil {
+		m.vnext[vh] = v
+	}
 }
 
 // get returns r's facts from a clean walk of an earlier or this check.
