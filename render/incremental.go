@@ -58,7 +58,7 @@ import (
 // Cache is safe for concurrent use (renders at once each read the last
 // finished base; the last to finish becomes the next base).
 type Cache struct {
-	mu   sync.Mutex
+	mu    sync.Mutex
 	base  map[memoKey]*cachedBuild
 	vbase map[vhostID]*cachedVHost
 	// strict is what the last kept render's strict check learnt about its
