@@ -268,3 +268,50 @@ func editWeight(t testing.TB, fsys fstest.MapFS, i int) fstest.MapFS {
 	out[path] = &fstest.MapFile{Data: weightsRE.ReplaceAllLiteral(f.Data, []byte(repl))}
 	return out
 }
+
+// FuzzIncrementalRender renders two random meshes (internal/meshgen,
+// shaped by the fuzzer's bytes: the same service names with other seeds,
+// sizes and shapes, so some services are unchanged and others not) in a
+// row through one Cache, with discovered endpoints for one service in
+// between, and wants every incremental result identical to a full render.
+// The seeds run with every `go test`; explore with
+//
+//	go test -fuzz FuzzIncrementalRender -fuzztime 60s ./render
+func FuzzIncrementalRender(f *testing.F) {
+	f.Add(int64(1), int64(1), uint8(9), uint8(1), uint8(0), uint8(1), uint8(3))
+	f.Add(int64(1), int64(2), uint8(9), uint8(1), uint8(1), uint8(1), uint8(3))
+	f.Add(int64(7), int64(7), uint8(8), uint8(1), uint8(3), uint8(5), uint8(2))
+	f.Add(int64(42), int64(43), uint8(5), uint8(2), uint8(4), uint8(1), uint8(0))
+	f.Fuzz(func(t *testing.T, seedA, seedB int64, size, grow, shapeA, shapeB, callees uint8) {
+		gen := func(seed int64, n int, shape uint8) *model.Mesh {
+			opt := meshgen.Options{
+				Seed:     seed,
+				Unscoped: shape&1 == 1,
+				Protocol: [...]string{"http", "http2", "grpc"}[int(shape>>1)%3],
+				Callees:  int(callees % 6),
+			}
+			m, diags, err := schema.Load(context.Background(), meshgen.Generate(n, opt), schema.Options{})
+			if err != nil || diags.HasErrors() {
+				t.Fatalf("meshgen(%d, %+v) does not load: %v\n%v", n, opt, err, diags)
+			}
+			return m
+		}
+		n := 1 + int(size%10)
+		a, b := gen(seedA, n, shapeA), gen(seedB, n+int(grow%3), shapeB)
+		var eps map[string][]model.Endpoint
+		if s := b.Services[meshgen.ServiceName(0)]; s != nil && len(s.Versions) > 0 {
+			eps = map[string][]model.Endpoint{s.Name + "/" + s.VersionNames()[0]: {{Address: "10.9.0.1"}}}
+		}
+		c := NewCache()
+		for i, in := range []Input{{Mesh: a}, {Mesh: b}, {Mesh: b, Endpoints: eps}, {Mesh: a}} {
+			want, werr := Render(in)
+			got, gerr := c.Render(in)
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Fatalf("render %d: full: %v\nincremental: %v", i, werr, gerr)
+			}
+			if werr == nil {
+				sameBundle(t, fmt.Sprintf("render %d", i), want, got)
+			}
+		}
+	})
+}
