@@ -2,13 +2,13 @@ package render
 
 import (
 	"crypto/sha256"
-	"encoding/json"
+	"hash"
+	"reflect"
 	"slices"
 	"sync"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/render/envoystrict"
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -45,9 +45,12 @@ import (
 // (resources are immutable once rendered, so the bundle being served and
 // the new one can hold it at once). Its build's side effects on the
 // builder are replayed so the render around it proceeds exactly as if it
-// had been built: the resources it interned (its dependencies), the Anys
-// it packed (which the strict check reads instead of unmarshalling), the
-// references and routes it noted for diagnostics' positions.
+// had been built: the resources it interned (its dependencies), the
+// references and routes it noted for diagnostics' positions. The Anys it
+// packed are not replayed: the strict check reads a packed Any's message
+// instead of unmarshalling it, but it does not walk a reused resource
+// again (envoystrict.Memo), and where it does, unmarshalling reads the
+// same content.
 //
 // Only a render that ends without a finding becomes the next base: a
 // reused resource was built without a finding, so building it again from
@@ -132,7 +135,6 @@ type cachedBuild struct {
 // effects are the builder state a build changed besides its result.
 type effects struct {
 	memo   []memoEntry
-	packed []packedEntry
 	refs   [][2]string
 	routes []routeEntry
 }
@@ -140,11 +142,6 @@ type effects struct {
 type memoEntry struct {
 	k memoKey
 	r *Resource
-}
-
-type packedEntry struct {
-	a   *anypb.Any
-	msg proto.Message
 }
 
 type routeEntry struct {
@@ -189,7 +186,6 @@ func (b *builder) internCached(typeURL, name, key, fp, origin string, build func
 	inc.recording = inc.recording[:len(inc.recording)-1]
 	if parent := inc.top(); parent != nil {
 		parent.memo = append(parent.memo, eff.memo...)
-		parent.packed = append(parent.packed, eff.packed...)
 		parent.refs = append(parent.refs, eff.refs...)
 		parent.routes = append(parent.routes, eff.routes...)
 	}
@@ -212,9 +208,6 @@ func (b *builder) replay(eff *effects) {
 			b.memo[m.k] = m.r
 		}
 	}
-	for _, p := range eff.packed {
-		b.packed[p.a] = p.msg
-	}
 	for _, ref := range eff.refs {
 		b.noteRef(ref[0], ref[1])
 	}
@@ -223,7 +216,6 @@ func (b *builder) replay(eff *effects) {
 	}
 	if e := b.inc.top(); e != nil {
 		e.memo = append(e.memo, eff.memo...)
-		e.packed = append(e.packed, eff.packed...)
 		e.refs = append(e.refs, eff.refs...)
 		e.routes = append(e.routes, eff.routes...)
 	}
@@ -235,12 +227,6 @@ func (b *builder) replay(eff *effects) {
 func (inc *incremental) noteMemo(k memoKey, r *Resource) {
 	if e := inc.top(); e != nil {
 		e.memo = append(e.memo, memoEntry{k, r})
-	}
-}
-
-func (inc *incremental) notePacked(a *anypb.Any, msg proto.Message) {
-	if e := inc.top(); e != nil {
-		e.packed = append(e.packed, packedEntry{a, msg})
 	}
 }
 
@@ -256,10 +242,9 @@ func (inc *incremental) noteRoute(rt *routev3.Route, path string) {
 	}
 }
 
-// Fingerprints. Each is the SHA-256 of the JSON of exactly the inputs it
-// names; JSON is deterministic for the model (map keys sorted) and every
-// model field has a JSON name but the entity names, which are written
-// alongside.
+// Fingerprints. Each is the SHA-256 of the canonical encoding (fphash.go)
+// of exactly the inputs it names: every field of every model value,
+// maps in key order.
 
 // serviceFP fingerprints one service for the builds that read only it:
 // the service (its name too), the endpoints and addresses discovered for
@@ -272,12 +257,12 @@ func (b *builder) serviceFP(s *model.Service) string {
 		return fp
 	}
 	h := sha256.New()
-	ok := writeJSON(h, s.Name) && writeJSON(h, s) && writeJSON(h, b.in.Addresses[s.Name])
+	ok := writeFP(h, s.Name) && writeFP(h, s) && writeFP(h, b.in.Addresses[s.Name])
 	for _, v := range b.ix.versionNames(s) {
 		eps, found := b.in.Endpoints[s.Name+"/"+v]
-		ok = ok && writeJSON(h, v) && writeJSON(h, found) && writeJSON(h, eps)
+		ok = ok && writeFP(h, v) && writeFP(h, found) && writeFP(h, eps)
 	}
-	ok = ok && writeJSON(h, b.meshFP())
+	ok = ok && writeFP(h, b.meshFP())
 	fp := ""
 	if ok && b.meshFP() != "" {
 		fp = string(h.Sum(nil))
@@ -291,7 +276,7 @@ func (b *builder) meshFP() string {
 	inc := b.inc
 	if inc.meshFP == "" {
 		h := sha256.New()
-		if writeJSON(h, b.m.Mesh) {
+		if writeFP(h, b.m.Mesh) {
 			inc.meshFP = string(h.Sum(nil))
 		}
 	}
@@ -311,7 +296,7 @@ func (b *builder) identityFP() string {
 	ok := true
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
-		ok = ok && writeJSON(h, [3]string{name, s.Namespace, s.ServiceAccount})
+		ok = ok && writeFP(h, [3]string{name, s.Namespace, s.ServiceAccount})
 	}
 	names := make([]string, 0, len(b.m.Extensions))
 	for n := range b.m.Extensions {
@@ -319,7 +304,7 @@ func (b *builder) identityFP() string {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		ok = ok && writeJSON(h, n) && writeJSON(h, b.m.Extensions[n])
+		ok = ok && writeFP(h, n) && writeFP(h, b.m.Extensions[n])
 	}
 	if ok {
 		inc.identFP = string(h.Sum(nil))
@@ -349,15 +334,12 @@ func (b *builder) clusterFP(s *model.Service) string {
 	return b.serviceFP(s)
 }
 
-// writeJSON writes v's JSON and a separator to w; false if v has none.
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) bool {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	w.Write(raw)
-	w.Write([]byte{0})
-	return true
+// writeFP writes v's canonical encoding (appendValue) to h; false if
+// it has none.
+func writeFP(h hash.Hash, v any) bool {
+	buf, ok := appendValue(make([]byte, 0, 1024), reflect.ValueOf(&v).Elem())
+	h.Write(buf)
+	return ok
 }
 
 // vhostID names a service's virtual host across renders: vhostKey with
@@ -406,7 +388,6 @@ func (b *builder) vhostCached(key vhostKey, callerNS string) *vhost {
 	inc.recording = inc.recording[:len(inc.recording)-1]
 	if parent := inc.top(); parent != nil {
 		parent.memo = append(parent.memo, eff.memo...)
-		parent.packed = append(parent.packed, eff.packed...)
 		parent.refs = append(parent.refs, eff.refs...)
 		parent.routes = append(parent.routes, eff.routes...)
 	}
@@ -438,7 +419,7 @@ func (b *builder) vhostFP(t *model.Service) string {
 		seen[name] = true
 		d := b.m.Services[name]
 		if d == nil {
-			return writeJSON(h, "missing:"+name)
+			return writeFP(h, "missing:"+name)
 		}
 		f := b.serviceFP(d)
 		h.Write([]byte(f))

@@ -38,9 +38,6 @@ func (b *builder) pack(path string, msg proto.Message) *anypb.Any {
 	// Remember the message the bytes came from, so the validation pass
 	// reads exactly this content without unmarshalling it again.
 	b.packed[a] = msg
-	if b.inc != nil {
-		b.inc.notePacked(a, msg)
-	}
 	return a
 }
 
