@@ -190,7 +190,7 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		}
 	}
 	affected := ch.affected
-	if err := cl.send(command{Op: "phase", Targets: ch.ex.digests}); err != nil {
+	if err := cl.send(command{Op: "phase", Targets: ch.ex.digests, CPUProfile: o.changeClientProfile}); err != nil {
 		return res, err
 	}
 	if _, err := cl.await(ctx, "phase"); err != nil {
@@ -219,6 +219,11 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 	}
 	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
 	stopChangeProfile()
+	if o.changeClientProfile != "" {
+		if err := cl.send(command{Op: "stop-profile"}); err != nil {
+			return res, err
+		}
+	}
 	res.StreamErrors += errs
 	if dir {
 		ap, ok := served.applier.since(tW)
