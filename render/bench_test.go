@@ -105,14 +105,25 @@ func distinct(b *Bundle) int {
 	return len(seen)
 }
 
-// BenchmarkRenderEdit is the reconciler's render of one weight edit in an
-// unscoped mesh of 1,000 services (meshbench -unscoped): a render.Cache
-// holds the previous revision, and every iteration renders the other of
-// two revisions that differ in one service's v1/v2 split.
+// BenchmarkRenderEdit is the reconciler's render of one weight edit in a
+// mesh of 1,000 services, unscoped (meshbench -unscoped) and with
+// dependsOn 5: a render.Cache holds the previous revision, and every
+// iteration renders the other of two revisions that differ in one
+// service's v1/v2 split.
 //
 //	go test ./render -run '^$' -bench BenchmarkRenderEdit -benchtime 5x
 func BenchmarkRenderEdit(b *testing.B) {
-	fsys := meshgen.Generate(1000, meshgen.Options{Seed: 1, Unscoped: true})
+	for _, unscoped := range []bool{true, false} {
+		name := "scoped"
+		if unscoped {
+			name = "unscoped"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkRenderEdit(b, unscoped) })
+	}
+}
+
+func benchmarkRenderEdit(b *testing.B, unscoped bool) {
+	fsys := meshgen.Generate(1000, meshgen.Options{Seed: 1, Unscoped: unscoped})
 	var ms [2]*model.Mesh
 	for i, f := range []fstest.MapFS{fsys, editWeight(b, fsys, 500)} {
 		m, diags, err := schema.Load(context.Background(), f, schema.Options{Timeout: 10 * time.Minute})

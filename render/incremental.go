@@ -33,7 +33,9 @@ import (
 //     account) and every extension;
 //   - a service's virtual host on one port (sidecar.go), the part of a
 //     route configuration that is one service's: the service and every
-//     service its routes send or mirror to (vhostFP).
+//     service its routes send or mirror to (vhostFP);
+//   - a sidecar's outbound route configuration of one port: its virtual
+//     hosts (routeConfigFP), when it has no external service.
 //
 // Everything else (route configs, layers) is built afresh around them: it
 // reads across services, and an edit of one weight changes the one route
@@ -452,4 +454,25 @@ func (inc *incremental) finish(b *builder) {
 			inc.vnext[id] = &cp
 		}
 	}
+}
+
+// routeConfigFP fingerprints a sidecar's outbound route configuration of
+// one port: the virtual hosts of svcs (vhostFP each; the caller's
+// namespace is in the route configuration's key), and the mesh block
+// (ALLOW_ANY's catch-all; in every serviceFP). One with external services
+// is not cached: "".
+func (b *builder) routeConfigFP(svcs []*model.Service, exts []extPort) string {
+	if b.inc == nil || len(exts) > 0 || len(svcs) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, t := range svcs {
+		fp := b.vhostFP(t)
+		if fp == "" {
+			return ""
+		}
+		writeFP(h, t.Name)
+		h.Write([]byte(fp))
+	}
+	return string(h.Sum(nil))
 }

@@ -168,9 +168,10 @@ func TestIncrementalEditRebuildsOnlyTheService(t *testing.T) {
 	sameBundle(t, "endpoints edit", want, got)
 	st := c.Stats()
 	// One cluster per port for all versions and one per port and
-	// version, the service's virtualInbound and its virtual hosts (their
-	// fingerprints cover the whole service).
-	perService := len(s.Ports)*(1+len(s.VersionNames())) + 1 + len(s.Ports)
+	// version, the service's virtualInbound, its virtual hosts (their
+	// fingerprints cover the whole service) and the route configurations
+	// that hold them (one per port: the mesh is unscoped).
+	perService := len(s.Ports)*(1+len(s.VersionNames())) + 1 + 2*len(s.Ports)
 	if st.Built == 0 || st.Built > perService {
 		t.Errorf("after one service's endpoints changed: built %d, want 1..%d (first render built %d)", st.Built, perService, first.Built)
 	}

@@ -221,7 +221,9 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 	path := b.svcPath(s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
-	rc := b.intern(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
+	// The route config is its virtual hosts (routeConfigFP) and, with
+	// ALLOW_ANY, the mesh block's catch-all.
+	rc := b.internCached(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, b.routeConfigFP(svcs, exts), path, func() (proto.Message, []*Resource) {
 		var vhs []*routev3.VirtualHost
 		var deps []*Resource
 		for _, t := range svcs {
