@@ -37,9 +37,12 @@ import (
 //   - a sidecar's outbound route configuration of one port: its virtual
 //     hosts (routeConfigFP), when it has no external service.
 //
-// Everything else (route configs, layers) is built afresh around them: it
-// reads across services, and an edit of one weight changes the one route
-// configuration that holds that service's virtual host anyway. The strict check walks
+// A sidecar outbound layer is reused whole when it is made of the same
+// resources (with their dependencies, in the same order: the same names
+// and content versions) as before: then sorting, deduplicating and hashing
+// them gives the same layer.
+// Everything else (listeners that read across services, proxies) is built
+// afresh around them. The strict check walks
 // only resources it has not walked cleanly before (envoystrict.Memo) and
 // runs its class-wide rules afresh.
 //
@@ -66,6 +69,7 @@ type Cache struct {
 	mu    sync.Mutex
 	base  map[memoKey]*cachedBuild
 	vbase map[vhostID]*cachedVHost
+	lbase map[string]*cachedLayer
 	// strict is what the last kept render's strict check learnt about its
 	// resources (envoystrict.Memo): reused resources are not walked again.
 	strict *envoystrict.Memo
@@ -88,16 +92,16 @@ func NewCache() *Cache { return &Cache{} }
 // from the same inputs. The result is identical to Render(in).
 func (c *Cache) Render(in Input) (*Bundle, error) {
 	c.mu.Lock()
-	base, vbase, strict := c.base, c.vbase, c.strict
+	base, vbase, lbase, strict := c.base, c.vbase, c.lbase, c.strict
 	c.mu.Unlock()
 	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict),
-		vbase: vbase, vnext: map[vhostID]*cachedVHost{}}
+		vbase: vbase, vnext: map[vhostID]*cachedVHost{}, lbase: lbase, lnext: map[string]*cachedLayer{}}
 	bundle, err := render(in, inc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats = CacheStats{Reused: inc.reused, Built: inc.built}
 	if err == nil {
-		c.base, c.vbase, c.strict = inc.next, inc.vnext, inc.strict
+		c.base, c.vbase, c.lbase, c.strict = inc.next, inc.vnext, inc.lnext, inc.strict
 	}
 	return bundle, err
 }
@@ -115,6 +119,8 @@ type incremental struct {
 	strict     *envoystrict.Memo
 	// vbase and vnext are the virtual hosts of services, by vhostID.
 	vbase, vnext map[vhostID]*cachedVHost
+	// lbase and lnext are the sidecar outbound layers, by outboundKey.
+	lbase, lnext map[string]*cachedLayer
 	// recording is the stack of builds in progress whose side effects are
 	// being written down (a cluster's build interns its assignment).
 	recording []*effects
@@ -475,4 +481,53 @@ func (b *builder) routeConfigFP(svcs []*model.Service, exts []extPort) string {
 		h.Write([]byte(fp))
 	}
 	return string(h.Sum(nil))
+}
+
+// cachedLayer is a layer and the resources it was made of, with their
+// dependencies, in the order newLayer adds them.
+type cachedLayer struct {
+	flat []*Resource
+	l    *Layer
+}
+
+// layerCached returns the previous render's layer of key when rs (with
+// their dependencies) are, name for name and version for version, what it
+// was made of; else nil. flat is rs flattened, for noteLayer.
+func (b *builder) layerCached(key string, rs []*Resource) (l *Layer, flat []*Resource) {
+	if b.inc == nil {
+		return nil, nil
+	}
+	flat = flatten(nil, rs)
+	cl := b.inc.lbase[key]
+	if cl == nil || len(cl.flat) != len(flat) {
+		return nil, flat
+	}
+	for i, r := range flat {
+		o := cl.flat[i]
+		if r != o && (r.typeIndex != o.typeIndex || r.Name != o.Name || r.Version != o.Version) {
+			return nil, flat
+		}
+	}
+	b.inc.reused++
+	return cl.l, flat
+}
+
+// flatten appends rs and, after each, its dependencies, as
+// proxyBuilder.add visits them.
+func flatten(out, rs []*Resource) []*Resource {
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		out = append(out, r)
+		out = flatten(out, r.deps)
+	}
+	return out
+}
+
+// noteLayer keeps a layer for the next render.
+func (b *builder) noteLayer(key string, flat []*Resource, l *Layer) {
+	if b.inc != nil {
+		b.inc.lnext[key] = &cachedLayer{flat: flat, l: l}
+	}
 }

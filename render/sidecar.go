@@ -41,7 +41,12 @@ func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
 	if l, ok := b.layers[key]; ok {
 		return l
 	}
-	l := b.newLayer(class, b.sidecarOutbound(s))
+	rs := b.sidecarOutbound(s)
+	l, flat := b.layerCached(key, rs)
+	if l == nil {
+		l = b.newLayer(class, rs)
+	}
+	b.noteLayer(key, flat, l)
 	b.layers[key] = l
 	return l
 }
