@@ -21,8 +21,8 @@ import (
 // output with a Cache is byte for byte the output without one
 // (TestIncrementalMatchesFull), only cheaper to make.
 //
-// What is cached, and what its fingerprint covers (fingerprints.go-style
-// comments sit at each call site of internCached):
+// What is cached, and what its fingerprint covers (each call site says it
+// again):
 //
 //   - a mesh service's clusters and their assignments (cluster.go): the
 //     service itself, its discovered endpoints and addresses, and the mesh
@@ -40,11 +40,10 @@ import (
 // A sidecar outbound layer is reused whole when it is made of the same
 // resources (with their dependencies, in the same order: the same names
 // and content versions) as before: then sorting, deduplicating and hashing
-// them gives the same layer.
-// Everything else (listeners that read across services, proxies) is built
-// afresh around them. The strict check walks
-// only resources it has not walked cleanly before (envoystrict.Memo) and
-// runs its class-wide rules afresh.
+// them gives the same layer. Everything else (listeners that read across
+// services, the proxies) is built afresh around them. The strict check
+// walks only resources it has not walked cleanly before (envoystrict.Memo)
+// and runs its class-wide rules afresh.
 //
 // A reused resource is the previous render's object, shared by pointer
 // (resources are immutable once rendered, so the bundle being served and
@@ -79,9 +78,9 @@ type Cache struct {
 
 // CacheStats says how much of the last render through a Cache was reused.
 type CacheStats struct {
-	// Reused and Built count the cacheable resources (and their
-	// dependencies, counted with them) taken from the previous render and
-	// built afresh.
+	// Reused and Built count the cacheable pieces (resources with their
+	// dependencies, virtual hosts, layers) taken from the previous render
+	// and built afresh.
 	Reused, Built int
 }
 
