@@ -123,8 +123,10 @@ type incremental struct {
 	// recording is the stack of builds in progress whose side effects are
 	// being written down (a cluster's build interns its assignment).
 	recording []*effects
-	// fps memoises the fingerprints of this render's inputs.
+	// fps memoises the fingerprints of this render's inputs; buf is
+	// serviceFP's scratch.
 	svcFP   map[*model.Service]string
+	buf     []byte
 	meshFP  string
 	identFP string
 
@@ -263,16 +265,27 @@ func (b *builder) serviceFP(s *model.Service) string {
 	if fp, ok := inc.svcFP[s]; ok {
 		return fp
 	}
-	h := sha256.New()
-	ok := writeFP(h, s.Name) && writeFP(h, s) && writeFP(h, b.in.Addresses[s.Name])
+	// One buffer for every service: fingerprinting is on every render's
+	// path, once per service.
+	buf, ok := appendValue(inc.buf[:0], reflect.ValueOf(s.Name))
+	buf, ok2 := appendValue(buf, reflect.ValueOf(s).Elem())
+	buf, ok3 := appendValue(buf, reflect.ValueOf(b.in.Addresses[s.Name]))
+	ok = ok && ok2 && ok3
 	for _, v := range b.ix.versionNames(s) {
 		eps, found := b.in.Endpoints[s.Name+"/"+v]
-		ok = ok && writeFP(h, v) && writeFP(h, found) && writeFP(h, eps)
+		var ok4, ok5, ok6 bool
+		buf, ok4 = appendValue(buf, reflect.ValueOf(v))
+		buf, ok5 = appendValue(buf, reflect.ValueOf(found))
+		buf, ok6 = appendValue(buf, reflect.ValueOf(eps))
+		ok = ok && ok4 && ok5 && ok6
 	}
-	ok = ok && writeFP(h, b.meshFP())
+	mfp := b.meshFP()
+	buf = append(buf, mfp...)
+	inc.buf = buf
 	fp := ""
-	if ok && b.meshFP() != "" {
-		fp = string(h.Sum(nil))
+	if ok && mfp != "" {
+		sum := sha256.Sum256(buf)
+		fp = string(sum[:])
 	}
 	inc.svcFP[s] = fp
 	return fp
