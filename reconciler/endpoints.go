@@ -175,7 +175,7 @@ func (r *Reconciler) RefreshEndpoints() {
 		rev: source.Revision{ID: live.revision, Short: source.ShortID(live.revision)},
 		// The live mesh was loaded and checked; its credential names are
 		// the ones it was rendered with.
-		in: pipeline.Input{Mesh: live.mesh, Endpoints: pipeline.Fixed(eps), Addresses: fixedAddresses(addrs)},
+		in: pipeline.Input{Mesh: live.mesh, Endpoints: pipeline.Fixed(eps), Addresses: fixedAddresses(addrs), RenderCache: r.renders},
 	}
 	if live.credentials != nil {
 		a.in.Credentials = pipeline.StaticCredentials(live.credentials)

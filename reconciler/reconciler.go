@@ -23,6 +23,7 @@ import (
 	"github.com/gitmesh/gitmesh/reconciler/source"
 	"github.com/gitmesh/gitmesh/reconciler/state"
 	"github.com/gitmesh/gitmesh/reconciler/xds"
+	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema"
 )
 
@@ -89,6 +90,9 @@ type Reconciler struct {
 	log     *slog.Logger
 	metrics *metrics
 	trigger chan struct{}
+	// renders carries what one render built to the next revision's (and
+	// endpoint refresh's) render, so an edit re-renders what it touches.
+	renders *render.Cache
 
 	mu       sync.RWMutex
 	status   apiv1.Status
@@ -173,6 +177,7 @@ func New(opts Options) (*Reconciler, error) {
 		log:     opts.Logger.With("component", "reconciler"),
 		metrics: newMetrics(),
 		trigger: make(chan struct{}, 1),
+		renders: render.NewCache(),
 	}
 	if o, ok := opts.Source.(interface{ Origin() source.Origin }); ok {
 		r.origin = state.Origin(o.Origin())

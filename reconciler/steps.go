@@ -153,7 +153,7 @@ func (r *Reconciler) fetch(ctx context.Context, a *attempt) *stepError {
 	if r.opts.Credentials != nil {
 		creds = r.opts.Credentials
 	}
-	a.in = pipeline.Input{Files: rev.Files, Load: r.opts.Load, Endpoints: r.discovered, Credentials: creds}
+	a.in = pipeline.Input{Files: rev.Files, Load: r.opts.Load, Endpoints: r.discovered, Credentials: creds, RenderCache: r.renders}
 	if _, ok := r.opts.Discovery.(AddressSource); ok {
 		a.in.Addresses = r.discoveredAddresses
 	}

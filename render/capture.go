@@ -130,7 +130,9 @@ type inboundPort struct {
 func (b *builder) virtualInbound(s *model.Service) *Resource {
 	key := "sidecar|" + s.Name + "|" + VirtualInbound
 	path := b.svcPath(s.Name, "ports")
-	return b.intern(resource.ListenerType, VirtualInbound, key, path, func() (proto.Message, []*Resource) {
+	// The listener reads the service, the mesh block, other services'
+	// identities (authorization sources) and the extensions (inboundFP).
+	return b.internCached(resource.ListenerType, VirtualInbound, key, b.inboundFP(s), path, func() (proto.Message, []*Resource) {
 		mode := b.ix.mtls(s)
 		l := &listenerv3.Listener{
 			Name:             VirtualInbound,

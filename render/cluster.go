@@ -67,7 +67,9 @@ func (b *builder) buildServiceCluster(fl flavour, s *model.Service, p *model.Por
 	if version != "" {
 		path = model.Path("services", s.Name, "versions", version)
 	}
-	return b.intern(resource.ClusterType, name, string(fl)+"|"+name, path, func() (proto.Message, []*Resource) {
+	// The cluster and its assignment read the service, its discovered
+	// endpoints and the mesh block only (clusterFP).
+	return b.internCached(resource.ClusterType, name, string(fl)+"|"+name, b.clusterFP(s), path, func() (proto.Message, []*Resource) {
 		pol := s.TrafficPolicy
 		if version != "" {
 			pol = policyFor(s, version)

@@ -17,6 +17,8 @@ type index struct {
 	externalNames []string
 	// deps memoises each service's resolved dependency list.
 	deps map[string]*deps
+	// all is the dependency set "*", shared by every service that calls all.
+	all *deps
 	// versions memoises each service's sorted version names
 	// (model.Service.VersionNames sorts afresh on every call).
 	versions map[*model.Service][]string
@@ -100,34 +102,45 @@ func (ix *index) depsOf(s *model.Service) *deps {
 	if d, ok := ix.deps[s.Name]; ok {
 		return d
 	}
-	d := &deps{}
 	if s.CallsAll() {
-		for _, n := range ix.serviceNames {
-			d.services = append(d.services, ix.m.Services[n])
+		// Every "*" service has the same set: built once, not once per
+		// service (that was O(services²) in an unscoped mesh).
+		if ix.all == nil {
+			ix.all = ix.allDeps()
 		}
-		for _, n := range ix.externalNames {
-			d.externals = append(d.externals, ix.m.External[n])
+		ix.deps[s.Name] = ix.all
+		return ix.all
+	}
+	d := &deps{}
+	names := append([]string(nil), s.DependsOn...)
+	sort.Strings(names)
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
 		}
-		d.key = "*"
-	} else {
-		names := append([]string(nil), s.DependsOn...)
-		sort.Strings(names)
-		seen := map[string]bool{}
-		for _, n := range names {
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			if t, ok := ix.m.Services[n]; ok {
-				d.services = append(d.services, t)
-				d.key += "s:" + n + ","
-			} else if e, ok := ix.m.External[n]; ok {
-				d.externals = append(d.externals, e)
-				d.key += "e:" + n + ","
-			}
+		seen[n] = true
+		if t, ok := ix.m.Services[n]; ok {
+			d.services = append(d.services, t)
+			d.key += "s:" + n + ","
+		} else if e, ok := ix.m.External[n]; ok {
+			d.externals = append(d.externals, e)
+			d.key += "e:" + n + ","
 		}
 	}
 	ix.deps[s.Name] = d
+	return d
+}
+
+// allDeps is the dependency set "*": every service and every external.
+func (ix *index) allDeps() *deps {
+	d := &deps{key: "*"}
+	for _, n := range ix.serviceNames {
+		d.services = append(d.services, ix.m.Services[n])
+	}
+	for _, n := range ix.externalNames {
+		d.externals = append(d.externals, ix.m.External[n])
+	}
 	return d
 }
 

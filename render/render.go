@@ -142,11 +142,19 @@ func (b *Bundle) Proxy(class string) *Proxy { return b.proxies[class] }
 // error is a model.Diagnostics with GM08xx codes and the positions of the
 // model nodes that caused it; a bundle is returned only when it is complete
 // and consistent, so a bad revision is never half pushed.
-func Render(in Input) (*Bundle, error) {
+func Render(in Input) (*Bundle, error) { return render(in, nil) }
+
+// render is Render, reusing what inc's base built when inc is not nil
+// (incremental.go).
+func render(in Input, inc *incremental) (*Bundle, error) {
 	if in.Mesh == nil {
 		return nil, model.Diagnostics{{Code: CodeInvalidValue, Message: "no mesh to render"}}
 	}
 	b := newBuilder(in)
+	if inc != nil {
+		inc.svcFP = make(map[*model.Service]string, len(in.Mesh.Services))
+		b.inc = inc
+	}
 	b.buildAll()
 	if len(b.diags) == 0 {
 		b.validate()
@@ -157,6 +165,9 @@ func Render(in Input) (*Bundle, error) {
 	if len(b.diags) > 0 {
 		b.diags.Sort()
 		return nil, b.diags
+	}
+	if inc != nil {
+		inc.finish(b)
 	}
 	return b.bundle, nil
 }
@@ -208,6 +219,8 @@ type builder struct {
 	checked []*Proxy
 	// reported de-duplicates findings about shared resources.
 	reported map[string]bool
+	// inc is the incremental render's state, nil for a full render.
+	inc *incremental
 }
 
 // memoKey identifies a distinct resource: its type and a key that
@@ -261,6 +274,9 @@ func (b *builder) intern(typeURL, name, key, origin string, build func() (proto.
 	r := b.newResource(typeURL, name, origin, msg)
 	r.deps = compact(deps)
 	b.memo[k] = r
+	if b.inc != nil {
+		b.inc.noteMemo(k, r)
+	}
 	return r
 }
 
@@ -311,6 +327,9 @@ func compact(rs []*Resource) []*Resource {
 func (b *builder) noteRef(name, path string) {
 	if _, ok := b.refOrigin[name]; !ok {
 		b.refOrigin[name] = path
+	}
+	if b.inc != nil {
+		b.inc.noteRef(name, path)
 	}
 }
 

@@ -63,6 +63,9 @@ func (b *builder) httpRoutes(rc routeCtx, rs []model.Route, applies func(*model.
 			}
 			b.decorate(rc, route, r, path)
 			b.routeOrigin[route] = path
+			if b.inc != nil {
+				b.inc.noteRoute(route, path)
+			}
 			out = append(out, route)
 		}
 	}

@@ -41,7 +41,12 @@ func (b *builder) outboundLayer(s *model.Service, class string) *Layer {
 	if l, ok := b.layers[key]; ok {
 		return l
 	}
-	l := b.newLayer(class, b.sidecarOutbound(s))
+	rs := b.sidecarOutbound(s)
+	l, flat := b.layerCached(key, rs)
+	if l == nil {
+		l = b.newLayer(class, rs)
+	}
+	b.noteLayer(key, flat, l)
 	b.layers[key] = l
 	return l
 }
@@ -221,7 +226,9 @@ func (b *builder) outboundHTTP(s *model.Service, port int, svcs []*model.Service
 	path := b.svcPath(s.Name, "dependsOn")
 	name := outboundRouteConfig(port)
 	fault := false
-	rc := b.intern(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, path, func() (proto.Message, []*Resource) {
+	// The route config is its virtual hosts (routeConfigFP) and, with
+	// ALLOW_ANY, the mesh block's catch-all.
+	rc := b.internCached(resource.RouteType, name, "sidecar|"+b.ix.outboundKey(s)+"|"+name, b.routeConfigFP(svcs, exts), path, func() (proto.Message, []*Resource) {
 		var vhs []*routev3.VirtualHost
 		var deps []*Resource
 		for _, t := range svcs {
@@ -370,6 +377,13 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 	if v, ok := b.vhosts[key]; ok {
 		return v
 	}
+	v := b.vhostCached(key, callerNS)
+	b.vhosts[key] = v
+	return v
+}
+
+// buildServiceVHost builds serviceVHost's virtual host.
+func (b *builder) buildServiceVHost(fl flavour, t *model.Service, port int, callerNS string) *vhost {
 	applies := func(r *model.Route) bool { return r.Port == 0 || r.Port == port }
 	rc := routeCtx{fl: fl, self: t, port: port, base: b.svcPath(t.Name, "routes")}
 	routes, deps := b.httpRoutes(rc, t.Routes, applies)
@@ -386,7 +400,6 @@ func (b *builder) serviceVHost(fl flavour, t *model.Service, port int, callerNS 
 			v.fault = true
 		}
 	}
-	b.vhosts[key] = v
 	return v
 }
 

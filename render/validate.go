@@ -51,7 +51,7 @@ func (b *builder) validate() {
 		}
 	}
 	captures := b.captures()
-	c := envoystrict.New(envoystrict.Options{
+	opt := envoystrict.Options{
 		Pos: b.m.Sources.Lookup,
 		Unpack: func(a *anypb.Any) proto.Message {
 			return b.packed[a]
@@ -59,7 +59,11 @@ func (b *builder) validate() {
 		RoutePath:    func(rt *routev3.Route) string { return b.routeOrigin[rt] },
 		RefPath:      func(name string) string { return b.refOrigin[name] },
 		SecretServed: b.secretServed,
-	})
+	}
+	if b.inc != nil {
+		opt.Memo = b.inc.strict
+	}
+	c := envoystrict.New(opt)
 	for _, px := range b.checked {
 		cl := envoystrict.Class{Name: px.Class, Own: b.strictSet(px.own), Capture: captures[px.Class]}
 		if px.shared != nil {

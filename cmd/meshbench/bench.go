@@ -190,13 +190,19 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		}
 	}
 	affected := ch.affected
-	if err := cl.send(command{Op: "phase", Targets: ch.ex.digests}); err != nil {
+	if err := cl.send(command{Op: "phase", Targets: ch.ex.digests, CPUProfile: o.changeClientProfile}); err != nil {
 		return res, err
 	}
 	if _, err := cl.await(ctx, "phase"); err != nil {
 		return res, err
 	}
 	bytes0 := counterSum(reg, sentBytesMetric)
+	stopChangeProfile := func() {}
+	if o.changeProfile != "" {
+		if stopChangeProfile, err = startProfile(o.changeProfile); err != nil {
+			return res, err
+		}
+	}
 	cpu1 := cpuSeconds()
 	var tA, tW time.Time
 	if dir {
@@ -212,6 +218,12 @@ func (m *Main) bench(ctx context.Context) (res Result, err error) {
 		res.ChangeApplyMS = ms(time.Since(tA))
 	}
 	got, errs, err = m.collect(ctx, cl, 2, affected, o.quiet)
+	stopChangeProfile()
+	if o.changeClientProfile != "" {
+		if err := cl.send(command{Op: "stop-profile"}); err != nil {
+			return res, err
+		}
+	}
 	res.StreamErrors += errs
 	if dir {
 		ap, ok := served.applier.since(tW)

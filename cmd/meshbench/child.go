@@ -30,7 +30,8 @@ type command struct {
 	Config  *adsload.Config `json:"config,omitempty"`
 	Targets []uint64        `json:"targets,omitempty"`
 	Phase   int             `json:"phase,omitempty"`
-	// CPUProfile, with "dial", profiles the load client into this file.
+	// CPUProfile, with "dial", profiles the load client into this file;
+	// with "phase", from the phase's start until "stop-profile".
 	CPUProfile string `json:"cpuprofile,omitempty"`
 }
 
@@ -59,7 +60,9 @@ func runChild(stdin io.Reader, stdout io.Writer) error {
 		out.Flush()
 	}
 	var d *adsload.Driver
+	stopPhaseProfile := func() {}
 	defer func() {
+		stopPhaseProfile()
 		if d != nil {
 			d.Close()
 		}
@@ -102,12 +105,23 @@ func runChild(stdin io.Reader, stdout io.Writer) error {
 		case "start":
 			d.Start(c.Targets)
 		case "phase":
+			if c.CPUProfile != "" {
+				stop, err := startProfile(c.CPUProfile)
+				if err != nil {
+					send(reply{Kind: "error", Error: err.Error()})
+					continue
+				}
+				stopPhaseProfile = stop
+			}
 			n, err := d.NextPhase(c.Targets)
 			if err != nil {
 				send(reply{Kind: "error", Error: err.Error()})
 				continue
 			}
 			send(reply{Kind: "phase", Phase: n})
+		case "stop-profile":
+			stopPhaseProfile()
+			stopPhaseProfile = func() {}
 		case "totals":
 			t := d.Totals(c.Phase)
 			send(reply{Kind: "totals", Phase: c.Phase, Responses: t.Responses, Resources: t.Resources, Bytes: t.Bytes})

@@ -57,7 +57,8 @@ type options struct {
 	unscoped                                                  bool
 	seed                                                      int64
 	timeout, quiet                                            time.Duration
-	cpuprofile, clientProfile, memprofile                     string
+	cpuprofile, changeProfile, clientProfile, memprofile      string
+	changeClientProfile                                       string
 	verbose, reuseUnchanged                                   bool
 }
 
@@ -86,6 +87,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&o.seed, "seed", 1, "meshgen seed")
 	fs.DurationVar(&o.timeout, "timeout", 120*time.Second, "give up after this long")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the control plane's CPU profile, from the first Apply on, to this file")
+	fs.StringVar(&o.changeProfile, "change-cpuprofile", "", "write the control plane's CPU profile of the change alone (from just before the edit until every affected stream has it) to this file; not with -cpuprofile")
+	fs.StringVar(&o.changeClientProfile, "change-client-cpuprofile", "", "write the load client's CPU profile of the change alone to this file; not with -client-cpuprofile")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write the control plane's heap profile, once every stream converged, to this file")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write the load client's CPU profile to this file")
 	fs.IntVar(&o.conns, "conns", 0, "gRPC connections the streams share; 0 means one per stream, as proxies have")
@@ -109,6 +112,14 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	case o.changeVia != "dir" && o.changeVia != "apply":
 		err := fmt.Errorf("-change-via %q: want \"dir\" or \"apply\"", o.changeVia)
+		fmt.Fprintln(m.Stderr, "meshbench:", err)
+		return err
+	case o.cpuprofile != "" && o.changeProfile != "":
+		err := errors.New("-cpuprofile and -change-cpuprofile: one CPU profile at a time")
+		fmt.Fprintln(m.Stderr, "meshbench:", err)
+		return err
+	case o.clientProfile != "" && o.changeClientProfile != "":
+		err := errors.New("-client-cpuprofile and -change-client-cpuprofile: one CPU profile at a time")
 		fmt.Fprintln(m.Stderr, "meshbench:", err)
 		return err
 	case o.services < 1 || o.streams < 1:

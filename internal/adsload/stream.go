@@ -155,7 +155,9 @@ func (s *stream) session(ctx context.Context, conn *grpc.ClientConn, method stri
 		if err := st.RecvMsg(&r); err != nil {
 			return fmt.Errorf("stream %d (%s): %w", s.i, s.spec.Node, err)
 		}
-		if err := s.handle(&r); err != nil {
+		err := s.handle(&r)
+		r.release()
+		if err != nil {
 			return err
 		}
 	}

@@ -109,6 +109,11 @@ type Input struct {
 	// (Kubernetes ClusterIPs by service name, see render.Input). Nil means
 	// declared and allocated VIPs only.
 	Addresses func(m *model.Mesh) map[string][]string
+	// RenderCache, when set, makes render incremental: what the previous
+	// run through it rendered from unchanged inputs is reused (the output
+	// is the same as without; see render.Cache). Pass the same Cache to
+	// consecutive runs over revisions of one repository.
+	RenderCache *render.Cache
 	// Credentials is serve's credentials source. Nil means there is none
 	// (validate, check, render): the credentials step reports what serve
 	// will need (GM0601 warnings) and render trusts every credentialName.
@@ -280,7 +285,13 @@ func renderStep(_ context.Context, in *Input, res *Result) bool {
 			}
 		}
 	}
-	b, err := render.Render(res.Render)
+	var b *render.Bundle
+	var err error
+	if in.RenderCache != nil {
+		b, err = in.RenderCache.Render(res.Render)
+	} else {
+		b, err = render.Render(res.Render)
+	}
 	if err != nil {
 		var ds model.Diagnostics
 		if !errors.As(err, &ds) {

@@ -156,6 +156,35 @@ func TestRunFromAMesh(t *testing.T) {
 	}
 }
 
+// TestRunWithRenderCache: runs through one render.Cache (as the
+// reconciler's revisions and endpoint refreshes are) give the bundle a run
+// without it gives, and the cache is used.
+func TestRunWithRenderCache(t *testing.T) {
+	rc := render.NewCache()
+	first := Run(context.Background(), Input{Files: testdata(t, "bookinfo.cue"), RenderCache: rc})
+	if !first.OK() {
+		t.Fatal(first.Errors())
+	}
+	eps := Fixed(map[string][]model.Endpoint{"reviews/v1": {{Address: "10.9.9.9"}}})
+	cached := Run(context.Background(), Input{Mesh: first.Mesh, Endpoints: eps, RenderCache: rc})
+	full := Run(context.Background(), Input{Mesh: first.Mesh, Endpoints: eps})
+	if !cached.OK() || !full.OK() {
+		t.Fatal(cached.Errors(), full.Errors())
+	}
+	if st := rc.Stats(); st.Reused == 0 {
+		t.Errorf("the second run reused nothing: %+v", st)
+	}
+	cu, fu := cached.Bundle.Update("r"), full.Bundle.Update("r")
+	if len(cu.Classes) != len(fu.Classes) {
+		t.Fatalf("%d classes, want %d", len(cu.Classes), len(fu.Classes))
+	}
+	for class, want := range fu.Classes {
+		if got := cu.Classes[class]; got == nil || got.Version != want.Version {
+			t.Errorf("class %s: content version differs from a run without the cache", class)
+		}
+	}
+}
+
 // TestEmptyRepositoryIsRefused: a revision that deleted every mesh file (or
 // kept only the mesh block) fails the policies step with GM0504, in every
 // entry point, unless the repository opts in with mesh.allowEmpty.

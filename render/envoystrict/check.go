@@ -106,6 +106,9 @@ type Options struct {
 	// SecretServed reports whether an SDS secret name will be served; nil
 	// means every name is.
 	SecretServed func(name string) bool
+	// Memo, when set, supplies the facts of resources an earlier check
+	// walked cleanly and learns this check's (memo.go).
+	Memo *Memo
 }
 
 // Checker checks classes and collects findings. It remembers what it
@@ -224,10 +227,19 @@ func (c *Checker) facts(cl Class, r *Resource) *facts {
 	if f, ok := c.res[r]; ok {
 		return f
 	}
+	if f, ok := c.opt.Memo.get(r); ok {
+		c.res[r] = f
+		c.checkSecrets(cl, r, f)
+		return f
+	}
 	f := &facts{}
 	c.res[r] = f
+	n := len(c.diags)
 	w := &walk{c: c, cl: cl, r: r, f: f}
 	w.resource()
+	if len(c.diags) == n {
+		c.opt.Memo.put(r, f)
+	}
 	c.checkSecrets(cl, r, f)
 	return f
 }

@@ -162,8 +162,18 @@ func (w *walk) vhost(vh *routev3.VirtualHost) *vhostFacts {
 	if v, ok := w.c.vhosts[vh]; ok {
 		return v
 	}
+	if v, ok := w.c.opt.Memo.vhost(vh); ok {
+		w.c.vhosts[vh] = v
+		return v
+	}
 	v := &vhostFacts{}
 	w.c.vhosts[vh] = v
+	n := len(w.c.diags)
+	defer func() {
+		if len(w.c.diags) == n {
+			w.c.opt.Memo.putVHost(vh, v)
+		}
+	}()
 	for _, rt := range vh.Routes {
 		path := ""
 		if rp := w.c.opt.RoutePath; rp != nil {
