@@ -151,20 +151,24 @@ func TestServeMutualTLS(t *testing.T) {
 		t.Errorf("plaintext client: %v, want Unavailable", err)
 	}
 	// ... and the refusal is not silent (issue 12): listed, counted, logged.
-	getJSONT(t, base+"/api/v1/proxies", &proxies)
-	found = false
-	for _, r := range proxies.Rejections {
-		found = found || (r.Reason == "tls-plaintext" && r.Code == "Unauthenticated" && r.Count >= 1 && strings.HasPrefix(r.Peer, "127.0.0.1:"))
-	}
-	if !found {
-		t.Errorf("/api/v1/proxies does not list the plaintext client: %+v", proxies.Rejections)
-	}
-	if _, body := httpGet(t, base+"/metrics"); !strings.Contains(body, `gitmesh_xds_rejected_connections_total{reason="tls-plaintext"}`) {
-		t.Error("/metrics does not count the plaintext client")
-	}
-	if !strings.Contains(logs.String(), "xds connection refused") || !strings.Contains(logs.String(), "reason=tls-plaintext") {
-		t.Error("the plaintext client's refusal was not logged")
-	}
+	// The server records it when its side of the failed handshake ends,
+	// which can be after the client has seen the error: wait for it.
+	waitFor(t, 10*time.Second, "the plaintext client listed in /api/v1/proxies", func() bool {
+		getJSONT(t, base+"/api/v1/proxies", &proxies)
+		for _, r := range proxies.Rejections {
+			if r.Reason == "tls-plaintext" && r.Code == "Unauthenticated" && r.Count >= 1 && strings.HasPrefix(r.Peer, "127.0.0.1:") {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, 10*time.Second, "/metrics counting the plaintext client", func() bool {
+		_, body := httpGet(t, base+"/metrics")
+		return strings.Contains(body, `gitmesh_xds_rejected_connections_total{reason="tls-plaintext"}`)
+	})
+	waitFor(t, 10*time.Second, "the plaintext client's refusal logged", func() bool {
+		return strings.Contains(logs.String(), "xds connection refused") && strings.Contains(logs.String(), "reason=tls-plaintext")
+	})
 
 	for _, path := range []string{"/api/v1/status", "/api/v1/proxies", "/metrics"} {
 		if _, body := httpGet(t, base+path); strings.Contains(body, "PRIVATE KEY") {
