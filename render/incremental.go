@@ -166,6 +166,23 @@ func (inc *incremental) top() *effects {
 	return inc.recording[len(inc.recording)-1]
 }
 
+// record runs one build, collecting the side effects it makes (memo
+// entries, references, route paths) so a later render can replay them; a
+// build nested in another's recording also counts for the outer one.
+func (inc *incremental) record(build func()) *effects {
+	eff := &effects{}
+	inc.recording = append(inc.recording, eff)
+	build()
+	inc.recording = inc.recording[:len(inc.recording)-1]
+	if parent := inc.top(); parent != nil {
+		parent.memo = append(parent.memo, eff.memo...)
+		parent.refs = append(parent.refs, eff.refs...)
+		parent.routes = append(parent.routes, eff.routes...)
+	}
+	inc.built++
+	return eff
+}
+
 // internCached is intern for a resource whose content is a function of
 // the inputs fp fingerprints (and of key): it reuses the previous render's
 // resource when fp is the one it was built from. fp "" means "do not
@@ -189,16 +206,8 @@ func (b *builder) internCached(typeURL, name, key, fp, origin string, build func
 		inc.reused++
 		return cb.r
 	}
-	eff := &effects{}
-	inc.recording = append(inc.recording, eff)
-	r := b.intern(typeURL, name, key, origin, build)
-	inc.recording = inc.recording[:len(inc.recording)-1]
-	if parent := inc.top(); parent != nil {
-		parent.memo = append(parent.memo, eff.memo...)
-		parent.refs = append(parent.refs, eff.refs...)
-		parent.routes = append(parent.routes, eff.routes...)
-	}
-	inc.built++
+	var r *Resource
+	eff := inc.record(func() { r = b.intern(typeURL, name, key, origin, build) })
 	if r != nil {
 		// The resource itself is in eff.memo (intern recorded it); a
 		// replay puts it back with its dependencies.
@@ -402,16 +411,8 @@ func (b *builder) vhostCached(key vhostKey, callerNS string) *vhost {
 		inc.reused++
 		return cv.v
 	}
-	eff := &effects{}
-	inc.recording = append(inc.recording, eff)
-	v := b.buildServiceVHost(key.fl, t, key.port, callerNS)
-	inc.recording = inc.recording[:len(inc.recording)-1]
-	if parent := inc.top(); parent != nil {
-		parent.memo = append(parent.memo, eff.memo...)
-		parent.refs = append(parent.refs, eff.refs...)
-		parent.routes = append(parent.routes, eff.routes...)
-	}
-	inc.built++
+	var v *vhost
+	eff := inc.record(func() { v = b.buildServiceVHost(key.fl, t, key.port, callerNS) })
 	inc.vnext[id] = &cachedVHost{fp: fp, v: v, eff: eff}
 	return v
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/gitmesh/gitmesh/internal/gittest"
 	"github.com/gitmesh/gitmesh/internal/skiplog"
 )
 
@@ -105,7 +105,7 @@ func Start(t testing.TB, targets ...Target) *Prometheus {
 	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := gittest.FreePort(t)
 	logPath := filepath.Join(dir, "prometheus.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -239,15 +239,4 @@ func config(targets []Target) (string, error) {
 			name, j.path, strings.Join(j.addrs, ", "))
 	}
 	return b.String(), nil
-}
-
-// freePort is a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
