@@ -117,15 +117,7 @@ func TestConsoleBrowser(t *testing.T) {
 		repoURLTemplate: tmpl, tracingURLTemplate: graph.DefaultTracesURL,
 	}
 	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
-	logs := &syncLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("gitmesh logs:\n%s", logs.String())
-		}
-	})
-	m, _ := startServe(t, cfg, logs)
-	base := "http://" + m.HTTPAddr()
-	waitFor(t, 20*time.Second, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
+	m, _, base := serveReady(t, cfg, 20*time.Second)
 
 	proxies := []string{
 		"sidecar/default/productpage/v1/productpage-1", "sidecar/default/details/v1/details-1",

@@ -132,6 +132,23 @@ func split(t *testing.T, c healthpb.HealthClient, n int) (v1, v2, failed int) {
 
 // startServe runs the real serve wiring in-process and returns it once its
 // ports are bound; the returned stop function shuts it down and waits.
+// serveReady starts serve with cfg, waits until /readyz answers 200, and
+// returns it with its debug log (printed if the test fails) and the base
+// URL of its status port.
+func serveReady(t *testing.T, cfg serveConfig, timeout time.Duration) (*serveMain, *syncLog, string) {
+	t.Helper()
+	logs := &syncLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gitmesh logs:\n%s", logs.String())
+		}
+	})
+	m, _ := startServe(t, cfg, logs)
+	base := "http://" + m.HTTPAddr()
+	waitFor(t, timeout, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
+	return m, logs, base
+}
+
 func startServe(t testing.TB, cfg serveConfig, logs io.Writer) (*serveMain, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -127,15 +127,7 @@ func TestKubernetesEndpoints(t *testing.T) {
 	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
 	cfg.drift = driftFlags{cluster: "kube", kubernetes: "auto", kubeconfig: cluster.Kubeconfig, kubeNamespaces: []string{ns},
 		interval: 200 * time.Millisecond, staleAfter: 5 * time.Second, expiryWarning: drift.DefaultExpiryWarning, leaderElect: "auto"}
-	logs := &syncLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("gitmesh logs:\n%s", logs.String())
-		}
-	})
-	m, _ := startServe(t, cfg, logs)
-	base := "http://" + m.HTTPAddr()
-	waitFor(t, 30*time.Second, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
+	m, _, base := serveReady(t, cfg, 30*time.Second)
 
 	client := xdsClient(t, m.XDSAddr(), "proxyless/"+ns+"/client/v1/pod-1", "greeter:50051")
 	waitFor(t, 10*time.Second, "the first RPC to the v1 pod", func() bool { v1, _, _ := split(t, client, 1); return v1 == 1 })

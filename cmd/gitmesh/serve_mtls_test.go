@@ -74,15 +74,7 @@ func TestServeMutualTLS(t *testing.T) {
 	cfg := serveConfig{dir: meshDir, xdsAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", stateDir: stateDir,
 		interval: time.Hour, xdsNames: []string{"localhost"}, workloadTTL: time.Hour}
 	cfg.load.maxFileSize, cfg.load.maxRepoSize, cfg.load.timeout = 1<<20, 64<<20, 30*time.Second
-	logs := &syncLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("gitmesh logs:\n%s", logs.String())
-		}
-	})
-	m, _ := startServe(t, cfg, logs)
-	base := "http://" + m.HTTPAddr()
-	waitFor(t, 20*time.Second, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
+	m, logs, base := serveReady(t, cfg, 20*time.Second)
 
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"certs", "issue", "--proxy", "sidecar/default/reviews/v1/r-0",
