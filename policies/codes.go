@@ -39,22 +39,23 @@ const (
 	CodeUnroutedListener = "GM0210"
 	CodeServiceHosts     = "GM0211"
 
-	CodeHostClaimed      = "GM0301"
-	CodeListenerProtocol = "GM0302"
-	CodeDuplicatePort    = "GM0303"
-	CodeVIPClaimed       = "GM0304"
-	CodeVIPReserved      = "GM0305"
-	CodeVIPRangeFull     = "GM0306"
-	CodeProxyPort        = "GM0307"
-	CodeMTLSBlocksCaller = "GM0401"
-	CodeUnknownSource    = "GM0402"
-	CodeCallerDenied     = "GM0403"
-	CodeAuthzPort        = "GM0404"
-	CodeAuthzUnenforced  = "GM0405"
-	CodeUnreachedService = "GM0501"
-	CodeUnusedGateway    = "GM0502"
-	CodeNoEndpoints      = "GM0503"
-	CodeEmptyMesh        = "GM0504"
+	CodeHostClaimed         = "GM0301"
+	CodeListenerProtocol    = "GM0302"
+	CodeDuplicatePort       = "GM0303"
+	CodeVIPClaimed          = "GM0304"
+	CodeVIPReserved         = "GM0305"
+	CodeVIPRangeFull        = "GM0306"
+	CodeProxyPort           = "GM0307"
+	CodeSidecarEndpointPort = "GM0308"
+	CodeMTLSBlocksCaller    = "GM0401"
+	CodeUnknownSource       = "GM0402"
+	CodeCallerDenied        = "GM0403"
+	CodeAuthzPort           = "GM0404"
+	CodeAuthzUnenforced     = "GM0405"
+	CodeUnreachedService    = "GM0501"
+	CodeUnusedGateway       = "GM0502"
+	CodeNoEndpoints         = "GM0503"
+	CodeEmptyMesh           = "GM0504"
 	// CodeNeedsServe is reported by internal/pipeline, not by Check: a
 	// revision needs something only serve has (a gateway credential file).
 	CodeNeedsServe       = "GM0601"
@@ -124,6 +125,7 @@ var codes = []CodeInfo{
 	{CodeVIPReserved, errS, "declared VIP is mesh.vipRange's network or broadcast address"},
 	{CodeVIPRangeFull, warnS, "mesh.vipRange has no free address for some services"},
 	{CodeProxyPort, errS, "service target port is a port the sidecar proxy owns"},
+	{CodeSidecarEndpointPort, warnS, "a sidecar service's endpoint listens on a port other than the target port"},
 
 	{CodeMTLSBlocksCaller, errS, "mTLS mode blocks a declared caller or makes authorization unusable"},
 	{CodeUnknownSource, errS, "authorization rule names an unknown service or namespace"},

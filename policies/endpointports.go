@@ -26,6 +26,7 @@ func checkEndpointPorts(c *checker) {
 		if s == nil {
 			continue
 		}
+		c.sidecarEndpointPorts(s)
 		valid := portNames(s.Ports)
 		for _, v := range s.VersionNames() {
 			ver := s.Versions[v]
@@ -62,6 +63,43 @@ func checkEndpointPorts(c *checker) {
 		}
 		c.endpointPorts(model.Path("gateways", name, "endpoints"), g.Endpoints, valid,
 			fmt.Sprintf("gateway %q (listener names and the port names of externals via it)", name))
+	}
+}
+
+// sidecarEndpointPorts warns about a sidecar service's endpoint that
+// overrides a port with one other than its target port (GM0308). A
+// sidecar's virtualInbound matches a captured connection by its original
+// destination port, the target port (render/capture.go), and inbound|PORT||
+// dials the target port on loopback: a connection to the override port
+// takes the passthrough chain instead, with only the service's
+// port-independent authorization and none of the port's HTTP filters.
+// Overrides are for workloads reached without capture (several services
+// on one loopback host in development); in a pod, set targetPort.
+func (c *checker) sidecarEndpointPorts(s *model.Service) {
+	if s.Proxy != model.ProxySidecar && s.Proxy != "" {
+		return
+	}
+	for _, v := range s.VersionNames() {
+		ver := s.Versions[v]
+		if ver == nil {
+			continue
+		}
+		path := model.Path("services", s.Name, "versions", v, "endpoints")
+		for i, ep := range ver.Endpoints {
+			for _, p := range s.Ports {
+				n, ok := ep.Ports[p.Name]
+				tp := p.TargetPort
+				if tp == 0 {
+					tp = p.Number
+				}
+				if !ok || n <= 0 || n == tp {
+					continue
+				}
+				c.report(CodeSidecarEndpointPort, model.Index(path, i)+"."+model.Path("ports", p.Name),
+					"endpoint %q listens on %d, not on port %q's target port %d: the sidecar's inbound capture matches %d, so connections to %d pass through with only the port-independent authorization (set targetPort instead; overrides suit workloads reached without capture)",
+					ep.Address, n, p.Name, tp, tp, n)
+			}
+		}
 	}
 }
 

@@ -9,10 +9,16 @@ import (
 func TestEndpointPortOverrides(t *testing.T) {
 	runCases(t, []checkCase{
 		{"version endpoint names an unknown port", func(m *model.Mesh) {
-			m.Services["reviews"].Versions["v2"].Endpoints[0].Ports = map[string]int{"grpc": 7070, "http": 9081}
+			m.Services["reviews"].Versions["v2"].Endpoints[0].Ports = map[string]int{"grpc": 7070, "http": 9080}
 			at(m, `services.reviews.versions.v2.endpoints[0].ports.grpc`, 12, 40)
 		}, []string{
 			`GM0110 error services/reviews.cue:12:40: services.reviews.versions.v2.endpoints[0].ports.grpc: endpoint "10.0.0.2" overrides port "grpc", which service "reviews" does not have (ports: "http")`,
+		}},
+		{"sidecar endpoint listens off the target port", func(m *model.Mesh) {
+			m.Services["reviews"].Versions["v2"].Endpoints[0].Ports = map[string]int{"http": 9081}
+			at(m, `services.reviews.versions.v2.endpoints[0].ports.http`, 12, 40)
+		}, []string{
+			`GM0308 warning services/reviews.cue:12:40: services.reviews.versions.v2.endpoints[0].ports.http: endpoint "10.0.0.2" listens on 9081, not on port "http"'s target port 9080: the sidecar's inbound capture matches 9080, so connections to 9081 pass through with only the port-independent authorization (set targetPort instead; overrides suit workloads reached without capture)`,
 		}},
 		{"quoted port name falls back to the endpoint", func(m *model.Mesh) {
 			m.Services["reviews"].Versions["v2"].Endpoints[0].Ports = map[string]int{"9080": 9081}
