@@ -135,6 +135,7 @@ var brokenCases = []brokenCase{
 	{name: "vip-range-network", code: "GM0305", sev: model.SeverityError},
 	{name: "vip-range-full", code: "GM0306", sev: model.SeverityWarning},
 	{name: "target-port-proxy-owned", code: "GM0307", sev: model.SeverityError},
+	{name: "sidecar-endpoint-port", code: "GM0308", sev: model.SeverityWarning, line: 12},
 
 	// Security (GM04xx).
 	{name: "proxy-none-strict", code: "GM0401", sev: model.SeverityError},
