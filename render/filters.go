@@ -12,6 +12,7 @@ import (
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	wasmhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	resourcedetectorsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/tracers/opentelemetry/resource_detectors/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
@@ -231,6 +232,16 @@ func (b *builder) buildTracing() (*hcmv3.HttpConnectionManager_Tracing, *Resourc
 					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cname},
 				}},
 				ServiceName: b.m.Mesh.Name,
+				// Each proxy names its own tracing service: the environment
+				// detector reads OTEL_RESOURCE_ATTRIBUTES (injection sets
+				// service.name=bootstrap.TracingService), and a detected
+				// attribute overrides service_name (Envoy's
+				// resource_detectors/resource_provider.cc, mergeResource).
+				// Without the variable the mesh name stays.
+				ResourceDetectors: []*corev3.TypedExtensionConfig{{
+					Name:        "envoy.tracers.opentelemetry.resource_detectors.environment",
+					TypedConfig: b.pack(path, &resourcedetectorsv3.EnvironmentResourceDetectorConfig{}),
+				}},
 			}),
 		}}
 	default:

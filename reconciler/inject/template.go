@@ -8,9 +8,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
 	"github.com/gitmesh/gitmesh/reconciler/agent"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
+	"github.com/gitmesh/gitmesh/render/bootstrap"
 )
 
 // Names and paths inside an injected pod. The agent's flags and the
@@ -68,7 +70,7 @@ func patchOps(pod *corev1.Pod, class string, proxyless bool, capture []string, o
 	agent := agentContainer(class, proxyless, o)
 	var sidecars []corev1.Container
 	if !proxyless {
-		sidecars = []corev1.Container{agent, proxyContainer(o)}
+		sidecars = []corev1.Container{agent, proxyContainer(class, o)}
 	} else {
 		sidecars = []corev1.Container{agent}
 	}
@@ -177,7 +179,16 @@ func agentContainer(class string, proxyless bool, o Options) corev1.Container {
 // proxyContainer is Envoy. It waits for the agent's bootstrap (a native
 // sidecar counts as started as soon as it runs, so the agent may not have
 // written it yet), and is ready when its health listener says so.
-func proxyContainer(o Options) corev1.Container {
+//
+// OTEL_RESOURCE_ATTRIBUTES names the proxy's tracing service for Envoy's
+// OpenTelemetry tracer: render gives that tracer the environment resource
+// detector, which reads this variable
+// (source/extensions/tracers/opentelemetry/resource_detectors/environment/
+// environment_resource_detector.cc), and a detected attribute overrides the
+// config's service_name (mergeResource's insert_or_assign in
+// resource_detectors/resource_provider.cc). The tracing config stays one
+// shared value for every class; each pod says who it is.
+func proxyContainer(class string, o Options) corev1.Container {
 	health := &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: "/healthz/ready", Port: intstr.FromInt32(proxyports.Health),
@@ -193,6 +204,7 @@ func proxyContainer(o Options) corev1.Container {
 		Image: o.ProxyImage,
 		Command: []string{"sh", "-c",
 			"until [ -s " + EnvoyBootstrap + " ]; do sleep 0.2; done; exec envoy -c " + EnvoyBootstrap + " --log-level warn"},
+		Env: []corev1.EnvVar{{Name: "OTEL_RESOURCE_ATTRIBUTES", Value: "service.name=" + tracingService(class)}},
 		Ports: []corev1.ContainerPort{
 			{Name: "http-envoy-prom", ContainerPort: proxyports.Stats, Protocol: corev1.ProtocolTCP},
 			{Name: "http-health", ContainerPort: proxyports.Health, Protocol: corev1.ProtocolTCP},
@@ -203,6 +215,17 @@ func proxyContainer(o Options) corev1.Container {
 		SecurityContext: proxyUser(),
 		Resources:       resources("100m", "128Mi"),
 	}
+}
+
+// tracingService is bootstrap.TracingService of a class name this package
+// made with nodeid.Sidecar; one that did not parse (it cannot) would
+// report under the class name itself.
+func tracingService(class string) string {
+	c, err := nodeid.ParseClass(class)
+	if err != nil {
+		return class
+	}
+	return bootstrap.TracingService(c)
 }
 
 // appContainers returns the application's containers; proxyless ones get

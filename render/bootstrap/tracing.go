@@ -16,8 +16,10 @@ import "github.com/gitmesh/gitmesh/internal/nodeid"
 // class. The name follows Istio's convention, SERVICE.NAMESPACE
 // ("reviews.default": versions of a service are one tracing service, as
 // Jaeger and Kiali expect); a gateway reports its name. Envoy's
-// OpenTelemetry tracer does not read node.cluster: it reports its config's
-// service_name, which render sets.
+// OpenTelemetry tracer does not read node.cluster: injection sets
+// OTEL_RESOURCE_ATTRIBUTES=service.name=<this name> on the Envoy container,
+// which the environment resource detector render configures reads
+// (reconciler/inject, render/filters.go).
 func TracingService(c nodeid.Class) string {
 	if c.Gateway != "" {
 		return c.Gateway
