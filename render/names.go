@@ -2,6 +2,7 @@ package render
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
@@ -72,6 +73,26 @@ const (
 // means every version of the service.
 func outboundCluster(port int, version, host string) string {
 	return "outbound|" + strconv.Itoa(port) + "|" + version + "|" + host
+}
+
+// ParseOutboundCluster reads a name outboundCluster built back into its
+// port, version (empty for every version) and host; ok is false for any
+// other name. Readers of rendered config (render/traffic) parse it here so
+// the grammar has one owner.
+func ParseOutboundCluster(name string) (port int, version, host string, ok bool) {
+	rest, found := strings.CutPrefix(name, "outbound|")
+	if !found {
+		return 0, "", "", false
+	}
+	parts := strings.Split(rest, "|")
+	if len(parts) != 3 {
+		return 0, "", "", false
+	}
+	port, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return 0, "", "", false
+	}
+	return port, parts[1], parts[2], true
 }
 
 // inboundCluster is the local application behind a sidecar: `inbound|PORT||`.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
+	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -106,13 +107,13 @@ func (o *origins) routeField(class, vh, name, field string) string {
 
 // cluster maps outbound|PORT|VERSION|HOST.
 func (o *origins) cluster(name string) string {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
+	_, version, host, ok := render.ParseOutboundCluster(name)
+	if !ok {
 		return ""
 	}
-	p, s, _ := o.hostOwner(parts[3])
-	if s != nil && parts[2] != "" && s.Versions[parts[2]] != nil {
-		return model.Path("services", s.Name, "versions", parts[2])
+	p, s, _ := o.hostOwner(host)
+	if s != nil && version != "" && s.Versions[version] != nil {
+		return model.Path("services", s.Name, "versions", version)
 	}
 	return p
 }
@@ -152,14 +153,14 @@ func (o *origins) dest(d string) string {
 // clusterDest is the destination a mesh cluster is named after
 // ("reviews/v2", or "reviews" for all versions), or "".
 func (o *origins) clusterDest(name string) string {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
+	_, version, host, ok := render.ParseOutboundCluster(name)
+	if !ok {
 		return ""
 	}
-	_, s, ext := o.hostOwner(parts[3])
+	_, s, ext := o.hostOwner(host)
 	switch {
-	case s != nil && parts[2] != "":
-		return s.Name + "/" + parts[2]
+	case s != nil && version != "":
+		return s.Name + "/" + version
 	case s != nil:
 		return s.Name
 	}
