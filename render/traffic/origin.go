@@ -31,8 +31,6 @@ func newOrigins(m *model.Mesh) *origins {
 	return o
 }
 
-func (o *origins) listener(class, name string) string { return "" }
-
 // hostOwner is the model path owning a host: a service or an external.
 func (o *origins) hostOwner(host string) (path string, svc *model.Service, ext string) {
 	if o.m == nil {
@@ -51,12 +49,17 @@ func (o *origins) hostOwner(host string) (path string, svc *model.Service, ext s
 	return "", nil, ""
 }
 
-func (o *origins) vhost(class, name string) string {
-	host := name
+// vhostHost is the HOST of a virtual host named HOST:PORT (render's
+// hostPort), or the whole name when it has no port.
+func vhostHost(name string) string {
 	if i := strings.LastIndexByte(name, ':'); i > 0 {
-		host = name[:i]
+		return name[:i]
 	}
-	if p, _, _ := o.hostOwner(host); p != "" {
+	return name
+}
+
+func (o *origins) vhost(class, name string) string {
+	if p, _, _ := o.hostOwner(vhostHost(name)); p != "" {
 		return p
 	}
 	if g := o.gateway(class); g != nil {
@@ -82,11 +85,7 @@ func (o *origins) route(class, vh, name string) string {
 			}
 		}
 	}
-	host := vh
-	if i := strings.LastIndexByte(vh, ':'); i > 0 {
-		host = vh[:i]
-	}
-	p, s, _ := o.hostOwner(host)
+	p, s, _ := o.hostOwner(vhostHost(vh))
 	if s != nil {
 		for i, r := range s.Routes {
 			if r.Name == name {

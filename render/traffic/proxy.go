@@ -110,7 +110,8 @@ func (e *evaluator) listener(h at, l *listenerv3.Listener, c conn, why string) e
 	if h.hops > maxClassHops {
 		return fmt.Errorf("more than %d proxies on the way: a loop in the config", maxClassHops)
 	}
-	e.hop(h, "listener", l.GetName(), why, e.origins.listener(h.class, l.GetName()))
+	// A listener gathers many model paths; its hop points at none.
+	e.hop(h, "listener", l.GetName(), why, "")
 	fc, how := selectChain(l, c)
 	if fc == nil {
 		e.noRoute(h, "filter chain", "", fmt.Sprintf("no filter chain of %s matches port %d sni %q transport %s", l.GetName(), c.dstPort, c.sni, c.transport))
