@@ -94,7 +94,8 @@ func (c *Cache) Render(in Input) (*Bundle, error) {
 	base, vbase, lbase, strict := c.base, c.vbase, c.lbase, c.strict
 	c.mu.Unlock()
 	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict),
-		vbase: vbase, vnext: map[vhostID]*cachedVHost{}, lbase: lbase, lnext: map[string]*cachedLayer{}}
+		vbase: vbase, vnext: map[vhostID]*cachedVHost{}, lbase: lbase, lnext: map[string]*cachedLayer{},
+		vhFP: map[*model.Service]string{}}
 	bundle, err := render(in, inc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -126,6 +127,7 @@ type incremental struct {
 	// fps memoises the fingerprints of this render's inputs; buf is
 	// serviceFP's scratch.
 	svcFP   map[*model.Service]string
+	vhFP    map[*model.Service]string
 	buf     []byte
 	meshFP  string
 	identFP string
@@ -421,11 +423,23 @@ func (b *builder) vhostCached(key vhostKey, callerNS string) *vhost {
 // (serviceFP: its routes, the mesh block) and the serviceFP of every service its routes send or mirror to (their hosts,
 // ports, versions, traffic policies and clusters). A route to an external
 // service is not cached (its cluster reads the external and its egress
-// gateway): "".
+// gateway): "". It is memoised per service: every route config a service
+// is in (routeConfigFP, once per outbound view and port) and each of its
+// virtual hosts asks for it.
 func (b *builder) vhostFP(t *model.Service) string {
 	if b.inc == nil {
 		return ""
 	}
+	if fp, ok := b.inc.vhFP[t]; ok {
+		return fp
+	}
+	fp := b.buildVHostFP(t)
+	b.inc.vhFP[t] = fp
+	return fp
+}
+
+// buildVHostFP computes vhostFP.
+func (b *builder) buildVHostFP(t *model.Service) string {
 	fp := b.serviceFP(t)
 	if fp == "" {
 		return ""
