@@ -129,6 +129,7 @@ type incremental struct {
 	svcFP   map[*model.Service]string
 	vhFP    map[*model.Service]string
 	buf     []byte
+	wbuf    []byte
 	meshFP  string
 	identFP string
 
@@ -307,7 +308,7 @@ func (b *builder) meshFP() string {
 	inc := b.inc
 	if inc.meshFP == "" {
 		h := sha256.New()
-		if writeFP(h, b.m.Mesh) {
+		if inc.writeFP(h, b.m.Mesh) {
 			inc.meshFP = string(h.Sum(nil))
 		}
 	}
@@ -327,7 +328,7 @@ func (b *builder) identityFP() string {
 	ok := true
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
-		ok = ok && writeFP(h, [3]string{name, s.Namespace, s.ServiceAccount})
+		ok = ok && inc.writeFP(h, [3]string{name, s.Namespace, s.ServiceAccount})
 	}
 	names := make([]string, 0, len(b.m.Extensions))
 	for n := range b.m.Extensions {
@@ -335,7 +336,7 @@ func (b *builder) identityFP() string {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		ok = ok && writeFP(h, n) && writeFP(h, b.m.Extensions[n])
+		ok = ok && inc.writeFP(h, n) && inc.writeFP(h, b.m.Extensions[n])
 	}
 	if ok {
 		inc.identFP = string(h.Sum(nil))
@@ -366,9 +367,12 @@ func (b *builder) clusterFP(s *model.Service) string {
 }
 
 // writeFP writes v's canonical encoding (appendValue) to h; false if
-// it has none.
-func writeFP(h hash.Hash, v any) bool {
-	buf, ok := appendValue(make([]byte, 0, 1024), reflect.ValueOf(&v).Elem())
+// it has none. It encodes into one scratch buffer per render (wbuf, apart
+// from serviceFP's buf, which is live across a meshFP call): it runs for
+// every service of every route config on every render.
+func (inc *incremental) writeFP(h hash.Hash, v any) bool {
+	buf, ok := appendValue(inc.wbuf[:0], reflect.ValueOf(&v).Elem())
+	inc.wbuf = buf
 	h.Write(buf)
 	return ok
 }
@@ -454,7 +458,7 @@ func (b *builder) buildVHostFP(t *model.Service) string {
 		seen[name] = true
 		d := b.m.Services[name]
 		if d == nil {
-			return writeFP(h, "missing:"+name)
+			return b.inc.writeFP(h, "missing:"+name)
 		}
 		f := b.serviceFP(d)
 		h.Write([]byte(f))
@@ -504,7 +508,7 @@ func (b *builder) routeConfigFP(svcs []*model.Service, exts []extPort) string {
 		if fp == "" {
 			return ""
 		}
-		writeFP(h, t.Name)
+		b.inc.writeFP(h, t.Name)
 		h.Write([]byte(fp))
 	}
 	return string(h.Sum(nil))
