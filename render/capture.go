@@ -182,11 +182,11 @@ func (b *builder) inboundChains(path, name string, mode model.MTLSMode, port *wr
 		return []*listenerv3.FilterChain{{Name: name + "|plaintext", FilterChainMatch: match(""), Filters: filters}}
 	case model.MTLSPermissive:
 		return []*listenerv3.FilterChain{
-			{Name: name + "|mtls", FilterChainMatch: match("tls"), Filters: filters, TransportSocket: b.meshDownstreamTLS(path, true)},
+			{Name: name + "|mtls", FilterChainMatch: match("tls"), Filters: filters, TransportSocket: b.meshDownstreamTLS(true)},
 			{Name: name + "|plaintext", FilterChainMatch: match("raw_buffer"), Filters: filters},
 		}
 	default:
-		return []*listenerv3.FilterChain{{Name: name + "|mtls", FilterChainMatch: match(""), Filters: filters, TransportSocket: b.meshDownstreamTLS(path, true)}}
+		return []*listenerv3.FilterChain{{Name: name + "|mtls", FilterChainMatch: match(""), Filters: filters, TransportSocket: b.meshDownstreamTLS(true)}}
 	}
 }
 
