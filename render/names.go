@@ -123,6 +123,11 @@ func gatewayRouteConfig(port int) string { return "http." + strconv.Itoa(port) }
 // host names.
 func hostPort(host string, port int) string { return host + ":" + strconv.Itoa(port) }
 
+// ProxylessListener is the API listener (and route config) a grpc-go
+// client asks for when it dials xds:///HOST:PORT; render/traffic looks
+// the target up by it.
+func ProxylessListener(host string, port int) string { return hostPort(host, port) }
+
 // grpcServerListener is the name grpc-go's xDS server asks for when it
 // listens on 0.0.0.0:PORT with the default name template.
 func grpcServerListener(port int) string {

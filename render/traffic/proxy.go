@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/render"
 )
 
 // sidecarOutbound is a request from a workload behind a sidecar: the
@@ -50,7 +51,7 @@ func (e *evaluator) sidecarOutbound(h at, ns string) error {
 // proxyless is a request from a grpc-go client: its xds:/// target
 // HOST:PORT names an API listener directly (no capture, no filter chains).
 func (e *evaluator) proxyless(h at) error {
-	name := e.req.Host + ":" + strconv.Itoa(e.req.Port)
+	name := render.ProxylessListener(e.req.Host, e.req.Port)
 	l := h.cfg.Listeners[name]
 	if l == nil || l.GetApiListener() == nil {
 		e.noRoute(h, "listener", name, "no API listener for the target")
