@@ -145,6 +145,30 @@ func meshSNI(port int, version, host string) string {
 	return "outbound_." + strconv.Itoa(port) + "_." + version + "_." + host
 }
 
+// rbacPolicyName names the RBAC policy of a service's authorization rule
+// i: `allow-I` or `deny-I`.
+func rbacPolicyName(allow bool, i int) string {
+	if allow {
+		return "allow-" + strconv.Itoa(i)
+	}
+	return "deny-" + strconv.Itoa(i)
+}
+
+// ParseRBACPolicyName reads a name rbacPolicyName built back into the
+// list (allow or deny) and the rule's index; ok is false for any other
+// name.
+func ParseRBACPolicyName(name string) (allow bool, i int, ok bool) {
+	list, idx, found := strings.Cut(name, "-")
+	if !found || (list != "allow" && list != "deny") {
+		return false, 0, false
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil {
+		return false, 0, false
+	}
+	return list == "allow", i, true
+}
+
 // tracingCluster is the cluster of the tracing collector.
 func tracingCluster(provider string) string { return "tracing|" + provider }
 

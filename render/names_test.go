@@ -20,3 +20,22 @@ func TestParseOutboundCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRBACPolicyName: the parser reads back what rbacPolicyName
+// builds, and nothing else.
+func TestParseRBACPolicyName(t *testing.T) {
+	for _, c := range []struct {
+		allow bool
+		i     int
+	}{{true, 0}, {false, 3}, {true, 12}} {
+		allow, i, ok := ParseRBACPolicyName(rbacPolicyName(c.allow, c.i))
+		if !ok || allow != c.allow || i != c.i {
+			t.Errorf("ParseRBACPolicyName(rbacPolicyName(%v, %d)) = %v, %d, %v", c.allow, c.i, allow, i, ok)
+		}
+	}
+	for _, n := range []string{"", "allow", "allow-x", "permit-1", "deny_1"} {
+		if _, _, ok := ParseRBACPolicyName(n); ok {
+			t.Errorf("ParseRBACPolicyName(%q) ok, want not a policy name", n)
+		}
+	}
+}

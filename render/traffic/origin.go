@@ -1,7 +1,6 @@
 package traffic
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
@@ -118,14 +117,17 @@ func (o *origins) cluster(name string) string {
 }
 
 // policy maps an RBAC policy name of the destination class's service.
-func (o *origins) policy(class string, deny bool, name string) string {
+func (o *origins) policy(class, name string) string {
 	cl, err := nodeid.ParseClass(class)
 	if err != nil || o.m == nil || o.m.Services[cl.Service] == nil {
 		return ""
 	}
 	base := model.Path("services", cl.Service, "authorization")
-	list, idx, ok := strings.Cut(name, "-")
-	if i, err := strconv.Atoi(idx); ok && err == nil && (list == "allow" || list == "deny") {
+	if allow, i, ok := render.ParseRBACPolicyName(name); ok {
+		list := "deny"
+		if allow {
+			list = "allow"
+		}
 		return model.Index(base+"."+list, i)
 	}
 	return base

@@ -250,7 +250,7 @@ func (e *evaluator) rbac(h at, name string, rules *rbacv3.RBAC, c rbacCtx) bool 
 		return false
 	}
 	action := strings.ToLower(rules.GetAction().String())
-	origin := e.origins.policy(h.class, rules.GetAction() == rbacv3.RBAC_DENY, policy)
+	origin := e.origins.policy(h.class, policy)
 	switch {
 	case allowed && policy != "":
 		e.hop(h, "rbac", name, fmt.Sprintf("%s: policy %s matches %s: allowed", action, policy, who), origin)
@@ -259,7 +259,7 @@ func (e *evaluator) rbac(h at, name string, rules *rbacv3.RBAC, c rbacCtx) bool 
 	case policy != "":
 		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: policy %s matches %s: denied (403)", action, policy, who), origin)
 	default:
-		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: no policy matches %s: denied (403)", action, who), e.origins.policy(h.class, false, ""))
+		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: no policy matches %s: denied (403)", action, who), e.origins.policy(h.class, ""))
 	}
 	return allowed
 }
