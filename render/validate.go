@@ -31,10 +31,6 @@ const (
 	CodeConflict        = envoystrict.CodeConflict
 )
 
-// inboundCaptureListener is the listener inbound capture redirects to
-// (Istio's name; render/NAMES.md).
-const inboundCaptureListener = "virtualInbound"
-
 // validate is render's self-check, run on every bundle before it is
 // returned, so validate, check and serve all get it. Two passes:
 //
@@ -154,7 +150,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 		if (s.Proxy != model.ProxySidecar && s.Proxy != "") || len(vs) == 0 {
 			continue
 		}
-		cp := &envoystrict.Capture{InboundListener: inboundCaptureListener, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
+		cp := &envoystrict.Capture{InboundListener: VirtualInbound, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
 		base := b.svcPath(s.Name, "ports")
 		for i := range s.Ports {
 			cp.InboundPorts = append(cp.InboundPorts, envoystrict.Port{
