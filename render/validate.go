@@ -1,7 +1,6 @@
 package render
 
 import (
-	"sort"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -198,12 +197,6 @@ func (b *builder) captureAddresses(t *model.Service) []string {
 		return vips
 	}
 	return []string{""}
-}
-
-// hasIn reports whether a sorted list holds name.
-func hasIn(rs []*Resource, name string) bool {
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].Name >= name })
-	return i < len(rs) && rs[i].Name == name
 }
 
 // secretServed reports whether an SDS name will be served: the workload's
