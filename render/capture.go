@@ -149,14 +149,14 @@ func (b *builder) virtualInbound(s *model.Service) *Resource {
 			filters, ds := b.inboundFilters(s, p)
 			deps = append(deps, ds...)
 			tp := wrapperspb.UInt32(uint32(targetPort(p)))
-			l.FilterChains = append(l.FilterChains, b.inboundChains(path, inboundListener(p.Number), mode, tp, filters)...)
+			l.FilterChains = append(l.FilterChains, b.inboundChains(inboundListener(p.Number), mode, tp, filters)...)
 		}
 		pass := b.inboundPassthroughCluster()
 		deps = append(deps, pass)
 		stat := InboundPassthroughCluster
 		deny, allow := b.rbacRules(s, 0, true)
 		filters := append(b.netRBACFilters(path, stat, deny, allow), b.tcpProxyFilter(path, stat, []string{pass.Name}, nil))
-		chains := b.inboundChains(path, VirtualInbound+"|passthrough", mode, nil, filters)
+		chains := b.inboundChains(VirtualInbound+"|passthrough", mode, nil, filters)
 		if len(chains) == 1 {
 			// One chain matching everything: the default chain, so no other
 			// chain's match can ever be shadowed by it.
@@ -173,7 +173,7 @@ func (b *builder) virtualInbound(s *model.Service) *Resource {
 // mode, named NAME|mtls and NAME|plaintext (the names the per-port
 // listeners had, so status and drift read the same), matched by port
 // (nil: any port) and, for PERMISSIVE, by transport protocol.
-func (b *builder) inboundChains(path, name string, mode model.MTLSMode, port *wrapperspb.UInt32Value, filters []*listenerv3.Filter) []*listenerv3.FilterChain {
+func (b *builder) inboundChains(name string, mode model.MTLSMode, port *wrapperspb.UInt32Value, filters []*listenerv3.Filter) []*listenerv3.FilterChain {
 	match := func(transport string) *listenerv3.FilterChainMatch {
 		return &listenerv3.FilterChainMatch{DestinationPort: port, TransportProtocol: transport}
 	}
@@ -182,11 +182,11 @@ func (b *builder) inboundChains(path, name string, mode model.MTLSMode, port *wr
 		return []*listenerv3.FilterChain{{Name: name + "|plaintext", FilterChainMatch: match(""), Filters: filters}}
 	case model.MTLSPermissive:
 		return []*listenerv3.FilterChain{
-			{Name: name + "|mtls", FilterChainMatch: match("tls"), Filters: filters, TransportSocket: b.meshDownstreamTLS(path, true)},
+			{Name: name + "|mtls", FilterChainMatch: match("tls"), Filters: filters, TransportSocket: b.meshDownstreamTLS(true)},
 			{Name: name + "|plaintext", FilterChainMatch: match("raw_buffer"), Filters: filters},
 		}
 	default:
-		return []*listenerv3.FilterChain{{Name: name + "|mtls", FilterChainMatch: match(""), Filters: filters, TransportSocket: b.meshDownstreamTLS(path, true)}}
+		return []*listenerv3.FilterChain{{Name: name + "|mtls", FilterChainMatch: match(""), Filters: filters, TransportSocket: b.meshDownstreamTLS(true)}}
 	}
 }
 

@@ -173,3 +173,9 @@ fd00::c orders-db.default.svc.cluster.local orders-db.default orders-db
 		t.Errorf("discovered address not used:\n%s", got)
 	}
 }
+
+// hasIn reports whether a sorted list holds name.
+func hasIn(rs []*Resource, name string) bool {
+	_, ok := slices.BinarySearchFunc(rs, name, func(r *Resource, n string) int { return strings.Compare(r.Name, n) })
+	return ok
+}

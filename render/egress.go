@@ -131,7 +131,7 @@ func (b *builder) egressPort(g *model.Gateway, port int, eps []extPort) []*Resou
 					Name:             egressSNI(port, h),
 					FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{egressSNI(port, h)}},
 					Filters:          []*listenerv3.Filter{f},
-					TransportSocket:  b.meshDownstreamTLS(epath, true),
+					TransportSocket:  b.meshDownstreamTLS(true),
 				})
 			}
 		}

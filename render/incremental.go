@@ -94,7 +94,8 @@ func (c *Cache) Render(in Input) (*Bundle, error) {
 	base, vbase, lbase, strict := c.base, c.vbase, c.lbase, c.strict
 	c.mu.Unlock()
 	inc := &incremental{base: base, next: map[memoKey]*cachedBuild{}, strict: envoystrict.NewMemo(strict),
-		vbase: vbase, vnext: map[vhostID]*cachedVHost{}, lbase: lbase, lnext: map[string]*cachedLayer{}}
+		vbase: vbase, vnext: map[vhostID]*cachedVHost{}, lbase: lbase, lnext: map[string]*cachedLayer{},
+		vhFP: map[*model.Service]string{}}
 	bundle, err := render(in, inc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -126,7 +127,9 @@ type incremental struct {
 	// fps memoises the fingerprints of this render's inputs; buf is
 	// serviceFP's scratch.
 	svcFP   map[*model.Service]string
+	vhFP    map[*model.Service]string
 	buf     []byte
+	wbuf    []byte
 	meshFP  string
 	identFP string
 
@@ -305,7 +308,7 @@ func (b *builder) meshFP() string {
 	inc := b.inc
 	if inc.meshFP == "" {
 		h := sha256.New()
-		if writeFP(h, b.m.Mesh) {
+		if inc.writeFP(h, b.m.Mesh) {
 			inc.meshFP = string(h.Sum(nil))
 		}
 	}
@@ -325,7 +328,7 @@ func (b *builder) identityFP() string {
 	ok := true
 	for _, name := range b.ix.serviceNames {
 		s := b.m.Services[name]
-		ok = ok && writeFP(h, [3]string{name, s.Namespace, s.ServiceAccount})
+		ok = ok && inc.writeFP(h, [3]string{name, s.Namespace, s.ServiceAccount})
 	}
 	names := make([]string, 0, len(b.m.Extensions))
 	for n := range b.m.Extensions {
@@ -333,7 +336,7 @@ func (b *builder) identityFP() string {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		ok = ok && writeFP(h, n) && writeFP(h, b.m.Extensions[n])
+		ok = ok && inc.writeFP(h, n) && inc.writeFP(h, b.m.Extensions[n])
 	}
 	if ok {
 		inc.identFP = string(h.Sum(nil))
@@ -364,9 +367,12 @@ func (b *builder) clusterFP(s *model.Service) string {
 }
 
 // writeFP writes v's canonical encoding (appendValue) to h; false if
-// it has none.
-func writeFP(h hash.Hash, v any) bool {
-	buf, ok := appendValue(make([]byte, 0, 1024), reflect.ValueOf(&v).Elem())
+// it has none. It encodes into one scratch buffer per render (wbuf, apart
+// from serviceFP's buf, which is live across a meshFP call): it runs for
+// every service of every route config on every render.
+func (inc *incremental) writeFP(h hash.Hash, v any) bool {
+	buf, ok := appendValue(inc.wbuf[:0], reflect.ValueOf(&v).Elem())
+	inc.wbuf = buf
 	h.Write(buf)
 	return ok
 }
@@ -421,11 +427,23 @@ func (b *builder) vhostCached(key vhostKey, callerNS string) *vhost {
 // (serviceFP: its routes, the mesh block) and the serviceFP of every service its routes send or mirror to (their hosts,
 // ports, versions, traffic policies and clusters). A route to an external
 // service is not cached (its cluster reads the external and its egress
-// gateway): "".
+// gateway): "". It is memoised per service: every route config a service
+// is in (routeConfigFP, once per outbound view and port) and each of its
+// virtual hosts asks for it.
 func (b *builder) vhostFP(t *model.Service) string {
 	if b.inc == nil {
 		return ""
 	}
+	if fp, ok := b.inc.vhFP[t]; ok {
+		return fp
+	}
+	fp := b.buildVHostFP(t)
+	b.inc.vhFP[t] = fp
+	return fp
+}
+
+// buildVHostFP computes vhostFP.
+func (b *builder) buildVHostFP(t *model.Service) string {
 	fp := b.serviceFP(t)
 	if fp == "" {
 		return ""
@@ -440,7 +458,7 @@ func (b *builder) vhostFP(t *model.Service) string {
 		seen[name] = true
 		d := b.m.Services[name]
 		if d == nil {
-			return writeFP(h, "missing:"+name)
+			return b.inc.writeFP(h, "missing:"+name)
 		}
 		f := b.serviceFP(d)
 		h.Write([]byte(f))
@@ -490,7 +508,7 @@ func (b *builder) routeConfigFP(svcs []*model.Service, exts []extPort) string {
 		if fp == "" {
 			return ""
 		}
-		writeFP(h, t.Name)
+		b.inc.writeFP(h, t.Name)
 		h.Write([]byte(fp))
 	}
 	return string(h.Sum(nil))

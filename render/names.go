@@ -2,6 +2,7 @@ package render
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
@@ -74,6 +75,26 @@ func outboundCluster(port int, version, host string) string {
 	return "outbound|" + strconv.Itoa(port) + "|" + version + "|" + host
 }
 
+// ParseOutboundCluster reads a name outboundCluster built back into its
+// port, version (empty for every version) and host; ok is false for any
+// other name. Readers of rendered config (render/traffic) parse it here so
+// the grammar has one owner.
+func ParseOutboundCluster(name string) (port int, version, host string, ok bool) {
+	rest, found := strings.CutPrefix(name, "outbound|")
+	if !found {
+		return 0, "", "", false
+	}
+	parts := strings.Split(rest, "|")
+	if len(parts) != 3 {
+		return 0, "", "", false
+	}
+	port, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return 0, "", "", false
+	}
+	return port, parts[1], parts[2], true
+}
+
 // inboundCluster is the local application behind a sidecar: `inbound|PORT||`.
 func inboundCluster(port int) string { return "inbound|" + strconv.Itoa(port) + "||" }
 
@@ -102,6 +123,11 @@ func gatewayRouteConfig(port int) string { return "http." + strconv.Itoa(port) }
 // host names.
 func hostPort(host string, port int) string { return host + ":" + strconv.Itoa(port) }
 
+// ProxylessListener is the API listener (and route config) a grpc-go
+// client asks for when it dials xds:///HOST:PORT; render/traffic looks
+// the target up by it.
+func ProxylessListener(host string, port int) string { return hostPort(host, port) }
+
 // grpcServerListener is the name grpc-go's xDS server asks for when it
 // listens on 0.0.0.0:PORT with the default name template.
 func grpcServerListener(port int) string {
@@ -117,6 +143,30 @@ func egressSNI(port int, host string) string {
 // meshSNI is the SNI a client sends to a mesh workload, Istio style.
 func meshSNI(port int, version, host string) string {
 	return "outbound_." + strconv.Itoa(port) + "_." + version + "_." + host
+}
+
+// rbacPolicyName names the RBAC policy of a service's authorization rule
+// i: `allow-I` or `deny-I`.
+func rbacPolicyName(allow bool, i int) string {
+	if allow {
+		return "allow-" + strconv.Itoa(i)
+	}
+	return "deny-" + strconv.Itoa(i)
+}
+
+// ParseRBACPolicyName reads a name rbacPolicyName built back into the
+// list (allow or deny) and the rule's index; ok is false for any other
+// name.
+func ParseRBACPolicyName(name string) (allow bool, i int, ok bool) {
+	list, idx, found := strings.Cut(name, "-")
+	if !found || (list != "allow" && list != "deny") {
+		return false, 0, false
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil {
+		return false, 0, false
+	}
+	return list == "allow", i, true
 }
 
 // tracingCluster is the cluster of the tracing collector.

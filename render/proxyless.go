@@ -94,7 +94,7 @@ func (b *builder) buildProxyless(s *model.Service, versions []string) {
 // config of the same name. Both depend only on the target and on whether
 // the caller shares its namespace, so they are shared by all callers.
 func (b *builder) grpcClientListener(t *model.Service, port int, callerNS, host string) []*Resource {
-	name := hostPort(host, port)
+	name := ProxylessListener(host, port)
 	vh := b.serviceVHost(flavourGRPC, t, port, callerNS)
 	key := "grpc|" + name + "|" + strconv.FormatBool(callerNS == t.Namespace)
 	path := model.Path("services", t.Name, "routes")

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"strconv"
 	"strings"
 
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -42,7 +41,7 @@ func (b *builder) rbacRules(s *model.Service, port int, tcp bool) (deny, allow *
 			if tcp {
 				r.Methods, r.Paths = nil, nil
 			}
-			deny.Policies["deny-"+strconv.Itoa(i)] = b.sharedPolicy(policyKey{s, false, i, stripped}, r, base+".deny")
+			deny.Policies[rbacPolicyName(false, i)] = b.sharedPolicy(policyKey{s, false, i, stripped}, r, base+".deny")
 		}
 		if len(deny.Policies) == 0 {
 			deny = nil
@@ -56,7 +55,7 @@ func (b *builder) rbacRules(s *model.Service, port int, tcp bool) (deny, allow *
 			if !appliesToPort(r, port) || (tcp && (len(r.Methods) > 0 || len(r.Paths) > 0)) {
 				continue
 			}
-			allow.Policies["allow-"+strconv.Itoa(i)] = b.sharedPolicy(policyKey{s, true, i, false}, r, base+".allow")
+			allow.Policies[rbacPolicyName(true, i)] = b.sharedPolicy(policyKey{s, true, i, false}, r, base+".allow")
 		}
 	}
 	return deny, allow

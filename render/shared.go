@@ -80,16 +80,15 @@ func (b *builder) tlsInspector() *listenerv3.ListenerFilter {
 }
 
 // meshDownstreamTLS is an Envoy's server side of mesh mTLS; require says
-// whether a client certificate is mandatory (STRICT). path is kept for
-// callers' symmetry with the other TLS helpers; the context does not
-// depend on the model.
-func (b *builder) meshDownstreamTLS(path string, require bool) *corev3.TransportSocket {
+// whether a client certificate is mandatory (STRICT). It takes no model
+// path: the context does not depend on the model.
+func (b *builder) meshDownstreamTLS(require bool) *corev3.TransportSocket {
 	i := 0
 	if require {
 		i = 1
 	}
 	if b.fixed.downTLS[i] == nil {
-		b.fixed.downTLS[i] = b.transportSocket(path, &tlsv3.DownstreamTlsContext{
+		b.fixed.downTLS[i] = b.transportSocket("", &tlsv3.DownstreamTlsContext{
 			CommonTlsContext:         b.meshCommonTLS(""),
 			RequireClientCertificate: wrapperspb.Bool(require),
 		})

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"sort"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -30,10 +29,6 @@ const (
 	CodeUnsupported     = envoystrict.CodeUnsupported
 	CodeConflict        = envoystrict.CodeConflict
 )
-
-// inboundCaptureListener is the listener inbound capture redirects to
-// (Istio's name; render/NAMES.md).
-const inboundCaptureListener = "virtualInbound"
 
 // validate is render's self-check, run on every bundle before it is
 // returned, so validate, check and serve all get it. Two passes:
@@ -154,7 +149,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 		if (s.Proxy != model.ProxySidecar && s.Proxy != "") || len(vs) == 0 {
 			continue
 		}
-		cp := &envoystrict.Capture{InboundListener: inboundCaptureListener, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
+		cp := &envoystrict.Capture{InboundListener: VirtualInbound, InboundPorts: make([]envoystrict.Port, 0, len(s.Ports))}
 		base := b.svcPath(s.Name, "ports")
 		for i := range s.Ports {
 			cp.InboundPorts = append(cp.InboundPorts, envoystrict.Port{
@@ -202,12 +197,6 @@ func (b *builder) captureAddresses(t *model.Service) []string {
 		return vips
 	}
 	return []string{""}
-}
-
-// hasIn reports whether a sorted list holds name.
-func hasIn(rs []*Resource, name string) bool {
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].Name >= name })
-	return i < len(rs) && rs[i].Name == name
 }
 
 // secretServed reports whether an SDS name will be served: the workload's

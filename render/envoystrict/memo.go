@@ -37,14 +37,7 @@ func (m *Memo) vhost(vh *routev3.VirtualHost) (*vhostFacts, bool) {
 	if m == nil {
 		return nil, false
 	}
-	if v, ok := m.vnext[vh]; ok {
-		return v, true
-	}
-	v, ok := m.vprev[vh]
-	if ok {
-		m.vnext[vh] = v
-	}
-	return v, ok
+	return carry(m.vprev, m.vnext, vh)
 }
 
 // putVHost remembers the facts of a clean walk of vh.
@@ -59,14 +52,20 @@ func (m *Memo) get(r *Resource) (*facts, bool) {
 	if m == nil {
 		return nil, false
 	}
-	if f, ok := m.next[r]; ok {
-		return f, true
+	return carry(m.prev, m.next, r)
+}
+
+// carry looks k up in this check's facts, else in the previous check's,
+// which it then carries into this check's.
+func carry[K comparable, V any](prev, next map[K]V, k K) (V, bool) {
+	if v, ok := next[k]; ok {
+		return v, true
 	}
-	f, ok := m.prev[r]
+	v, ok := prev[k]
 	if ok {
-		m.next[r] = f
+		next[k] = v
 	}
-	return f, ok
+	return v, ok
 }
 
 // put remembers the facts of a clean walk of r.

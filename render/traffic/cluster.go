@@ -13,12 +13,8 @@ import (
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/render"
 )
-
-// blackHole is Istio's (and render's) name for the cluster that closes
-// what REGISTRY_ONLY refuses: reaching it means nothing routes the
-// request.
-const blackHole = "BlackHoleCluster"
 
 // cluster sends the request to a cluster's endpoints, each taking its
 // share by load-balancing weight, and on to whatever answers there.
@@ -53,7 +49,8 @@ func (e *evaluator) cluster(h at, name string, c conn) error {
 		}
 	}
 	e.hop(h, "cluster", name, detail, e.origins.cluster(name))
-	if name == blackHole {
+	if name == render.BlackHoleCluster {
+		// What REGISTRY_ONLY refuses: nothing routes the request.
 		e.noRoute(h, "cluster", name, "the connection is closed")
 		return nil
 	}

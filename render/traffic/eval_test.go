@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -76,7 +77,7 @@ func testWorld() *World {
 
 func outbound(t *testing.T) *listenerv3.Listener {
 	return &listenerv3.Listener{Name: "virtualOutbound", Address: sock("0.0.0.0", 15001), UseOriginalDst: wrapperspb.Bool(true),
-		DefaultFilterChain: &listenerv3.FilterChain{Name: "catchall", Filters: []*listenerv3.Filter{{Name: "tcp", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &tcpv3.TcpProxy{StatPrefix: "bh", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: blackHole}})}}}}}
+		DefaultFilterChain: &listenerv3.FilterChain{Name: "catchall", Filters: []*listenerv3.Filter{{Name: "tcp", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, &tcpv3.TcpProxy{StatPrefix: "bh", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: render.BlackHoleCluster}})}}}}}
 }
 
 func eval(t *testing.T, cfg *Config, req string, headers map[string]string) *Outcome {
@@ -108,7 +109,7 @@ func TestOriginalDestination(t *testing.T) {
 	cfg := NewConfig().Add(outbound(t),
 		tcpListener(t, "0.0.0.0_5432", "0.0.0.0", 5432, "db-v1"),
 		tcpListener(t, "10.96.0.9_5432", "10.96.0.9", 5432, "db-v2"),
-		c1, e1, c2, e2, &clusterv3.Cluster{Name: blackHole})
+		c1, e1, c2, e2, &clusterv3.Cluster{Name: render.BlackHoleCluster})
 	if o := eval(t, cfg, "tcp://db.default:5432", nil); o.To["db/v2"] != 100 {
 		t.Errorf("VIP listener: %s", Text(o))
 	}

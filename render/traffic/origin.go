@@ -1,10 +1,10 @@
 package traffic
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/gitmesh/gitmesh/internal/nodeid"
+	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/schema/model"
 )
 
@@ -30,8 +30,6 @@ func newOrigins(m *model.Mesh) *origins {
 	return o
 }
 
-func (o *origins) listener(class, name string) string { return "" }
-
 // hostOwner is the model path owning a host: a service or an external.
 func (o *origins) hostOwner(host string) (path string, svc *model.Service, ext string) {
 	if o.m == nil {
@@ -50,12 +48,17 @@ func (o *origins) hostOwner(host string) (path string, svc *model.Service, ext s
 	return "", nil, ""
 }
 
-func (o *origins) vhost(class, name string) string {
-	host := name
+// vhostHost is the HOST of a virtual host named HOST:PORT (render's
+// hostPort), or the whole name when it has no port.
+func vhostHost(name string) string {
 	if i := strings.LastIndexByte(name, ':'); i > 0 {
-		host = name[:i]
+		return name[:i]
 	}
-	if p, _, _ := o.hostOwner(host); p != "" {
+	return name
+}
+
+func (o *origins) vhost(class, name string) string {
+	if p, _, _ := o.hostOwner(vhostHost(name)); p != "" {
 		return p
 	}
 	if g := o.gateway(class); g != nil {
@@ -81,11 +84,7 @@ func (o *origins) route(class, vh, name string) string {
 			}
 		}
 	}
-	host := vh
-	if i := strings.LastIndexByte(vh, ':'); i > 0 {
-		host = vh[:i]
-	}
-	p, s, _ := o.hostOwner(host)
+	p, s, _ := o.hostOwner(vhostHost(vh))
 	if s != nil {
 		for i, r := range s.Routes {
 			if r.Name == name {
@@ -106,26 +105,29 @@ func (o *origins) routeField(class, vh, name, field string) string {
 
 // cluster maps outbound|PORT|VERSION|HOST.
 func (o *origins) cluster(name string) string {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
+	_, version, host, ok := render.ParseOutboundCluster(name)
+	if !ok {
 		return ""
 	}
-	p, s, _ := o.hostOwner(parts[3])
-	if s != nil && parts[2] != "" && s.Versions[parts[2]] != nil {
-		return model.Path("services", s.Name, "versions", parts[2])
+	p, s, _ := o.hostOwner(host)
+	if s != nil && version != "" && s.Versions[version] != nil {
+		return model.Path("services", s.Name, "versions", version)
 	}
 	return p
 }
 
 // policy maps an RBAC policy name of the destination class's service.
-func (o *origins) policy(class string, deny bool, name string) string {
+func (o *origins) policy(class, name string) string {
 	cl, err := nodeid.ParseClass(class)
 	if err != nil || o.m == nil || o.m.Services[cl.Service] == nil {
 		return ""
 	}
 	base := model.Path("services", cl.Service, "authorization")
-	list, idx, ok := strings.Cut(name, "-")
-	if i, err := strconv.Atoi(idx); ok && err == nil && (list == "allow" || list == "deny") {
+	if allow, i, ok := render.ParseRBACPolicyName(name); ok {
+		list := "deny"
+		if allow {
+			list = "allow"
+		}
 		return model.Index(base+"."+list, i)
 	}
 	return base
@@ -152,14 +154,14 @@ func (o *origins) dest(d string) string {
 // clusterDest is the destination a mesh cluster is named after
 // ("reviews/v2", or "reviews" for all versions), or "".
 func (o *origins) clusterDest(name string) string {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
+	_, version, host, ok := render.ParseOutboundCluster(name)
+	if !ok {
 		return ""
 	}
-	_, s, ext := o.hostOwner(parts[3])
+	_, s, ext := o.hostOwner(host)
 	switch {
-	case s != nil && parts[2] != "":
-		return s.Name + "/" + parts[2]
+	case s != nil && version != "":
+		return s.Name + "/" + version
 	case s != nil:
 		return s.Name
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gitmesh/gitmesh/internal/proxyports"
+	"github.com/gitmesh/gitmesh/render"
 )
 
 // sidecarOutbound is a request from a workload behind a sidecar: the
@@ -50,7 +51,7 @@ func (e *evaluator) sidecarOutbound(h at, ns string) error {
 // proxyless is a request from a grpc-go client: its xds:/// target
 // HOST:PORT names an API listener directly (no capture, no filter chains).
 func (e *evaluator) proxyless(h at) error {
-	name := e.req.Host + ":" + strconv.Itoa(e.req.Port)
+	name := render.ProxylessListener(e.req.Host, e.req.Port)
 	l := h.cfg.Listeners[name]
 	if l == nil || l.GetApiListener() == nil {
 		e.noRoute(h, "listener", name, "no API listener for the target")
@@ -110,7 +111,8 @@ func (e *evaluator) listener(h at, l *listenerv3.Listener, c conn, why string) e
 	if h.hops > maxClassHops {
 		return fmt.Errorf("more than %d proxies on the way: a loop in the config", maxClassHops)
 	}
-	e.hop(h, "listener", l.GetName(), why, e.origins.listener(h.class, l.GetName()))
+	// A listener gathers many model paths; its hop points at none.
+	e.hop(h, "listener", l.GetName(), why, "")
 	fc, how := selectChain(l, c)
 	if fc == nil {
 		e.noRoute(h, "filter chain", "", fmt.Sprintf("no filter chain of %s matches port %d sni %q transport %s", l.GetName(), c.dstPort, c.sni, c.transport))
@@ -248,7 +250,7 @@ func (e *evaluator) rbac(h at, name string, rules *rbacv3.RBAC, c rbacCtx) bool 
 		return false
 	}
 	action := strings.ToLower(rules.GetAction().String())
-	origin := e.origins.policy(h.class, rules.GetAction() == rbacv3.RBAC_DENY, policy)
+	origin := e.origins.policy(h.class, policy)
 	switch {
 	case allowed && policy != "":
 		e.hop(h, "rbac", name, fmt.Sprintf("%s: policy %s matches %s: allowed", action, policy, who), origin)
@@ -257,7 +259,7 @@ func (e *evaluator) rbac(h at, name string, rules *rbacv3.RBAC, c rbacCtx) bool 
 	case policy != "":
 		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: policy %s matches %s: denied (403)", action, policy, who), origin)
 	default:
-		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: no policy matches %s: denied (403)", action, who), e.origins.policy(h.class, false, ""))
+		e.status(h, 403, "rbac", name, fmt.Sprintf("%s: no policy matches %s: denied (403)", action, who), e.origins.policy(h.class, ""))
 	}
 	return allowed
 }
