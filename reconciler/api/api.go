@@ -39,7 +39,10 @@ type DriftSource interface {
 }
 
 // RatesSource measures traffic between workloads (a Prometheus client);
-// the console's graph puts the rates on its edges.
+// the console's graph puts the rates on its edges. EdgeRates bounds its
+// own time (promrates answers within its query timeout whatever the
+// caller's context says, because callers share one answer), so the graph
+// does not add a deadline of its own.
 type RatesSource interface {
 	EdgeRates(ctx context.Context) ([]apiv1.EdgeRate, error)
 }

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/gitmesh/gitmesh/internal/check"
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
@@ -26,20 +24,13 @@ type LiveSource interface {
 	TestResults() (live, failed *apiv1.TestRun)
 }
 
-// ratesTimeout bounds the Prometheus query behind a graph request: the
-// console polls every few seconds, and a slow Prometheus must not stall
-// the graph (it is served without rates instead).
-const ratesTimeout = 3 * time.Second
-
 // consoleRoutes registers the read-only endpoints the console reads.
 func consoleRoutes(mux *http.ServeMux, o Options) {
 	mux.HandleFunc("GET /api/v1/graph", func(w http.ResponseWriter, r *http.Request) {
 		rev, m := o.Live.LiveMesh()
 		g := graph.Build(m, o.Proxies.Proxies(), graph.Options{Revision: rev, TracesURL: o.TracesURLTemplate})
 		if o.Rates != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), ratesTimeout)
-			rates, err := o.Rates.EdgeRates(ctx)
-			cancel()
+			rates, err := o.Rates.EdgeRates(r.Context())
 			graph.AddRates(&g, rates, err)
 		}
 		writeJSON(w, http.StatusOK, g)

@@ -14,8 +14,11 @@ type edgeSet struct {
 	byID map[string]*apiv1.Edge
 }
 
+// edgeID is an edge's id: one edge per (from, to).
+func edgeID(from, to string) string { return from + "->" + to }
+
 func (es *edgeSet) add(from, to string, kind apiv1.EdgeKind, ws []apiv1.EdgeWeight) {
-	id := from + "->" + to
+	id := edgeID(from, to)
 	e, ok := es.byID[id]
 	if !ok {
 		e = &apiv1.Edge{ID: id, From: from, To: to, Kind: kind}

@@ -32,7 +32,7 @@ func AddRates(g *apiv1.Graph, rates []apiv1.EdgeRate, err error) {
 	var window time.Duration
 	for _, r := range rates {
 		from, to := find(nodes, r.Source), find(nodes, r.Destination)
-		e := edges[from+"->"+to]
+		e := edges[edgeID(from, to)]
 		if from == "" || to == "" || e == nil {
 			continue
 		}

@@ -202,9 +202,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		gopts = append(gopts, grpc.Creds(observedCreds{s.opts.Credentials, s}))
 	}
 	gs := grpc.NewServer(append(gopts, s.opts.GRPCOptions...)...)
-	// go-control-plane serves delta ADS; SotW ADS is sotwADS's.
-	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams,
-		sotw.WithOrderedADS(), sotw.WithLogger(gcpLogger{s.log}))
+	// go-control-plane serves delta ADS; SotW ADS is sotwADS's, ordered
+	// by construction, so go-control-plane's SotW options have nothing
+	// left to configure (the logger option is shared with delta).
+	xs := xdsserver.NewServer(streamsCtx, servingCache{s}, s.streams, sotw.WithLogger(gcpLogger{s.log}))
 	ads := adsServer{Server: xs, sotw: &sotwADS{ctx: streamsCtx, cache: servingCache{s}, callbacks: s.streams, s: s}}
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, ads)
 	if s.opts.Services != nil {

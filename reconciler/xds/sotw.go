@@ -183,9 +183,7 @@ func (a *sotwADS) serve(st discovery.AggregatedDiscoveryService_StreamAggregated
 				sub = w.sub
 				sub.update(req.GetResourceNames(), in.set)
 			} else {
-				// Legacy wildcard stays active for every type, as
-				// go-control-plane's default options have it.
-				sub = newSotwSub(req.GetResourceNames(), in.set, true)
+				sub = newSotwSub(req.GetResourceNames(), in.set)
 			}
 			cancel, err := a.cache.CreateWatch(req, sub, respChan)
 			if err != nil {
@@ -211,10 +209,13 @@ type sotwSub struct {
 
 var _ cache.Subscription = (*sotwSub)(nil)
 
-func newSotwSub(names []string, set *nameSet, legacy bool) *sotwSub {
+// newSotwSub is a stream's first subscription to a type. Legacy wildcard
+// stays active for every type, as go-control-plane's default options have
+// it.
+func newSotwSub(names []string, set *nameSet) *sotwSub {
 	s := &sotwSub{
-		wildcard: len(names) == 0 && legacy,
-		legacy:   legacy,
+		wildcard: len(names) == 0,
+		legacy:   true,
 		set:      noNames,
 		returned: map[string]string{},
 	}

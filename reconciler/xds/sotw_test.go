@@ -76,7 +76,7 @@ func TestSotwSubMatchesGoControlPlane(t *testing.T) {
 				// and our markers.
 				returned := map[string]string{"a": "1", "c": "2", "svc000": "3", "x": "4", wildcardKey: "5"}
 				if i == 0 {
-					sub = newSotwSub(names, set, true)
+					sub = newSotwSub(names, set)
 				} else {
 					ref.SetReturnedResources(maps.Clone(returned))
 					sub.returned = maps.Clone(returned)
@@ -213,7 +213,7 @@ func TestNameSetCoversAsEachSubscribedDoes(t *testing.T) {
 				req := &discovery.DiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNames: names}
 				ref := stream.NewSotwSubscription(names, true)
 				want := sotwNamed(view, req, &ref, true, "r")
-				got := sotwNamed(view, req, newSotwSub(names, set, true), true, "r")
+				got := sotwNamed(view, req, newSotwSub(names, set), true, "r")
 				if got.out.GetVersionInfo() != want.out.GetVersionInfo() ||
 					!slices.Equal(got.out.GetResources(), want.out.GetResources()) {
 					t.Fatalf("response of %d resources, want %d", len(got.out.GetResources()), len(want.out.GetResources()))

@@ -30,12 +30,15 @@ type dashboard struct {
 	SchemaVersion int     `json:"schemaVersion"`
 	Panels        []panel `json:"panels"`
 	Templating    struct {
-		List []struct {
-			Name  string `json:"name"`
-			Type  string `json:"type"`
-			Query any    `json:"query"`
-		} `json:"list"`
+		List []templateVar `json:"list"`
 	} `json:"templating"`
+}
+
+// templateVar is a dashboard variable ($datasource, $namespace...).
+type templateVar struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Query any    `json:"query"`
 }
 
 type panel struct {
@@ -71,11 +74,7 @@ func Queries(fsys fs.FS) ([]Query, error) {
 		if d.SchemaVersion == 0 {
 			return nil, fmt.Errorf("%s: no schemaVersion", name)
 		}
-		if !slices.ContainsFunc(d.Templating.List, func(v struct {
-			Name  string `json:"name"`
-			Type  string `json:"type"`
-			Query any    `json:"query"`
-		}) bool {
+		if !slices.ContainsFunc(d.Templating.List, func(v templateVar) bool {
 			return v.Type == "datasource" && v.Query == "prometheus"
 		}) {
 			return nil, fmt.Errorf("%s: no Prometheus data source variable", name)

@@ -12,8 +12,9 @@ type Revisions struct {
 	// Findings are the failed attempt's findings, each with its link.
 	Findings []Finding  `json:"findings,omitempty"`
 	Applied  []Revision `json:"applied"`
-	// RepoURLTemplate is --repo-url-template, for findings the console
-	// links itself; {rev}, {file}, {line} and {col} are replaced.
+	// RepoURLTemplate is --repo-url-template ({rev}, {file}, {line} and
+	// {col} are replaced), for clients that link other positions; every
+	// finding here carries its link already (api.FindingLink).
 	RepoURLTemplate string `json:"repoUrlTemplate,omitempty"`
 }
 

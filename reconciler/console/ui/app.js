@@ -161,15 +161,19 @@
         (n.nacks || []).map((t) => h("div", { class: "nack" }, t)))));
   }
 
+  // where is a finding's or test's position, linked into the repository
+  // browser: the server fills x.link (api.FindingLink owns
+  // --repo-url-template and the mesh's path in the repository) whenever
+  // a template is configured and the position names a file.
+  function where(x) {
+    const pos = x.pos && x.pos.file ? x.pos.file + ":" + (x.pos.line || 1) + ":" + (x.pos.col || 1) : "-";
+    return x.link ? link(x.link, pos) : pos;
+  }
+
   // ---- revisions ----
-  function findingRow(f, rev, tmpl) {
-    const pos = f.pos && f.pos.file ? f.pos.file + ":" + (f.pos.line || 1) + ":" + (f.pos.col || 1) : "-";
-    let href = f.link;
-    if (!href && tmpl && f.pos && f.pos.file) {
-      href = tmpl.replace("{rev}", rev).replace("{file}", f.pos.file).replace("{line}", f.pos.line || 1).replace("{col}", f.pos.col || 1);
-    }
+  function findingRow(f) {
     return h("tr", { class: "finding" }, h("td", { class: "sev-" + f.severity }, f.severity), h("td", { class: "mono" }, f.code),
-      h("td", { class: "mono" }, href ? link(href, pos) : pos), h("td", { class: "mono" }, f.path || ""), h("td", {}, f.message));
+      h("td", { class: "mono" }, where(f)), h("td", { class: "mono" }, f.path || ""), h("td", {}, f.message));
   }
   function renderRevisions() {
     const r = state.revisions;
@@ -184,7 +188,7 @@
         h("div", {}, a.revision.message || ""), h("div", { class: "muted" }, (a.revision.author || "") + " · step " + a.failedStep + " · " + when(a.startedAt)),
         h("pre", {}, a.error || ""),
         h("table", { id: "findings" }, h("tr", {}, ["severity", "code", "where", "path", "finding"].map((c) => h("th", {}, c))),
-          (r.findings || []).map((f) => findingRow(f, a.revision.id, r.repoUrlTemplate))),
+          (r.findings || []).map(findingRow)),
         a.diagnosticsTotal > (r.findings || []).length ? h("div", { class: "muted" }, a.diagnosticsTotal + " findings in all; the first " + (r.findings || []).length + " are listed") : null));
     }
     kids.push(h("div", { class: "card" }, h("h2", {}, "Applied revisions"),
@@ -197,24 +201,19 @@
   // The traffic tests as the reconciler's pipeline judged them: the live
   // revision's and, when the newest revision failed after running them,
   // its own (the failing ones are also its GM1104 findings).
-  function testRow(x, rev, tmpl) {
-    const pos = x.pos && x.pos.file ? x.pos.file + ":" + (x.pos.line || 1) + ":" + (x.pos.col || 1) : "-";
-    let href = x.link;
-    if (!href && tmpl && x.pos && x.pos.file) {
-      href = tmpl.replace("{rev}", rev).replace("{file}", x.pos.file).replace("{line}", x.pos.line || 1).replace("{col}", x.pos.col || 1);
-    }
+  function testRow(x) {
     return h("tr", { class: "test " + (x.passed ? "passed" : "failed"), "data-test": x.name },
       h("td", {}, statusTag(x.passed ? "passed" : "failed")),
-      h("td", { class: "mono" }, x.name), h("td", { class: "mono" }, href ? link(href, pos) : pos),
+      h("td", { class: "mono" }, x.name), h("td", { class: "mono" }, where(x)),
       h("td", {}, x.outcome || ""), h("td", {}, (x.problems || []).map((p) => h("div", { class: "nack" }, p))));
   }
-  function testTable(id, run, tmpl) {
+  function testTable(id, run) {
     const kids = [h("div", { class: "muted" }, run.total + " tests · " + run.passed + " passed · " + run.failed + " failed" +
       (run.total > run.tests.length ? " · the first " + run.tests.length + " listed, failed first" : ""))];
     if (run.tests.length) {
       kids.push(h("table", { id }, h("tr", {}, ["result", "test", "where", "outcome", "problems"].map((c) => h("th", {}, c))),
         // Failed tests first (a stable sort: each part keeps name order).
-        [...run.tests].sort((a, b) => a.passed - b.passed).map((x) => testRow(x, run.revision, tmpl))));
+        [...run.tests].sort((a, b) => a.passed - b.passed).map(testRow)));
     } else {
       kids.push(h("p", { class: "muted" }, "the repository declares no traffic tests"));
     }
@@ -226,10 +225,10 @@
     const kids = [];
     if (r.failed) {
       kids.push(h("div", { class: "card failed", id: "failed-tests-card" }, h("h2", {}, "Newest revision failed: ", h("span", { class: "mono" }, r.failed.revision.slice(0, 12))),
-        testTable("failed-tests", r.failed, r.repoUrlTemplate)));
+        testTable("failed-tests", r.failed)));
     }
     kids.push(h("div", { class: "card", id: "live-tests-card" }, h("h2", {}, "Live revision", r.live ? [": ", h("span", { class: "mono" }, r.live.revision.slice(0, 12))] : ""),
-      r.live ? testTable("live-tests", r.live, r.repoUrlTemplate) : h("p", { class: "muted" }, r.note || "")));
+      r.live ? testTable("live-tests", r.live) : h("p", { class: "muted" }, r.note || "")));
     $("view-tests").replaceChildren(...kids);
   }
 
@@ -244,7 +243,7 @@
       h("td", { class: "mono" }, x.nodeId), h("td", { class: "mono" }, x.class), h("td", {}, x.protocol), h("td", {}, statusTag(x.status)),
       h("td", { class: "mono" }, (x.revision || "").slice(0, 12)),
       h("td", {}, x.types.map((t) => h("div", { class: "type" }, typeName(t.typeUrl) + " ", statusTag(t.status),
-        " acked " + (t.ackedVersion || "-") + (t.lastNack ? "" : ""), t.lastNack ? h("div", { class: "nack" }, "NACK " + t.lastNack.version + ": " + t.lastNack.error) : null)))));
+        " acked " + (t.ackedVersion || "-"), t.lastNack ? h("div", { class: "nack" }, "NACK " + t.lastNack.version + ": " + t.lastNack.error) : null)))));
     const kids = [h("table", { id: "proxies" }, h("tr", {}, ["node", "class", "protocol", "status", "revision", "types (ACK / NACK)"].map((c) => h("th", {}, c))), rows)];
     if (!p.proxies.length) kids.push(h("p", { class: "muted" }, "no proxy connected"));
     if (p.rejections.length) {

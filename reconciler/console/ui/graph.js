@@ -13,6 +13,8 @@ const GitmeshGraph = (() => {
   const LARGE = 250;
   const EXTERNAL_GROUP = "(external)";
 
+  // groupOf is a node's band; a collapsed namespace's box (kind "group",
+  // namespace its group) belongs to its own band too.
   const groupOf = (n) => n.kind === "external" ? EXTERNAL_GROUP : (n.namespace || "default");
   const byStr = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -104,13 +106,13 @@ const GitmeshGraph = (() => {
     const { layer, back } = layers(v.nodes, v.edges);
     const preds = new Map(v.nodes.map((n) => [n.id, []]));
     for (const e of v.edges) if (!back.has(e.id)) preds.get(e.to).push(e.from);
-    const groups = [...new Set(v.nodes.map(groupOf2))].sort((a, b) => (a === EXTERNAL_GROUP) - (b === EXTERNAL_GROUP) || byStr(a, b));
+    const groups = [...new Set(v.nodes.map(groupOf))].sort((a, b) => (a === EXTERNAL_GROUP) - (b === EXTERNAL_GROUP) || byStr(a, b));
     const maxLayer = Math.max(0, ...layer.values());
     const pos = new Map();
     const bands = [];
     let y = PAD;
     for (const grp of groups) {
-      const members = v.nodes.filter((n) => groupOf2(n) === grp);
+      const members = v.nodes.filter((n) => groupOf(n) === grp);
       let rows = 1;
       for (let l = 0; l <= maxLayer; l++) {
         const col = members.filter((n) => layer.get(n.id) === l);
@@ -128,8 +130,6 @@ const GitmeshGraph = (() => {
     }
     return { nodes: v.nodes, edges: v.edges, pos, bands, layer, width: PAD * 2 + (maxLayer + 1) * COL_W, height: y + PAD };
   }
-  // A collapsed namespace's box belongs to its own band.
-  const groupOf2 = (n) => n.kind === "group" ? n.name : groupOf(n);
 
   function el(name, attrs, parent) {
     const e = document.createElementNS(SVGNS, name);
