@@ -217,15 +217,20 @@ func (r *validateReport) write(w io.Writer, format string) error {
 // terminals can jump to it: the repository-relative file is joined to the
 // directory the user named.
 func formatDiagnostic(dir string, d model.Diagnostic) string {
-	pos := d.Pos
-	if pos.File != "" && dir != "" && dir != "." {
-		pos.File = filepath.ToSlash(filepath.Join(dir, pos.File))
-	}
-	s := pos.String() + ": " + d.Severity.String() + " " + d.Code + ": "
+	s := dirPos(dir, d.Pos).String() + ": " + d.Severity.String() + " " + d.Code + ": "
 	if d.Path != "" {
 		s += d.Path + ": "
 	}
 	return s + d.Message
+}
+
+// dirPos joins a repository-relative position to the directory the user
+// named.
+func dirPos(dir string, pos model.Pos) model.Pos {
+	if pos.File != "" && dir != "" && dir != "." {
+		pos.File = filepath.ToSlash(filepath.Join(dir, pos.File))
+	}
+	return pos
 }
 
 func plural(n int, word string) string {
