@@ -88,10 +88,7 @@ func (c *checker) sidecarEndpointPorts(s *model.Service) {
 		for i, ep := range ver.Endpoints {
 			for _, p := range s.Ports {
 				n, ok := ep.Ports[p.Name]
-				tp := p.TargetPort
-				if tp == 0 {
-					tp = p.Number
-				}
+				tp := targetPort(p)
 				if !ok || n <= 0 || n == tp {
 					continue
 				}
