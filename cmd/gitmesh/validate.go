@@ -202,12 +202,12 @@ func (r *validateReport) write(w io.Writer, format string) error {
 	summary := fmt.Sprintf("%s: %s: %s, %s, %s", r.Dir, verdict,
 		plural(r.Errors, "error"), plural(r.Warnings, "warning"), plural(r.Infos, "info"))
 	if r.Counts != nil {
-		summary += fmt.Sprintf(" (%s, %s, %s, %s)",
-			plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
-			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension"))
+		counts := []string{plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
+			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension")}
 		if n := r.Counts["tests"]; n > 0 {
-			summary = strings.TrimSuffix(summary, ")") + ", " + plural(n, "traffic test") + ")"
+			counts = append(counts, plural(n, "traffic test"))
 		}
+		summary += " (" + strings.Join(counts, ", ") + ")"
 	}
 	_, err := fmt.Fprintln(w, summary)
 	return err
