@@ -74,8 +74,10 @@ func (c *converter) generateTests() []trafficTest {
 	return g.tests
 }
 
+// principal is a workload's identity in Istio's form: its SPIFFE id
+// without the scheme.
 func (c *converter) principal(ns, sa string) string {
-	return c.opts.TrustDomain + "/ns/" + ns + "/sa/" + sa
+	return strings.TrimPrefix(c.mesh.SPIFFEID(ns, sa), "spiffe://")
 }
 
 type testGen struct {
