@@ -3,7 +3,6 @@ package policies
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gitmesh/gitmesh/schema/model"
@@ -88,10 +87,7 @@ func (c *checker) sidecarEndpointPorts(s *model.Service) {
 		for i, ep := range ver.Endpoints {
 			for _, p := range s.Ports {
 				n, ok := ep.Ports[p.Name]
-				tp := p.TargetPort
-				if tp == 0 {
-					tp = p.Number
-				}
+				tp := targetPort(p)
 				if !ok || n <= 0 || n == tp {
 					continue
 				}
@@ -106,12 +102,7 @@ func (c *checker) sidecarEndpointPorts(s *model.Service) {
 // endpointPorts reports override keys of eps that are not in valid.
 func (c *checker) endpointPorts(path string, eps []model.Endpoint, valid []string, owner string) {
 	for i, ep := range eps {
-		keys := make([]string, 0, len(ep.Ports))
-		for k := range ep.Ports {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeysOf(ep.Ports) {
 			if slices.Contains(valid, k) {
 				continue
 			}

@@ -76,7 +76,7 @@ or when iptables refuses them (the error names the refused rule).`,
 				if backend == backendNFT {
 					return runNFTCleanup(cmd, c.IPv6, dryRun, output)
 				}
-				return runCleanup(cmd, capture.Exec{}, c.IPv6, dryRun, output)
+				return runCleanup(cmd, c.IPv6, dryRun, output)
 			}
 			rs, err := capture.Rules(c)
 			if err != nil {
@@ -134,7 +134,8 @@ or when iptables refuses them (the error names the refused rule).`,
 
 // runCleanup removes the chains (or, with dryRun, prints the
 // iptables-restore input that would, for the current state).
-func runCleanup(cmd *cobra.Command, run capture.Exec, ipv6, dryRun bool, output string) error {
+func runCleanup(cmd *cobra.Command, ipv6, dryRun bool, output string) error {
+	var run capture.Exec
 	families := []capture.Family{capture.IPv4}
 	if ipv6 {
 		families = append(families, capture.IPv6)

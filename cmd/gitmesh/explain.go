@@ -143,7 +143,7 @@ func placeHops(o *traffic.Outcome, m *model.Mesh, dir string) {
 		if !p.IsValid() {
 			continue
 		}
-		o.Hops[i].Pos = strings.TrimSuffix(strings.SplitN(formatDiagnostic(dir, model.Diagnostic{Pos: p}), ": ", 2)[0], ":")
+		o.Hops[i].Pos = dirPos(dir, p).String()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,13 +89,7 @@ func runImportIstio(cmd *cobra.Command, args []string, fl importFlags) error {
 		stderr.Write(res.Report.Text())
 		return &exitError{code: exitFindings, err: fmt.Errorf("nothing in %s could be converted", strings.Join(args, ", "))}
 	}
-	paths := slices.Sorted(func(yield func(string) bool) {
-		for p := range res.Files {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	paths := slices.Sorted(maps.Keys(res.Files))
 	for _, p := range paths {
 		full := filepath.Join(fl.out, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {

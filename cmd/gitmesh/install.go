@@ -29,6 +29,15 @@ func (f *installFlags) register(cmd *cobra.Command) {
 	flagMin(cmd, "timeout", "1s", "")
 }
 
+// objects are the control plane's objects, in apply order.
+func (f *installFlags) objects() ([]*unstructured.Unstructured, error) {
+	objs, err := install.Unstructured(install.Objects(f.opts))
+	if err != nil {
+		return nil, internalError(err)
+	}
+	return objs, nil
+}
+
 func (f *installFlags) client() (*install.Client, error) {
 	cfg, err := kube.RESTConfig(f.kubeconfig)
 	if err != nil {
@@ -62,9 +71,9 @@ Flag values may also come from GITMESH_* variables.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annoEnv: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			objs, err := install.Unstructured(install.Objects(f.opts))
+			objs, err := f.objects()
 			if err != nil {
-				return internalError(err)
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if dryRun {
@@ -119,9 +128,9 @@ Flag values may also come from GITMESH_* variables.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annoEnv: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			objs, err := install.Unstructured(install.Objects(f.opts))
+			objs, err := f.objects()
 			if err != nil {
-				return internalError(err)
+				return err
 			}
 			c, err := f.client()
 			if err != nil {

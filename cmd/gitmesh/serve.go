@@ -232,9 +232,10 @@ func newServeMain(cfg serveConfig, log *slog.Logger) (*serveMain, error) {
 		xopts.Credentials = xds.MutualTLSCertOptional(servingCert, m.ca.TrustPool)
 		xopts.Services = signer.Register
 		xopts.Certless = []string{certsvc.CreateCertificateMethod}
-		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
 	default:
 		xopts.Credentials = xds.MutualTLS(servingCert, m.ca.TrustPool)
+	}
+	if !cfg.xdsInsecure {
 		// m.rec exists before the first stream can arrive: Serve starts in Run.
 		xopts.Authorize = xds.AuthorizeIdentity(func(class string) (string, bool) { return m.rec.IdentityOf(class) })
 	}

@@ -202,12 +202,12 @@ func (r *validateReport) write(w io.Writer, format string) error {
 	summary := fmt.Sprintf("%s: %s: %s, %s, %s", r.Dir, verdict,
 		plural(r.Errors, "error"), plural(r.Warnings, "warning"), plural(r.Infos, "info"))
 	if r.Counts != nil {
-		summary += fmt.Sprintf(" (%s, %s, %s, %s)",
-			plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
-			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension"))
+		counts := []string{plural(r.Counts["services"], "service"), plural(r.Counts["gateways"], "gateway"),
+			plural(r.Counts["external"], "external service"), plural(r.Counts["extensions"], "extension")}
 		if n := r.Counts["tests"]; n > 0 {
-			summary = strings.TrimSuffix(summary, ")") + ", " + plural(n, "traffic test") + ")"
+			counts = append(counts, plural(n, "traffic test"))
 		}
+		summary += " (" + strings.Join(counts, ", ") + ")"
 	}
 	_, err := fmt.Fprintln(w, summary)
 	return err
@@ -217,15 +217,20 @@ func (r *validateReport) write(w io.Writer, format string) error {
 // terminals can jump to it: the repository-relative file is joined to the
 // directory the user named.
 func formatDiagnostic(dir string, d model.Diagnostic) string {
-	pos := d.Pos
-	if pos.File != "" && dir != "" && dir != "." {
-		pos.File = filepath.ToSlash(filepath.Join(dir, pos.File))
-	}
-	s := pos.String() + ": " + d.Severity.String() + " " + d.Code + ": "
+	s := dirPos(dir, d.Pos).String() + ": " + d.Severity.String() + " " + d.Code + ": "
 	if d.Path != "" {
 		s += d.Path + ": "
 	}
 	return s + d.Message
+}
+
+// dirPos joins a repository-relative position to the directory the user
+// named.
+func dirPos(dir string, pos model.Pos) model.Pos {
+	if pos.File != "" && dir != "" && dir != "." {
+		pos.File = filepath.ToSlash(filepath.Join(dir, pos.File))
+	}
+	return pos
 }
 
 func plural(n int, word string) string {

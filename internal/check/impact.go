@@ -34,26 +34,27 @@ func computeImpact(base, head *Side) Impact {
 	}
 	d := &differ{cache: map[string][]string{}}
 	imp := Impact{Available: true, Groups: []Group{}}
+	// counted holds each distinct resource change once, however many
+	// classes share it.
 	counted := map[string]bool{}
-	count := func(kind, typ, name, from, to string, n *int) {
-		k := kind + "\x00" + typ + "\x00" + name + "\x00" + from + "\x00" + to
-		if !counted[k] {
-			counted[k] = true
-			*n++
+	count := func(kind, typ string, r *render.Resource, from, to string) {
+		k := kind + "\x00" + typ + "\x00" + r.Name + "\x00" + from + "\x00" + to
+		if counted[k] {
+			return
+		}
+		counted[k] = true
+		switch kind {
+		case "a":
+			imp.Added++
+		case "r":
+			imp.Removed++
+		default:
+			imp.Changed++
 		}
 	}
 	byKey := map[string]int{}
 	for _, class := range unionSorted(base.Bundle.Classes(), head.Bundle.Classes()) {
-		g, changed := classGroup(d, base.Bundle.Proxy(class), head.Bundle.Proxy(class), func(kind, t string, r *render.Resource, from, to string) {
-			switch kind {
-			case "a":
-				count(kind, t, r.Name, from, to, &imp.Added)
-			case "r":
-				count(kind, t, r.Name, from, to, &imp.Removed)
-			default:
-				count(kind, t, r.Name, from, to, &imp.Changed)
-			}
-		})
+		g, changed := classGroup(d, base.Bundle.Proxy(class), head.Bundle.Proxy(class), count)
 		if !changed {
 			continue
 		}

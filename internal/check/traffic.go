@@ -1,7 +1,8 @@
 package check
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gitmesh/gitmesh/render/traffic"
@@ -29,35 +30,17 @@ type TrafficChange struct {
 
 // compareTraffic lists the tests that change outcome or verdict, by name.
 func compareTraffic(base, head []traffic.Result) []TrafficChange {
-	type pair struct{ b, h *traffic.Result }
-	by := map[string]*pair{}
-	for i := range base {
-		by[base[i].Name] = &pair{b: &base[i]}
-	}
-	for i := range head {
-		p := by[head[i].Name]
-		if p == nil {
-			p = &pair{}
-			by[head[i].Name] = p
-		}
-		p.h = &head[i]
-	}
-	names := make([]string, 0, len(by))
-	for n := range by {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	bs, hs := testsByName(base), testsByName(head)
 	var out []TrafficChange
-	for _, n := range names {
-		p := by[n]
+	for _, n := range unionSorted(slices.Collect(maps.Keys(bs)), slices.Collect(maps.Keys(hs))) {
 		c := TrafficChange{Name: n}
-		if p.b != nil {
-			c.Base, c.BasePassed = outcomeLine(*p.b), p.b.Passed()
+		if b := bs[n]; b != nil {
+			c.Base, c.BasePassed = outcomeLine(*b), b.Passed()
 		}
-		if p.h != nil {
-			c.Head, c.HeadPassed = outcomeLine(*p.h), p.h.Passed()
+		if h := hs[n]; h != nil {
+			c.Head, c.HeadPassed = outcomeLine(*h), h.Passed()
 			if !c.HeadPassed {
-				c.Problem = p.h.Message()
+				c.Problem = h.Message()
 			}
 		}
 		if c.Base != c.Head || c.BasePassed != c.HeadPassed {
@@ -65,6 +48,15 @@ func compareTraffic(base, head []traffic.Result) []TrafficChange {
 		}
 	}
 	return out
+}
+
+// testsByName indexes one side's test results by name.
+func testsByName(rs []traffic.Result) map[string]*traffic.Result {
+	m := make(map[string]*traffic.Result, len(rs))
+	for i := range rs {
+		m[rs[i].Name] = &rs[i]
+	}
+	return m
 }
 
 func outcomeLine(r traffic.Result) string {

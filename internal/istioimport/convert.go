@@ -125,9 +125,13 @@ type svcInfo struct {
 // repository. Problems with the input are report lines, never errors: an
 // object that cannot be converted is skipped and said so.
 func Convert(srcs []Source, opts Options) *Result {
+	opts = opts.withDefaults()
 	c := &converter{
-		opts: opts.withDefaults(),
-		mesh: &model.Mesh{Services: map[string]*model.Service{}, Gateways: map[string]*model.Gateway{},
+		opts: opts,
+		// The domains are set so that the model's own Host and SPIFFEID
+		// name services and identities as gitmesh will.
+		mesh: &model.Mesh{Mesh: model.MeshConfig{TrustDomain: opts.TrustDomain, ClusterDomain: opts.ClusterDomain},
+			Services: map[string]*model.Service{}, Gateways: map[string]*model.Gateway{},
 			External: map[string]*model.External{}},
 		svc: map[string]*svcInfo{}, origins: map[string][]origin{},
 		converted: map[*object]bool{}, routeSrc: map[string][]routeSource{}, allowNothing: map[string]*object{}, routedBy: map[string]*object{},

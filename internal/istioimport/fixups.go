@@ -1,6 +1,7 @@
 package istioimport
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -38,7 +39,7 @@ func (c *converter) fixPorts() {
 func (c *converter) fixDestinations(r *model.Route, owner string, src routeSource) {
 	for j := range r.To {
 		d := &r.To[j]
-		target := c.mesh.Services[cmpOr(d.Service, owner)]
+		target := c.mesh.Services[cmp.Or(d.Service, owner)]
 		if target == nil {
 			continue
 		}

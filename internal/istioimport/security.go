@@ -1,6 +1,7 @@
 package istioimport
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"reflect"
@@ -386,12 +387,12 @@ func appendRules(list, rules []model.AuthzRule) []model.AuthzRule {
 // as principal p ("TRUST_DOMAIN/ns/NS/sa/SA").
 func (c *converter) knownPrincipal(p string) bool {
 	for _, s := range c.mesh.Services {
-		if p == c.principal(s.Namespace, cmpOr(s.ServiceAccount, s.Name)) {
+		if p == c.principal(s.Namespace, cmp.Or(s.ServiceAccount, s.Name)) {
 			return true
 		}
 	}
 	for _, g := range c.mesh.Gateways {
-		if p == c.principal(g.Namespace, cmpOr(g.ServiceAccount, g.Name)) {
+		if p == c.principal(g.Namespace, cmp.Or(g.ServiceAccount, g.Name)) {
 			return true
 		}
 	}

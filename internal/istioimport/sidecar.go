@@ -94,7 +94,7 @@ func (c *converter) egressHost(h node, o *object, deps map[string]bool) {
 		if ns != "*" && s.Namespace != ns {
 			continue
 		}
-		for _, form := range []string{name, name + "." + s.Namespace, name + "." + s.Namespace + ".svc." + c.opts.ClusterDomain} {
+		for _, form := range []string{name, name + "." + s.Namespace, c.mesh.Host(s)} {
 			if hostServed([]string{host}, form) {
 				deps[name] = true
 			}

@@ -1,6 +1,7 @@
 package istioimport
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -56,7 +57,7 @@ func (c *converter) generateTests() []trafficTest {
 		}
 		for _, v := range s.VersionNames() {
 			g.callers = append(g.callers, caller{class: "sidecar/" + s.Namespace + "/" + name + "/" + v, service: name,
-				namespace: s.Namespace, principal: c.principal(s.Namespace, cmpOr(s.ServiceAccount, name))})
+				namespace: s.Namespace, principal: c.principal(s.Namespace, cmp.Or(s.ServiceAccount, name))})
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.mesh.Services)) {
@@ -73,8 +74,10 @@ func (c *converter) generateTests() []trafficTest {
 	return g.tests
 }
 
+// principal is a workload's identity in Istio's form: its SPIFFE id
+// without the scheme.
 func (c *converter) principal(ns, sa string) string {
-	return c.opts.TrustDomain + "/ns/" + ns + "/sa/" + sa
+	return strings.TrimPrefix(c.mesh.SPIFFEID(ns, sa), "spiffe://")
 }
 
 type testGen struct {
@@ -206,7 +209,7 @@ func (g *testGen) serviceTest(s *model.Service, i int, m model.Match, port int) 
 			t.from, t.headers = cl.class, req.headers
 			t.request = fmt.Sprintf("%s http://%s:%d%s", req.method, req.host, port, req.path)
 			own := g.c.mesh.Services[cl.service]
-			if cl.principal != g.c.principal(cl.namespace, cmpOr(own.ServiceAccount, own.Name)) {
+			if cl.principal != g.c.principal(cl.namespace, cmp.Or(own.ServiceAccount, own.Name)) {
 				t.principal = "spiffe://" + cl.principal
 			}
 			return t, ""
@@ -337,7 +340,7 @@ func expect(r model.Route, owner string) trafficTest {
 		}
 		key := d.External
 		if key == "" {
-			key = cmpOr(d.Service, owner)
+			key = cmp.Or(d.Service, owner)
 			if d.Version != "" {
 				key += "/" + d.Version
 			}
@@ -345,13 +348,6 @@ func expect(r model.Route, owner string) trafficTest {
 		t.to[key] += float64(d.Weight)
 	}
 	return t
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // gateway generates the tests of an ingress gateway's HTTP routes, sent
