@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -244,17 +245,17 @@ func destination(a map[string]any) string {
 func shortener(a, b []string) func(string) string {
 	common := ""
 	for _, n := range append(append([]string{}, a...), b...) {
-		parts := strings.Split(n, "|")
-		if len(parts) != 4 || parts[2] == "" {
+		port, subset, host, ok := render.ParseOutboundCluster(n)
+		if !ok || subset == "" {
 			return func(s string) string { return s }
 		}
-		k := parts[0] + "|" + parts[1] + "|" + parts[3]
+		k := strconv.Itoa(port) + "|" + host
 		if common != "" && common != k {
 			return func(s string) string { return s }
 		}
 		common = k
 	}
-	return func(s string) string { return strings.Split(s, "|")[2] }
+	return func(s string) string { _, subset, _, _ := render.ParseOutboundCluster(s); return subset }
 }
 
 func describeRoutes(vh map[string]any) string {

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
+	"github.com/gitmesh/gitmesh/render"
 	"github.com/gitmesh/gitmesh/render/bootstrap"
 )
 
@@ -39,12 +40,12 @@ func edge(f family, m model.Metric) (src, dst apiv1.Workload, ok bool) {
 // (render/NAMES.md): HOST is NAME.NS.svc.DOMAIN for a mesh service, or an
 // external host; VERSION is empty for a cluster of all versions.
 func outboundCluster(name string) (apiv1.Workload, bool) {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" || parts[3] == "" {
+	_, version, h, ok := render.ParseOutboundCluster(name)
+	if !ok || h == "" {
 		return apiv1.Workload{}, false
 	}
-	w := host(parts[3], "")
-	w.Version = parts[2]
+	w := host(h, "")
+	w.Version = version
 	return w, true
 }
 
