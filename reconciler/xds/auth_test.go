@@ -84,6 +84,12 @@ func mtlsServerWith(t *testing.T, c *ca.CA, opts Options) (*Server, string) {
 // certificate when c is nil), trusting roots.
 func tlsClient(t *testing.T, addr string, c *ca.CA, id string, roots *x509.CertPool) discovery.AggregatedDiscoveryServiceClient {
 	t.Helper()
+	return discovery.NewAggregatedDiscoveryServiceClient(tlsConn(t, addr, c, id, roots))
+}
+
+// tlsConn is tlsClient's connection, for tests that close it themselves.
+func tlsConn(t *testing.T, addr string, c *ca.CA, id string, roots *x509.CertPool) *grpc.ClientConn {
+	t.Helper()
 	cfg := &tls.Config{RootCAs: roots, ServerName: "localhost"}
 	if c != nil {
 		is, err := c.Issue(id, time.Hour)
@@ -101,7 +107,7 @@ func tlsClient(t *testing.T, addr string, c *ca.CA, id string, roots *x509.CertP
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return discovery.NewAggregatedDiscoveryServiceClient(conn)
+	return conn
 }
 
 // askSecrets opens an ADS stream as node and asks for its `default` secret.

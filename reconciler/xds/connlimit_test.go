@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/gitmesh/gitmesh/reconciler/api/v1"
@@ -27,20 +25,7 @@ func TestConnectionsPerIdentity(t *testing.T) {
 	}
 	s, addr := mtlsServerWith(t, c, Options{MaxConnsPerIdentity: 2})
 	dial := func(id string) (*grpc.ClientConn, discovery.AggregatedDiscoveryServiceClient) {
-		is, err := c.Issue(id, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds := credentials.NewTLS(&tls.Config{RootCAs: c.TrustPool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}})
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
+		conn := tlsConn(t, addr, c, id, c.TrustPool())
 		return conn, discovery.NewAggregatedDiscoveryServiceClient(conn)
 	}
 
