@@ -143,33 +143,11 @@ func TestTokenIdentityRotation(t *testing.T) {
 	}
 
 	start, startSecure := client.rotations.Load(), secure.rotations.Load()
-	var calls, failures int
-	var firstErr error
-	deadline := time.Now().Add(30 * time.Second)
-	lastFresh := time.Now()
-	for client.rotations.Load()-start < 2 || secure.rotations.Load()-startSecure < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than two renewals in 30s (client %d, secure %d)", client.rotations.Load()-start, secure.rotations.Load()-startSecure)
-		}
-		if err := call(allowed); err != nil {
-			failures++
-			firstErr = err
-		}
-		calls++
-		if time.Since(lastFresh) > 500*time.Millisecond {
-			lastFresh = time.Now()
-			if err := call(dialSecure(t, client, clientRes)); err != nil {
-				failures++
-				firstErr = err
-			}
-			calls++
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Logf("%d RPCs across %d client and %d server certificate writes: %d failed", calls, client.rotations.Load(), secure.rotations.Load(), failures)
-	if failures > 0 {
-		t.Errorf("%d of %d RPCs failed during rotation; first: %v", failures, calls, firstErr)
-	}
+	callAcrossRotations(t, client, secure, clientRes, allowed, 30*time.Second, "renewals",
+		func() bool { return client.rotations.Load()-start >= 2 && secure.rotations.Load()-startSecure >= 2 },
+		func() string {
+			return fmt.Sprintf("client %d, secure %d", client.rotations.Load()-start, secure.rotations.Load()-startSecure)
+		})
 	cur, err := tls.LoadX509KeyPair(filepath.Join(client.dir, CertFile), filepath.Join(client.dir, KeyFile))
 	if err != nil {
 		t.Fatal(err)
