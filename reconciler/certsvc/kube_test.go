@@ -166,9 +166,6 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 	ask := func(token string, csr string) (certsvc.Response, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if token == "" { // no metadata at all, not an empty bearer
-			return certsvc.CreateCertificateNoToken(ctx, conn, certsvc.Request{CSRPEM: csr})
-		}
 		return certsvc.CreateCertificate(ctx, conn, token, certsvc.Request{CSRPEM: csr, ValiditySeconds: 600})
 	}
 
