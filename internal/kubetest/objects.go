@@ -2,13 +2,30 @@ package kubetest
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
+
+// LabelNamespace sets label key=value on namespace ns (how a namespace
+// opts in to injection or root publishing).
+func (c *Cluster) LabelNamespace(t testing.TB, ns, key, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{key: value}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("kubetest: label namespace %s with %s=%s: %v", ns, key, value, err)
+	}
+}
 
 // ServiceAccount creates service account name in namespace ns.
 func (c *Cluster) ServiceAccount(t testing.TB, ns, name string) *corev1.ServiceAccount {
