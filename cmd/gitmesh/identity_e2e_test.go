@@ -19,8 +19,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -37,10 +35,7 @@ import (
 func TestServeIssuesByToken(t *testing.T) {
 	cluster := kubetest.Shared(t)
 	ns := cluster.Namespace(t)
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(context.Background(),
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "greeter"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.ServiceAccount(t, ns, "greeter")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "mesh.cue"), []byte(fmt.Sprintf(`package mesh
 
@@ -72,14 +67,8 @@ services: greeter: {
 	base := "http://" + m.HTTPAddr()
 	waitFor(t, 30*time.Second, "readyz", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 })
 
-	exp := int64(3600)
-	tr, err := cluster.Client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), "greeter", &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{Audiences: []string{certsvc.Audience}, ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pod := t.TempDir()
-	os.WriteFile(filepath.Join(pod, "token"), []byte(tr.Status.Token), 0o600)
+	os.WriteFile(filepath.Join(pod, "token"), []byte(cluster.Token(t, ns, "greeter", certsvc.Audience)), 0o600)
 	// The pod's --ca is the ConfigMap serve publishes in opted-in
 	// namespaces, which the injected pod mounts at /etc/gitmesh.
 	var bundle string

@@ -41,14 +41,7 @@ func TestServeInjectsSidecars(t *testing.T) {
 	cluster := kubetest.Shared(t)
 	ns := cluster.Namespace(t)
 	c := cluster.Client
-	n, err := c.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Labels[inject.NamespaceLabel] = inject.Enabled
-	if _, err := c.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.LabelNamespace(t, ns, inject.NamespaceLabel, inject.Enabled)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "mesh.cue"), []byte(fmt.Sprintf(`package mesh
 

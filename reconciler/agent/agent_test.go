@@ -266,6 +266,43 @@ func call(c *hello.Client) error {
 	return err
 }
 
+// callAcrossRotations keeps calling on the long-lived channel allowed, and
+// opens a fresh channel from client every 500ms (new handshakes with
+// whatever the files hold), until rotated reports that enough certificates
+// were replaced. It fails t when that takes longer than within (progress
+// says how far the rotations got) and when any RPC failed.
+func callAcrossRotations(t *testing.T, client, secure *workload, clientRes resolver.Builder, allowed *hello.Client,
+	within time.Duration, what string, rotated func() bool, progress func() string) {
+	t.Helper()
+	var calls, failures int
+	var firstErr error
+	deadline := time.Now().Add(within)
+	lastFresh := time.Now()
+	for !rotated() {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than two %s in %v (%s)", what, within, progress())
+		}
+		if err := call(allowed); err != nil {
+			failures++
+			firstErr = err
+		}
+		calls++
+		if time.Since(lastFresh) > 500*time.Millisecond {
+			lastFresh = time.Now()
+			if err := call(dialSecure(t, client, clientRes)); err != nil {
+				failures++
+				firstErr = err
+			}
+			calls++
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("%d RPCs across %d client and %d server certificate writes: %d failed", calls, client.rotations.Load(), secure.rotations.Load(), failures)
+	if failures > 0 {
+		t.Errorf("%d of %d RPCs failed during rotation; first: %v", failures, calls, firstErr)
+	}
+}
+
 // TestMeshMTLS is issue 5's data-plane acceptance, all real on loopback:
 // gitmesh's CA issues, its SDS pushes, the agent writes files, and grpc-go's
 // xDS credentials (file_watcher providers) do mutual TLS as rendered for a
@@ -322,38 +359,13 @@ func TestMeshMTLS(t *testing.T) {
 		t.Errorf("stranger CA → secure: %v, want Unavailable (handshake refused)", err)
 	}
 
-	// Rotation: keep calling on the long-lived channel, and open a fresh
-	// channel every 500ms (new handshakes with whatever the files hold),
-	// until every workload's certificate was replaced at least twice.
+	// Rotation: every workload's certificate is replaced at least twice.
 	start := client.rotations.Load()
-	var calls, failures int
-	var firstErr error
-	deadline := time.Now().Add(20 * time.Second)
-	lastFresh := time.Now()
-	for client.rotations.Load()-start < 2 || secure.rotations.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than two rotations in 20s (client %d, secure %d)", client.rotations.Load()-start, secure.rotations.Load())
-		}
-		if err := call(allowed); err != nil {
-			failures++
-			firstErr = err
-		}
-		calls++
-		if time.Since(lastFresh) > 500*time.Millisecond {
-			lastFresh = time.Now()
-			fresh := dialSecure(t, client, clientRes)
-			if err := call(fresh); err != nil {
-				failures++
-				firstErr = err
-			}
-			calls++
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Logf("%d RPCs across %d client and %d server certificate writes: %d failed", calls, client.rotations.Load(), secure.rotations.Load(), failures)
-	if failures > 0 {
-		t.Errorf("%d of %d RPCs failed during rotation; first: %v", failures, calls, firstErr)
-	}
+	callAcrossRotations(t, client, secure, clientRes, allowed, 20*time.Second, "rotations",
+		func() bool { return client.rotations.Load()-start >= 2 && secure.rotations.Load() >= 3 },
+		func() string {
+			return fmt.Sprintf("client %d, secure %d", client.rotations.Load()-start, secure.rotations.Load())
+		})
 	// The files hold a current certificate, not the first one.
 	cur, err := tls.LoadX509KeyPair(filepath.Join(client.dir, CertFile), filepath.Join(client.dir, KeyFile))
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gitmesh/gitmesh/internal/kubetest"
@@ -57,16 +55,10 @@ services: secure: {
 // takes the gRPC bootstrap the agent writes.
 func startTokenWorkload(t *testing.T, c *kubetest.Cluster, p *plane, ns, sa, node string, ttl time.Duration) *workload {
 	t.Helper()
-	exp := int64(3600)
-	tr, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa, &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{Audiences: []string{certsvc.Audience}, ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("TokenRequest for %s: %v", sa, err)
-	}
 	pod := t.TempDir()
 	tokenFile := filepath.Join(pod, "token")
 	caFile := filepath.Join(pod, "ca.pem")
-	os.WriteFile(tokenFile, []byte(tr.Status.Token), 0o600)
+	os.WriteFile(tokenFile, []byte(c.Token(t, ns, sa, certsvc.Audience)), 0o600)
 	os.WriteFile(caFile, p.ca.TrustBundle(), 0o644)
 	w := &workload{node: node, dir: filepath.Join(pod, "certs")}
 	grpcBoot, envoyBoot := filepath.Join(pod, GRPCBootstrapFile), filepath.Join(pod, EnvoyBootstrapFile)
@@ -89,6 +81,7 @@ func startTokenWorkload(t *testing.T, c *kubetest.Cluster, p *plane, ns, sa, nod
 		_, err2 := os.Stat(envoyBoot)
 		return err1 == nil && err2 == nil
 	})
+	var err error
 	if w.bootstrap, err = os.ReadFile(grpcBoot); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +104,7 @@ func TestTokenIdentityRotation(t *testing.T) {
 	c := kubetest.Shared(t)
 	ns := c.Namespace(t)
 	for _, name := range []string{"client", "secure"} {
-		if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		c.ServiceAccount(t, ns, name)
 	}
 	secureLis, err := net.Listen("tcp4", "0.0.0.0:0")
 	if err != nil {
@@ -143,33 +134,11 @@ func TestTokenIdentityRotation(t *testing.T) {
 	}
 
 	start, startSecure := client.rotations.Load(), secure.rotations.Load()
-	var calls, failures int
-	var firstErr error
-	deadline := time.Now().Add(30 * time.Second)
-	lastFresh := time.Now()
-	for client.rotations.Load()-start < 2 || secure.rotations.Load()-startSecure < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than two renewals in 30s (client %d, secure %d)", client.rotations.Load()-start, secure.rotations.Load()-startSecure)
-		}
-		if err := call(allowed); err != nil {
-			failures++
-			firstErr = err
-		}
-		calls++
-		if time.Since(lastFresh) > 500*time.Millisecond {
-			lastFresh = time.Now()
-			if err := call(dialSecure(t, client, clientRes)); err != nil {
-				failures++
-				firstErr = err
-			}
-			calls++
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Logf("%d RPCs across %d client and %d server certificate writes: %d failed", calls, client.rotations.Load(), secure.rotations.Load(), failures)
-	if failures > 0 {
-		t.Errorf("%d of %d RPCs failed during rotation; first: %v", failures, calls, firstErr)
-	}
+	callAcrossRotations(t, client, secure, clientRes, allowed, 30*time.Second, "renewals",
+		func() bool { return client.rotations.Load()-start >= 2 && secure.rotations.Load()-startSecure >= 2 },
+		func() string {
+			return fmt.Sprintf("client %d, secure %d", client.rotations.Load()-start, secure.rotations.Load()-startSecure)
+		})
 	cur, err := tls.LoadX509KeyPair(filepath.Join(client.dir, CertFile), filepath.Join(client.dir, KeyFile))
 	if err != nil {
 		t.Fatal(err)

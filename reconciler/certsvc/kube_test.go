@@ -28,7 +28,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -92,16 +91,6 @@ func csrPEM(t *testing.T, uris ...string) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
 
-func tokenFor(t *testing.T, c *kubetest.Cluster, ns, sa string, audiences ...string) string {
-	t.Helper()
-	tr, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa, &authnv1.TokenRequest{
-		Spec: authnv1.TokenRequestSpec{Audiences: audiences}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("TokenRequest for %s/%s: %v", ns, sa, err)
-	}
-	return tr.Status.Token
-}
-
 // forgeToken signs a service-account token with the test API server's own
 // signing key, like the API server does, but with any expiry: TokenRequest
 // refuses lifetimes under ten minutes, so this is how a test gets an
@@ -150,11 +139,7 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 	ns := c.Namespace(t)
 	sas := map[string]*corev1.ServiceAccount{}
 	for _, name := range []string{"a", "b", "gone"} {
-		sa, err := c.Client.CoreV1().ServiceAccounts(ns).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sas[name] = sa
+		sas[name] = c.ServiceAccount(t, ns, name)
 	}
 	authority, err := ca.New(ca.Options{TrustDomain: "cluster.local", Dir: t.TempDir()})
 	if err != nil {
@@ -166,13 +151,10 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 	ask := func(token string, csr string) (certsvc.Response, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if token == "" { // no metadata at all, not an empty bearer
-			return certsvc.CreateCertificateNoToken(ctx, conn, certsvc.Request{CSRPEM: csr})
-		}
 		return certsvc.CreateCertificate(ctx, conn, token, certsvc.Request{CSRPEM: csr, ValiditySeconds: 600})
 	}
 
-	tokenA := tokenFor(t, c, ns, "a", certsvc.Audience)
+	tokenA := c.Token(t, ns, "a", certsvc.Audience)
 	for name, csr := range map[string]string{"no SAN": csrPEM(t), "A's own SAN": csrPEM(t, idA)} {
 		resp, err := ask(tokenA, csr)
 		if err != nil {
@@ -214,8 +196,8 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 	}{
 		{"B with A's token", tokenA, csrPEM(t, idB), codes.PermissionDenied, `the CSR asks for "` + idB + `" but the token is service account "a"`, certsvc.ResultPermissionDenied},
 		{"expired token", forgeToken(t, c, sas["a"], time.Now().Add(-time.Hour)), csrPEM(t), codes.Unauthenticated, "expired", certsvc.ResultUnauthenticated},
-		{"wrong audience", tokenFor(t, c, ns, "a", "other"), csrPEM(t), codes.Unauthenticated, "audience", certsvc.ResultUnauthenticated},
-		{"API server audience", tokenFor(t, c, ns, "a"), csrPEM(t), codes.Unauthenticated, "audience", certsvc.ResultUnauthenticated},
+		{"wrong audience", c.Token(t, ns, "a", "other"), csrPEM(t), codes.Unauthenticated, "audience", certsvc.ResultUnauthenticated},
+		{"API server audience", c.Token(t, ns, "a"), csrPEM(t), codes.Unauthenticated, "audience", certsvc.ResultUnauthenticated},
 		{"no token", "", csrPEM(t), codes.Unauthenticated, "no service-account token", certsvc.ResultUnauthenticated},
 		{"garbage token", "not-a-jwt", csrPEM(t), codes.Unauthenticated, "service-account token refused", certsvc.ResultUnauthenticated},
 	}
@@ -236,7 +218,7 @@ func TestSigningWithServiceAccountTokens(t *testing.T) {
 
 	// A deleted service account stops getting certificates: its token,
 	// good a moment ago, is refused.
-	tokenGone := tokenFor(t, c, ns, "gone", certsvc.Audience)
+	tokenGone := c.Token(t, ns, "gone", certsvc.Audience)
 	if _, err := ask(tokenGone, csrPEM(t)); err != nil {
 		t.Fatalf("gone's token before the deletion: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gitmesh/gitmesh/internal/kubetest"
 	"github.com/gitmesh/gitmesh/reconciler/certsvc"
@@ -22,13 +21,7 @@ func TestRootPublisher(t *testing.T) {
 	in, out := c.Namespace(t), c.Namespace(t)
 	// A selector of this test's own, so namespaces of other tests are left alone.
 	const label = "gitmesh-test/publish"
-	optIn := func(ns string) {
-		t.Helper()
-		patch := []byte(`{"metadata":{"labels":{"` + label + `":"enabled"}}}`)
-		if _, err := c.Client.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	optIn := func(ns string) { t.Helper(); c.LabelNamespace(t, ns, label, "enabled") }
 	optIn(in)
 	var bundle atomic.Pointer[string]
 	first := "-----BEGIN CERTIFICATE-----\nroot one\n-----END CERTIFICATE-----\n"

@@ -83,7 +83,7 @@ func TestWebhookAgainstAPIServer(t *testing.T) {
 		t.Fatal("the test API server should support native sidecars")
 	}
 	in, out := c.Namespace(t), c.Namespace(t)
-	label(t, c.Client, in, Enabled)
+	c.LabelNamespace(t, in, NamespaceLabel, Enabled)
 	mesh := &model.Mesh{Services: map[string]*model.Service{
 		"reviews": {Name: "reviews", Namespace: in, ServiceAccount: "reviews", Proxy: model.ProxySidecar,
 			Versions: map[string]*model.Version{"v1": {Name: "v1"}, "v2": {Name: "v2"}}},
@@ -211,21 +211,6 @@ func TestWebhookAgainstAPIServer(t *testing.T) {
 			}
 		}
 	})
-}
-
-func label(t *testing.T, client kubernetes.Interface, ns, value string) {
-	t.Helper()
-	n, err := client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.Labels == nil {
-		n.Labels = map[string]string{}
-	}
-	n.Labels[NamespaceLabel] = value
-	if _, err := client.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func newPod(generateName string, labels, annotations map[string]string) *corev1.Pod {
