@@ -106,7 +106,7 @@ func (c *checker) targetPorts(s *model.Service) {
 	path := model.Path("services", s.Name, "ports")
 	seen, numbers := map[int]int{}, map[int]bool{}
 	for i, p := range s.Ports {
-		tp := targetPort(p)
+		tp := p.Target()
 		pp := model.Index(path, i) + ".targetPort"
 		dupNumber := numbers[p.Number] // reported by duplicatePorts already
 		numbers[p.Number] = true
@@ -119,15 +119,6 @@ func (c *checker) targetPorts(s *model.Service) {
 			c.report(CodeProxyPort, pp, "target port %d is a port the sidecar proxy owns (%s); the application cannot listen on it", tp, reservedList())
 		}
 	}
-}
-
-// targetPort is the port the workload listens on for p: TargetPort, or
-// Number when unset (as render's targetPort reads it).
-func targetPort(p model.Port) int {
-	if p.TargetPort == 0 {
-		return p.Number
-	}
-	return p.TargetPort
 }
 
 // reservedList is proxyports.Reserved as text.

@@ -87,7 +87,7 @@ func (c *checker) sidecarEndpointPorts(s *model.Service) {
 		for i, ep := range ver.Endpoints {
 			for _, p := range s.Ports {
 				n, ok := ep.Ports[p.Name]
-				tp := targetPort(p)
+				tp := p.Target()
 				if !ok || n <= 0 || n == tp {
 					continue
 				}

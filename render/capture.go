@@ -148,7 +148,7 @@ func (b *builder) virtualInbound(s *model.Service) *Resource {
 			p := &s.Ports[i]
 			filters, ds := b.inboundFilters(s, p)
 			deps = append(deps, ds...)
-			tp := wrapperspb.UInt32(uint32(targetPort(p)))
+			tp := wrapperspb.UInt32(uint32(p.Target()))
 			l.FilterChains = append(l.FilterChains, b.inboundChains(inboundListener(p.Number), mode, tp, filters)...)
 		}
 		pass := b.inboundPassthroughCluster()

@@ -88,8 +88,8 @@ func TestNoBoundListenerClash(t *testing.T) {
 			}
 			s := m.Services[id.Service]
 			for _, p := range s.Ports {
-				if name, ok := bound["0.0.0.0:"+strconv.Itoa(targetPort(&p))]; ok {
-					t.Errorf("%s %s: listener %q binds the application's port %d", src, class, name, targetPort(&p))
+				if name, ok := bound["0.0.0.0:"+strconv.Itoa(p.Target())]; ok {
+					t.Errorf("%s %s: listener %q binds the application's port %d", src, class, name, p.Target())
 				}
 			}
 			for port, name := range map[int]string{proxyports.Outbound: VirtualOutbound, proxyports.Inbound: VirtualInbound, proxyports.Health: HealthListener, proxyports.Stats: StatsListener} {

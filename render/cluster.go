@@ -310,7 +310,7 @@ func (b *builder) externalCluster(fl flavour, e *model.External, host string, p 
 			c = addrCluster(name, e.Endpoints, func(ep model.Endpoint) int { return endpointPort(ep, p) })
 			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
 		} else {
-			c = addrCluster(name, []model.Endpoint{{Address: host}}, func(model.Endpoint) int { return targetPort(p) })
+			c = addrCluster(name, []model.Endpoint{{Address: host}}, func(model.Endpoint) int { return p.Target() })
 			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		}
 		if e.TLS != nil && (p.Protocol.IsHTTP() || p.Protocol == model.ProtocolTCP) {
@@ -349,10 +349,10 @@ func addrCluster(name string, eps []model.Endpoint, port func(model.Endpoint) in
 // at the target port.
 func (b *builder) inboundAppCluster(s *model.Service, p *model.Port) *Resource {
 	name := inboundCluster(p.Number)
-	key := name + "@" + strconv.Itoa(targetPort(p)) + "/" + string(p.Protocol)
+	key := name + "@" + strconv.Itoa(p.Target()) + "/" + string(p.Protocol)
 	path := b.svcPath(s.Name, "ports")
 	return b.intern(resource.ClusterType, name, key, path, func() (proto.Message, []*Resource) {
-		c := addrCluster(name, []model.Endpoint{{Address: "127.0.0.1"}}, func(model.Endpoint) int { return targetPort(p) })
+		c := addrCluster(name, []model.Endpoint{{Address: "127.0.0.1"}}, func(model.Endpoint) int { return p.Target() })
 		b.httpOptions(path, c, p.Protocol, nil)
 		return c, nil
 	})

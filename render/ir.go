@@ -195,21 +195,13 @@ func endpointsOf(in Input, s *model.Service, version string) []model.Endpoint {
 	return nil
 }
 
-// targetPort is the port a workload listens on for p.
-func targetPort(p *model.Port) int {
-	if p.TargetPort > 0 {
-		return p.TargetPort
-	}
-	return p.Number
-}
-
 // endpointPort is the port to dial on one endpoint for p: the endpoint's
 // per-port override by port name, else the target port.
 func endpointPort(e model.Endpoint, p *model.Port) int {
 	if n, ok := e.Ports[p.Name]; ok && n > 0 {
 		return n
 	}
-	return targetPort(p)
+	return p.Target()
 }
 
 // policyFor is the traffic policy of one version: the version's override

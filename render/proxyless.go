@@ -118,7 +118,7 @@ func (b *builder) grpcClientListener(t *model.Service, port int, callerNS, host 
 // endpoint overrides the port would otherwise ask for a listener that does
 // not exist and never serve.
 func (b *builder) listeningPorts(s *model.Service, port *model.Port, versions []string) []int {
-	ports := []int{targetPort(port)}
+	ports := []int{port.Target()}
 	for _, v := range versions {
 		for _, e := range endpointsOf(b.in, s, v) {
 			if n := endpointPort(e, port); !slices.Contains(ports, n) {

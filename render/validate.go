@@ -153,7 +153,7 @@ func (b *builder) captures() map[string]*envoystrict.Capture {
 		base := b.svcPath(s.Name, "ports")
 		for i := range s.Ports {
 			cp.InboundPorts = append(cp.InboundPorts, envoystrict.Port{
-				Port: uint32(targetPort(&s.Ports[i])),
+				Port: uint32(s.Ports[i].Target()),
 				Path: model.Index(base, i),
 			})
 		}

@@ -186,11 +186,7 @@ func portOverrides(s *model.Service, sl *discoveryv1.EndpointSlice) map[string]i
 		if !ok {
 			continue
 		}
-		target := p.TargetPort
-		if target <= 0 {
-			target = p.Number
-		}
-		if port != target {
+		if port != p.Target() {
 			if out == nil {
 				out = map[string]int{}
 			}

@@ -47,7 +47,7 @@ func (o owner) listensOn(port int) bool {
 		if tp, ok := o.ports[p.Name]; ok && tp == port {
 			return true
 		}
-		if p.TargetPort == port || (p.TargetPort == 0 && p.Number == port) {
+		if p.Target() == port {
 			return true
 		}
 	}

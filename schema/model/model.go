@@ -175,6 +175,16 @@ type Port struct {
 	TargetPort int `json:"targetPort"`
 }
 
+// Target is the port the workload listens on: TargetPort, or Number when
+// unset. The one owner of that default (render, policies, traffic tests and
+// Kubernetes discovery all read it here).
+func (p Port) Target() int {
+	if p.TargetPort > 0 {
+		return p.TargetPort
+	}
+	return p.Number
+}
+
 // Version is a subset of a service's workloads.
 type Version struct {
 	Name   string            `json:"-"`
